@@ -1,0 +1,47 @@
+-- Campaigns with their running totals, offline gifts, and the ledger of every movement of money.
+-- Keep in step with migrations/postgres/0001_campaigns_and_ledger.sql.
+
+CREATE TABLE campaigns (
+    id              INTEGER PRIMARY KEY,
+    slug            TEXT NOT NULL UNIQUE,
+    title           TEXT NOT NULL,
+    kind            TEXT NOT NULL DEFAULT 'donations' CHECK (kind IN ('donations', 'shares')),
+    target_pence    BIGINT NOT NULL CHECK (target_pence > 0),
+    starts_on       DATE NOT NULL,
+    ends_on         DATE NOT NULL,
+    monthly_series  TEXT,
+    -- Kept by the same transaction as each ledger row: reading them never sums the ledger.
+    raised_pence    BIGINT NOT NULL DEFAULT 0,
+    gifts           BIGINT NOT NULL DEFAULT 0,
+    created_at      TIMESTAMP NOT NULL,
+    updated_at      TIMESTAMP NOT NULL,
+    CHECK (ends_on >= starts_on)
+);
+CREATE INDEX campaigns_by_dates ON campaigns (kind, starts_on, ends_on);
+-- One campaign per month of a series, however many instances roll over at midnight.
+CREATE UNIQUE INDEX campaigns_one_per_month ON campaigns (monthly_series, starts_on) WHERE monthly_series IS NOT NULL;
+
+CREATE TABLE offline_gifts (
+    id              INTEGER PRIMARY KEY,
+    campaign_id     BIGINT NOT NULL REFERENCES campaigns (id),
+    amount_pence    BIGINT NOT NULL CHECK (amount_pence > 0),
+    method          TEXT NOT NULL CHECK (method IN ('cheque', 'phone', 'standing_order', 'cash', 'bank_transfer')),
+    received_on     DATE NOT NULL,
+    email           TEXT,
+    name            TEXT,
+    note            TEXT,
+    created_at      TIMESTAMP NOT NULL
+);
+
+CREATE TABLE ledger (
+    id              INTEGER PRIMARY KEY,
+    campaign_id     BIGINT NOT NULL REFERENCES campaigns (id),
+    amount_pence    BIGINT NOT NULL,
+    gifts           BIGINT NOT NULL CHECK (gifts IN (0, 1)),
+    source          TEXT NOT NULL,
+    source_id       TEXT NOT NULL,
+    occurred_at     TIMESTAMP NOT NULL,
+    recorded_at     TIMESTAMP NOT NULL,
+    UNIQUE (source, source_id)
+);
+CREATE INDEX ledger_by_campaign ON ledger (campaign_id, occurred_at);

@@ -1,0 +1,94 @@
+//! Builds the state and router, spawns the background work, and shuts down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::domain::today_in;
+use crate::fund::Fund;
+use crate::http::{self, AppState};
+use crate::jobs;
+use crate::store;
+
+/// A service that is listening; stop it with [`Running::stop`].
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets requests in flight finish, and waits for the background work.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Opens the database (migrating and seeding it), binds the address and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let clock = config.clock();
+    if let Some(now) = config.now {
+        tracing::warn!(%now, "COOPFUND_NOW is set: the business clock is fixed. Never do this in production");
+    }
+    let store = store::open(&config.database_url).await.context("DATABASE_URL: cannot open the database")?;
+    let today = today_in(config.fund_timezone, clock.now());
+    if store.seed_demo_campaign(today, clock.now()).await? {
+        tracing::info!("no campaign yet: seeded the demo fighting fund for this month");
+    }
+    let fund = Arc::new(Fund::new(store.clone(), clock.clone(), config.fund_timezone));
+    let listener =
+        tokio::net::TcpListener::bind(config.app_addr).await.with_context(|| format!("APP_ADDR: cannot listen on {}", config.app_addr))?;
+    let addr = listener.local_addr()?;
+    let state = AppState { config: Arc::new(config), store, clock, fund };
+
+    let stop = CancellationToken::new();
+    let router = http::router(state.clone());
+    let server_stop = stop.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move { server_stop.cancelled().await };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    let rollover = jobs::rollover::spawn(state.clone(), stop.clone());
+    tracing::info!("listening on http://{addr}");
+    Ok(Running { addr, state, stop, tasks: vec![server, rollover] })
+}
+
+/// `coopfund serve`: runs until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,149 @@
+//! The command line of SPEC §2: one function per subcommand.
+
+use chrono::{NaiveDate, NaiveTime, TimeZone};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::domain::{EmailAddress, GiftMethod, NewCampaign, OfflineGift, parse_amount, today_in};
+use crate::store;
+
+#[derive(Parser)]
+#[command(name = "coopfund", version, about = "The fighting fund, supporters and members of a readers' co-operative")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the site, the API and the webhooks (the default)
+    Serve,
+    /// Bring the database schema up to date, and nothing else
+    Migrate,
+    /// Create and list fund campaigns
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Record gifts that arrive outside Stripe
+    #[command(subcommand)]
+    Gift(GiftCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign
+    Create(CreateCampaign),
+    /// List every campaign with its figures
+    List,
+}
+
+#[derive(Args)]
+pub struct CreateCampaign {
+    #[arg(long)]
+    title: String,
+    /// Pounds, e.g. 18000 or 18000.00
+    #[arg(long)]
+    target: String,
+    /// First day on which gifts count, YYYY-MM-DD
+    #[arg(long)]
+    starts: NaiveDate,
+    /// Last day on which gifts count, YYYY-MM-DD
+    #[arg(long)]
+    ends: NaiveDate,
+    /// Defaults to the title's, with the month for a monthly campaign
+    #[arg(long)]
+    slug: Option<String>,
+    /// Roll over by itself into each following month
+    #[arg(long)]
+    monthly: bool,
+}
+
+#[derive(Subcommand)]
+pub enum GiftCommand {
+    /// Record a gift received by cheque, phone, standing order, cash or bank transfer
+    Add(AddGift),
+}
+
+#[derive(Args)]
+pub struct AddGift {
+    /// The campaign's slug
+    #[arg(long)]
+    campaign: String,
+    /// Pounds and pence, e.g. 25.00
+    #[arg(long)]
+    amount: String,
+    #[arg(long, value_enum)]
+    method: GiftMethod,
+    /// The day it was received, YYYY-MM-DD
+    #[arg(long)]
+    date: NaiveDate,
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    note: Option<String>,
+}
+
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => crate::app::serve(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Campaign(CampaignCommand::Create(args)) => create_campaign(&config, args).await,
+        Command::Campaign(CampaignCommand::List) => list_campaigns(&config).await,
+        Command::Gift(GiftCommand::Add(args)) => add_gift(&config, args).await,
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    store::open(&config.database_url).await?;
+    println!("database is up to date");
+    Ok(())
+}
+
+async fn create_campaign(config: &Config, args: CreateCampaign) -> anyhow::Result<()> {
+    let target = parse_amount(&args.target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
+    let campaign = NewCampaign::parse(&args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
+    let store = store::open(&config.database_url).await?;
+    let created = store.create_campaign(&campaign, config.clock().now()).await?;
+    println!("created {} ({} to {}, target {})", created.slug, created.starts_on, created.ends_on, created.target);
+    Ok(())
+}
+
+async fn list_campaigns(config: &Config) -> anyhow::Result<()> {
+    let store = store::open(&config.database_url).await?;
+    let today = today_in(config.fund_timezone, config.clock().now());
+    for campaign in store.campaigns().await? {
+        let p = campaign.progress(today);
+        println!("{}\t{}\t{}..{}\t{}", p.slug, p.title, p.starts_on, p.ends_on, p.summary);
+    }
+    Ok(())
+}
+
+async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
+    let amount = parse_amount(&args.amount).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
+    let email = args.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let clock = config.clock();
+    let zone = config.fund_timezone;
+    if args.date > today_in(zone, clock.now()) {
+        anyhow::bail!("--date: {} is in the future", args.date);
+    }
+    // The gift counts at midday on the day it was received, in the fund's calendar.
+    let occurred_at = zone
+        .from_local_datetime(&args.date.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()))
+        .earliest()
+        .map(|t| t.to_utc())
+        .unwrap_or_else(|| clock.now());
+    let gift = OfflineGift {
+        campaign: args.campaign,
+        amount,
+        method: args.method,
+        received_on: args.date,
+        email,
+        name: args.name.filter(|n| !n.trim().is_empty()),
+        note: args.note.filter(|n| !n.trim().is_empty()),
+    };
+    let store = store::open(&config.database_url).await?;
+    let id = store.record_offline_gift(&gift, occurred_at, clock.now()).await?;
+    println!("recorded {} by {} for {} ({id})", gift.amount, gift.method.as_str(), gift.campaign);
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Every variable of SPEC §1, parsed once into typed configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::clock::{Clock, FixedClock, SystemClock};
+use crate::domain::{Pence, parse_amount};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub app_addr: SocketAddr,
+    pub public_base_url: Url,
+    pub stripe: Option<StripeConfig>,
+    pub smtp_url: Option<Url>,
+    pub mail_dir: PathBuf,
+    pub mail_from: String,
+    pub org_name: String,
+    pub org_registration: String,
+    pub fund_timezone: Tz,
+    pub share_price: Pence,
+    pub share_max_holding: Pence,
+    pub donation_min: Pence,
+    pub donation_max: Pence,
+    /// `COOPFUND_NOW`: a fixed business clock for tests.
+    pub now: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    pub secret_key: String,
+    pub webhook_secret: String,
+    pub api_base: Url,
+}
+
+/// A variable that cannot be used; the message names it, on one line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        dotenvy::dotenv().ok();
+        Config::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        let fail = |name: &'static str, problem: String| ConfigError { name, problem };
+
+        let database_url = var("DATABASE_URL", "sqlite://data/coopfund.db?mode=rwc");
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| database_url.starts_with(p)) {
+            return Err(fail("DATABASE_URL", "must start with sqlite:// or postgres://".into()));
+        }
+        let addr = var("APP_ADDR", "127.0.0.1:8080");
+        let addr = if addr.starts_with(':') { format!("127.0.0.1{addr}") } else { addr };
+        let app_addr = addr
+            .parse()
+            .map_err(|_| fail("APP_ADDR", format!("{addr:?} is not an address like 127.0.0.1:8080")))?;
+        let public_base_url = parse_url("PUBLIC_BASE_URL", &var("PUBLIC_BASE_URL", "http://127.0.0.1:8080"))?;
+
+        let stripe = match (get("STRIPE_SECRET_KEY"), get("STRIPE_WEBHOOK_SECRET")) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(fail("STRIPE_WEBHOOK_SECRET", "required when STRIPE_SECRET_KEY is set".into()));
+            }
+            (Some(secret_key), Some(webhook_secret)) => {
+                if !webhook_secret.starts_with("whsec_") {
+                    return Err(fail("STRIPE_WEBHOOK_SECRET", "must start with whsec_".into()));
+                }
+                let api_base = parse_url("STRIPE_API_BASE", &var("STRIPE_API_BASE", "https://api.stripe.com"))?;
+                Some(StripeConfig { secret_key, webhook_secret, api_base })
+            }
+        };
+        let smtp_url = get("SMTP_URL").map(|u| parse_url("SMTP_URL", &u)).transpose()?;
+        if let Some(url) = &smtp_url {
+            if !["smtp", "smtps"].contains(&url.scheme()) {
+                return Err(fail("SMTP_URL", "must start with smtp:// or smtps://".into()));
+            }
+        }
+        let mail_from = var("MAIL_FROM", "Fighting Fund <fund@localhost>");
+        if !mail_from.contains('@') {
+            return Err(fail("MAIL_FROM", "must be an address such as Fighting Fund <fund@example.org>".into()));
+        }
+        let fund_timezone = var("FUND_TIMEZONE", "Europe/London")
+            .parse()
+            .map_err(|_| fail("FUND_TIMEZONE", "must be an IANA time zone such as Europe/London".into()))?;
+        let pounds = |name: &'static str, default: &str| {
+            parse_amount(&var(name, default)).map_err(|e| fail(name, e.to_string()))
+        };
+        let donation_min = pounds("DONATION_MIN", "1")?;
+        let donation_max = pounds("DONATION_MAX", "10000")?;
+        if donation_max < donation_min {
+            return Err(fail("DONATION_MAX", "must not be below DONATION_MIN".into()));
+        }
+        let now = get("COOPFUND_NOW")
+            .map(|v| {
+                DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| fail("COOPFUND_NOW", format!("{v:?} is not an RFC 3339 instant like 2026-11-17T12:00:00Z")))
+            })
+            .transpose()?;
+
+        Ok(Config {
+            database_url,
+            app_addr,
+            public_base_url,
+            stripe,
+            smtp_url,
+            mail_dir: PathBuf::from(var("MAIL_DIR", "data/mail")),
+            mail_from,
+            org_name: var("ORG_NAME", "Readers' Co-operative"),
+            org_registration: var("ORG_REGISTRATION", ""),
+            fund_timezone,
+            share_price: pounds("SHARE_PRICE", "1")?,
+            share_max_holding: pounds("SHARE_MAX_HOLDING", "20000")?,
+            donation_min,
+            donation_max,
+            now,
+        })
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        match self.now {
+            Some(now) => Arc::new(FixedClock(now)),
+            None => Arc::new(SystemClock),
+        }
+    }
+}
+
+fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    Url::parse(value).map_err(|e| ConfigError { name, problem: format!("{value:?} is not a URL ({e})") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.app_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.fund_timezone, chrono_tz::Europe::London);
+        assert_eq!(c.donation_max, Pence::from_pounds(10_000));
+        assert!(c.stripe.is_none() && c.smtp_url.is_none() && c.now.is_none());
+    }
+
+    #[test]
+    fn each_mistake_names_its_variable() {
+        let name = |vars: &[(&str, &str)]| config(vars).err().map(|e| e.name);
+        assert_eq!(name(&[("DATABASE_URL", "mysql://x")]), Some("DATABASE_URL"));
+        assert_eq!(name(&[("APP_ADDR", "nowhere")]), Some("APP_ADDR"));
+        assert_eq!(name(&[("PUBLIC_BASE_URL", "not a url")]), Some("PUBLIC_BASE_URL"));
+        assert_eq!(name(&[("STRIPE_SECRET_KEY", "sk_test_x")]), Some("STRIPE_WEBHOOK_SECRET"));
+        assert_eq!(name(&[("FUND_TIMEZONE", "Mars/Olympus")]), Some("FUND_TIMEZONE"));
+        assert_eq!(name(&[("DONATION_MIN", "-1")]), Some("DONATION_MIN"));
+        assert_eq!(name(&[("COOPFUND_NOW", "yesterday")]), Some("COOPFUND_NOW"));
+        assert_eq!(name(&[("SMTP_URL", "http://mail")]), Some("SMTP_URL"));
+        let line = config(&[("FUND_TIMEZONE", "Mars/Olympus")]).err().map(|e| e.to_string());
+        assert_eq!(line.as_deref(), Some("invalid configuration: FUND_TIMEZONE: must be an IANA time zone such as Europe/London"));
+    }
+
+    #[test]
+    fn port_only_addresses_listen_on_loopback() {
+        let c = config(&[("APP_ADDR", ":0"), ("COOPFUND_NOW", "2026-11-17T12:00:00Z")]).expect("valid");
+        assert_eq!(c.app_addr.to_string(), "127.0.0.1:0");
+        assert_eq!(c.clock().now().to_rfc3339(), "2026-11-17T12:00:00+00:00");
+    }
+}

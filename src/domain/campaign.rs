@@ -1,0 +1,347 @@
+//! Fund campaigns, the days left in them, and the figures readers see.
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::money::Pence;
+
+/// A campaign as stored, with its running totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Campaign {
+    pub slug: String,
+    pub title: String,
+    pub target: Pence,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    /// Set for a campaign that rolls over by itself each month; names the series.
+    pub monthly_series: Option<String>,
+    pub raised: Pence,
+    pub gifts: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Upcoming,
+    Open,
+    LastDay,
+    Closed,
+}
+
+impl Campaign {
+    pub fn status(&self, today: NaiveDate) -> Status {
+        if today < self.starts_on {
+            Status::Upcoming
+        } else if today < self.ends_on {
+            Status::Open
+        } else if today == self.ends_on {
+            Status::LastDay
+        } else {
+            Status::Closed
+        }
+    }
+
+    /// Calendar days from today to the last day; `None` once the campaign has closed.
+    pub fn days_remaining(&self, today: NaiveDate) -> Option<i64> {
+        (today <= self.ends_on).then(|| (self.ends_on - today).num_days())
+    }
+
+    pub fn remaining(&self) -> Pence {
+        Pence((self.target.0 - self.raised.0).max(0))
+    }
+
+    /// The figures readers see, as of `today` in the fund's time zone.
+    pub fn progress(&self, today: NaiveDate) -> Progress {
+        let status = self.status(today);
+        let days_remaining = self.days_remaining(today);
+        let raised = self.raised.display_floor();
+        let target = self.target.display_floor();
+        let when = match (status, days_remaining) {
+            (Status::Upcoming, _) => format!("opens {}", self.starts_on.format("%-d %B")),
+            (Status::Closed, _) | (_, None) => "closed".to_owned(),
+            (Status::LastDay, _) | (_, Some(0)) => "last day".to_owned(),
+            (_, Some(1)) => "1 day remaining".to_owned(),
+            (_, Some(days)) => format!("{days} days remaining"),
+        };
+        Progress {
+            summary: format!("{raised} raised of {target}, {when}"),
+            slug: self.slug.clone(),
+            title: self.title.clone(),
+            currency: "GBP",
+            target_pence: self.target.0,
+            raised_pence: self.raised.0,
+            remaining_pence: self.remaining().0,
+            target,
+            raised,
+            remaining: self.remaining().display_ceil(),
+            starts_on: self.starts_on,
+            ends_on: self.ends_on,
+            days_remaining,
+            status,
+            target_reached: self.raised >= self.target,
+            gifts: self.gifts,
+            updated_at: self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
+/// The public JSON of SPEC §3, field for field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub slug: String,
+    pub title: String,
+    pub currency: &'static str,
+    pub target_pence: i64,
+    pub raised_pence: i64,
+    pub remaining_pence: i64,
+    pub target: String,
+    pub raised: String,
+    pub remaining: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub days_remaining: Option<i64>,
+    pub status: Status,
+    pub target_reached: bool,
+    pub gifts: i64,
+    pub summary: String,
+    pub updated_at: String,
+}
+
+/// What a new campaign must satisfy, whoever creates it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCampaign {
+    pub slug: String,
+    pub title: String,
+    pub target: Pence,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub monthly_series: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CampaignError {
+    #[error("the title must not be empty")]
+    EmptyTitle,
+    #[error("the target must be more than £0")]
+    TargetNotPositive,
+    #[error("the campaign must end on or after the day it starts")]
+    EndsBeforeStart,
+    #[error("the slug may use only lower-case letters, digits and hyphens")]
+    BadSlug,
+}
+
+impl NewCampaign {
+    /// Checks a campaign; the slug defaults to the title's, with the month for a monthly one.
+    pub fn parse(
+        title: &str,
+        target: Pence,
+        starts_on: NaiveDate,
+        ends_on: NaiveDate,
+        slug: Option<&str>,
+        monthly: bool,
+    ) -> Result<NewCampaign, CampaignError> {
+        let title = title.trim();
+        if title.is_empty() {
+            return Err(CampaignError::EmptyTitle);
+        }
+        if target.0 <= 0 {
+            return Err(CampaignError::TargetNotPositive);
+        }
+        if ends_on < starts_on {
+            return Err(CampaignError::EndsBeforeStart);
+        }
+        let base = match slug {
+            Some(slug) if is_slug(slug) => slug.to_owned(),
+            Some(_) => return Err(CampaignError::BadSlug),
+            None => slugify(title),
+        };
+        if base.is_empty() {
+            return Err(CampaignError::BadSlug);
+        }
+        let (slug, monthly_series) = if monthly {
+            let series = strip_month_suffix(&base).to_owned();
+            let slug = if slug.is_some() { base } else { month_slug(&series, starts_on) };
+            (slug, Some(series))
+        } else {
+            (base, None)
+        };
+        Ok(NewCampaign { slug, title: title.to_owned(), target, starts_on, ends_on, monthly_series })
+    }
+
+    /// The calendar month's campaign of a monthly series, as the roll-over creates it.
+    pub fn next_in_series(series: &str, title: &str, target: Pence, today: NaiveDate) -> NewCampaign {
+        let (starts_on, ends_on) = month_containing(today);
+        NewCampaign {
+            slug: month_slug(series, starts_on),
+            title: title.to_owned(),
+            target,
+            starts_on,
+            ends_on,
+            monthly_series: Some(series.to_owned()),
+        }
+    }
+}
+
+/// The first and last day of the month that contains `day`.
+pub fn month_containing(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let first = day.with_day(1).unwrap_or(day);
+    let last = first
+        .checked_add_months(Months::new(1))
+        .and_then(|next| next.pred_opt())
+        .unwrap_or(first);
+    (first, last)
+}
+
+fn month_slug(series: &str, starts_on: NaiveDate) -> String {
+    format!("{series}-{}", starts_on.format("%Y-%m"))
+}
+
+/// `fighting-fund-2026-11` → `fighting-fund`.
+fn strip_month_suffix(slug: &str) -> &str {
+    let bytes = slug.as_bytes();
+    let n = bytes.len();
+    let is_month_suffix = n > 8
+        && bytes[n - 8] == b'-'
+        && bytes[n - 3] == b'-'
+        && bytes[n - 7..n - 3].iter().all(u8::is_ascii_digit)
+        && bytes[n - 2..].iter().all(u8::is_ascii_digit);
+    if is_month_suffix { &slug[..n - 8] } else { slug }
+}
+
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::with_capacity(title.len());
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::today_in;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::London;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().expect("test date")
+    }
+
+    fn november(raised: i64) -> Campaign {
+        Campaign {
+            slug: "fighting-fund-2026-11".into(),
+            title: "Fighting fund".into(),
+            target: Pence::from_pounds(18_000),
+            starts_on: date("2026-11-01"),
+            ends_on: date("2026-11-30"),
+            monthly_series: Some("fighting-fund".into()),
+            raised: Pence(raised),
+            gifts: 412,
+            updated_at: Utc.with_ymd_and_hms(2026, 11, 17, 12, 0, 0).single().expect("time"),
+        }
+    }
+
+    #[test]
+    fn the_example_of_the_contract() {
+        let p = november(910_550).progress(date("2026-11-17"));
+        assert_eq!(p.summary, "£9,105 raised of £18,000, 13 days remaining");
+        assert_eq!(p.raised, "£9,105");
+        assert_eq!(p.remaining, "£8,895");
+        assert_eq!(p.remaining_pence, 889_450);
+        assert_eq!(p.days_remaining, Some(13));
+        assert_eq!(p.status, Status::Open);
+        assert!(!p.target_reached);
+        assert_eq!(p.updated_at, "2026-11-17T12:00:00Z");
+    }
+
+    #[test]
+    fn the_last_days_and_after() {
+        let c = november(0);
+        assert_eq!(c.progress(date("2026-11-29")).summary, "£0 raised of £18,000, 1 day remaining");
+        let last = c.progress(date("2026-11-30"));
+        assert_eq!((last.status, last.days_remaining), (Status::LastDay, Some(0)));
+        assert_eq!(last.summary, "£0 raised of £18,000, last day");
+        let closed = c.progress(date("2026-12-01"));
+        assert_eq!((closed.status, closed.days_remaining), (Status::Closed, None));
+        assert_eq!(closed.summary, "£0 raised of £18,000, closed");
+    }
+
+    #[test]
+    fn an_upcoming_campaign_says_when_it_opens() {
+        let mut c = november(0);
+        c.starts_on = date("2026-12-01");
+        c.ends_on = date("2026-12-31");
+        let p = c.progress(date("2026-11-20"));
+        assert_eq!(p.status, Status::Upcoming);
+        assert_eq!(p.summary, "£0 raised of £18,000, opens 1 December");
+    }
+
+    #[test]
+    fn past_the_target_nothing_is_still_needed() {
+        let p = november(1_800_001).progress(date("2026-11-17"));
+        assert!(p.target_reached);
+        assert_eq!((p.remaining.as_str(), p.remaining_pence), ("£0", 0));
+        assert_eq!(p.raised, "£18,000");
+    }
+
+    #[test]
+    fn days_are_london_dates_across_the_clock_change() {
+        // BST ends at 01:00 UTC on 25 October 2026.
+        let mut c = november(0);
+        c.starts_on = date("2026-10-01");
+        c.ends_on = date("2026-10-31");
+        let at = |s: &str| today_in(London, s.parse::<DateTime<Utc>>().expect("instant"));
+        // 23:30 UTC on the 24th is already 00:30 on the 25th in London (BST).
+        assert_eq!(c.days_remaining(at("2026-10-24T23:30:00Z")), Some(6));
+        assert_eq!(c.days_remaining(at("2026-10-24T22:59:59Z")), Some(7));
+        // After the change London is on GMT: 23:30 UTC is still the same day.
+        assert_eq!(c.days_remaining(at("2026-10-25T23:30:00Z")), Some(6));
+        assert_eq!(c.days_remaining(at("2026-10-26T00:00:00Z")), Some(5));
+        // In spring the change to BST moves no day either.
+        c.starts_on = date("2026-03-01");
+        c.ends_on = date("2026-03-31");
+        assert_eq!(c.days_remaining(at("2026-03-28T23:30:00Z")), Some(3));
+        assert_eq!(c.days_remaining(at("2026-03-29T23:30:00Z")), Some(1));
+        assert_eq!(c.status(at("2026-03-31T23:00:00Z")), Status::Closed);
+        assert_eq!(c.status(at("2026-03-31T22:59:59Z")), Status::LastDay);
+    }
+
+    #[test]
+    fn new_campaigns_are_checked() {
+        let new = |t: &str, pounds, s, e, slug, monthly| {
+            NewCampaign::parse(t, Pence::from_pounds(pounds), date(s), date(e), slug, monthly)
+        };
+        assert_eq!(new("X", 0, "2026-11-01", "2026-11-30", None, false), Err(CampaignError::TargetNotPositive));
+        assert_eq!(new("X", 1, "2026-11-02", "2026-11-01", None, false), Err(CampaignError::EndsBeforeStart));
+        assert_eq!(new("  ", 1, "2026-11-01", "2026-11-30", None, false), Err(CampaignError::EmptyTitle));
+        assert_eq!(new("X", 1, "2026-11-01", "2026-11-30", Some("Bad Slug"), false), Err(CampaignError::BadSlug));
+        let monthly = new("Fighting fund", 18_000, "2026-11-01", "2026-11-30", None, true).expect("valid");
+        assert_eq!(monthly.slug, "fighting-fund-2026-11");
+        assert_eq!(monthly.monthly_series.as_deref(), Some("fighting-fund"));
+        let named = new("Fighting fund", 18_000, "2026-11-01", "2026-11-30", Some("ff-2026-11"), true).expect("valid");
+        assert_eq!((named.slug.as_str(), named.monthly_series.as_deref()), ("ff-2026-11", Some("ff")));
+        let once = new("Winter appeal!", 500, "2026-12-01", "2026-12-24", None, false).expect("valid");
+        assert_eq!((once.slug.as_str(), once.monthly_series), ("winter-appeal", None));
+    }
+
+    #[test]
+    fn the_roll_over_makes_the_calendar_month() {
+        let next = NewCampaign::next_in_series("fighting-fund", "Fighting fund", Pence(1), date("2026-12-01"));
+        assert_eq!(next.slug, "fighting-fund-2026-12");
+        assert_eq!((next.starts_on, next.ends_on), (date("2026-12-01"), date("2026-12-31")));
+        assert_eq!(month_containing(date("2028-02-10")), (date("2028-02-01"), date("2028-02-29")));
+    }
+}

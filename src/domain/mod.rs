@@ -1,0 +1,19 @@
+//! Pure types and rules of the fund: no I/O, no HTTP, no SQL.
+
+pub mod campaign;
+pub mod email;
+pub mod gift;
+pub mod money;
+
+pub use campaign::{Campaign, CampaignError, NewCampaign, Progress, Status};
+pub use email::{EmailAddress, EmailError};
+pub use gift::{GiftMethod, OfflineGift};
+pub use money::{AmountError, Pence, parse_amount};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+/// The calendar date at `now` in the fund's time zone: the day on which gifts count.
+pub fn today_in(zone: Tz, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&zone).date_naive()
+}

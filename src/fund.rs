@@ -1,0 +1,97 @@
+//! The fund as readers see it: the current campaign's figures, rendered once and served from memory.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::clock::Clock;
+use crate::domain::{Campaign, Progress, today_in};
+use crate::store::{Store, StoreError};
+
+/// Another process (the CLI, another instance) may change the figures: look again this often.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// One campaign's figures, with the JSON bytes and ETag that every request shares.
+pub struct Rendered {
+    pub progress: Progress,
+    pub json: Bytes,
+    pub etag: String,
+}
+
+impl Rendered {
+    pub fn new(campaign: &Campaign, today: NaiveDate) -> Rendered {
+        let progress = campaign.progress(today);
+        let json = Bytes::from(serde_json::to_vec(&progress).unwrap_or_default());
+        let etag = format!("\"{:016x}\"", fnv1a(&json));
+        Rendered { progress, json, etag }
+    }
+}
+
+struct Cached {
+    rendered: Arc<Rendered>,
+    today: NaiveDate,
+    at: Instant,
+}
+
+pub struct Fund {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    zone: Tz,
+    current: RwLock<Option<Cached>>,
+}
+
+impl Fund {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, zone: Tz) -> Fund {
+        Fund { store, clock, zone, current: RwLock::new(None) }
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        today_in(self.zone, self.clock.now())
+    }
+
+    /// The current campaign's figures; `None` when there is no campaign at all.
+    pub async fn current(&self) -> Result<Option<Arc<Rendered>>, StoreError> {
+        let today = self.today();
+        let mut new_day = true;
+        if let Ok(guard) = self.current.read() {
+            if let Some(cached) = guard.as_ref() {
+                if cached.today == today && cached.at.elapsed() < FRESH_FOR {
+                    return Ok(Some(cached.rendered.clone()));
+                }
+                new_day = cached.today != today;
+            }
+        }
+        if new_day {
+            // A new day may begin a month: its campaign must exist before anyone reads the figures.
+            self.store.roll_over_monthly(today, self.clock.now()).await?;
+        }
+        let Some(campaign) = self.store.current_campaign(today).await? else {
+            return Ok(None);
+        };
+        let rendered = Arc::new(Rendered::new(&campaign, today));
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Some(Cached { rendered: rendered.clone(), today, at: Instant::now() });
+        }
+        Ok(Some(rendered))
+    }
+
+    pub async fn by_slug(&self, slug: &str) -> Result<Option<Rendered>, StoreError> {
+        let today = self.today();
+        Ok(self.store.campaign(slug).await?.map(|c| Rendered::new(&c, today)))
+    }
+
+    /// Forget the cached figures after a change made by this process.
+    pub fn changed(&self) {
+        if let Ok(mut guard) = self.current.write() {
+            *guard = None;
+        }
+    }
+}
+
+/// A small, stable hash for ETags: the same bytes give the same tag on every instance.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}

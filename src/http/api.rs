@@ -1,0 +1,57 @@
+//! The public JSON of the fund, cached by browsers and shared with other sites.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use axum_extra::TypedHeader;
+use headers::{ETag, IfNoneMatch};
+use tower_http::cors::{Any, CorsLayer};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::fund::Rendered;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/campaigns/current", get(current))
+        .route("/api/campaigns/{slug}", get(by_slug))
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
+}
+
+async fn current(
+    State(state): State<AppState>,
+    if_none_match: Option<TypedHeader<IfNoneMatch>>,
+) -> Result<Response, ApiError> {
+    let rendered = state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))?;
+    Ok(progress_response(&rendered, if_none_match))
+}
+
+async fn by_slug(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    if_none_match: Option<TypedHeader<IfNoneMatch>>,
+) -> Result<Response, ApiError> {
+    let rendered =
+        state.fund.by_slug(&slug).await?.ok_or_else(|| ApiError::NotFound(format!("there is no campaign {slug:?}")))?;
+    Ok(progress_response(&rendered, if_none_match))
+}
+
+/// The figures with an ETag, answering 304 when the reader's copy is current.
+fn progress_response(rendered: &Rendered, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
+    let cache_control = (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"));
+    let etag_value = HeaderValue::from_str(&rendered.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let unchanged = match (rendered.etag.parse::<ETag>(), if_none_match) {
+        (Ok(etag), Some(TypedHeader(inm))) => !inm.precondition_passes(&etag),
+        _ => false,
+    };
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, [cache_control, (header::ETAG, etag_value)]).into_response();
+    }
+    (
+        [cache_control, (header::ETAG, etag_value), (header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        rendered.json.clone(),
+    )
+        .into_response()
+}

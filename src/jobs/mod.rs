@@ -1,0 +1,3 @@
+//! Work that runs by itself in the background of `serve`.
+
+pub mod rollover;

@@ -1,0 +1,11 @@
+//! coopfund: the fighting fund, monthly supporters and share capital of a readers' co-operative.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod fund;
+pub mod http;
+pub mod jobs;
+pub mod store;

@@ -1,0 +1,114 @@
+//! Storage: the `Store` trait and its SQLite and PostgreSQL engines. All SQL lives here.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::{Campaign, NewCampaign, OfflineGift, Pence};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("there is no campaign {0:?}")]
+    UnknownCampaign(String),
+    #[error("a campaign {0:?} already exists")]
+    DuplicateSlug(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What a gift, refund or dispute does to a campaign: one row of the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub campaign_slug: String,
+    /// Signed: money in is positive, refunds and disputes negative.
+    pub amount: Pence,
+    /// 1 for a payment, 0 for a movement that is not a new gift.
+    pub gifts: i64,
+    /// Where the movement comes from (`offline`, `stripe`) …
+    pub source: &'static str,
+    /// … and its id there, which is unique: nothing is counted twice.
+    pub source_id: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers: `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_campaign(&self, campaign: &NewCampaign, now: DateTime<Utc>) -> Result<Campaign, StoreError>;
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+    async fn campaign(&self, slug: &str) -> Result<Option<Campaign>, StoreError>;
+    /// The donations campaign whose dates contain `today`, or else the most recent one.
+    async fn current_campaign(&self, today: NaiveDate) -> Result<Option<Campaign>, StoreError>;
+
+    /// Creates this month's campaign for every monthly series whose latest one has ended.
+    /// Safe to run at once on several instances: a month's campaign is created once.
+    async fn roll_over_monthly(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// Seeds the demo "Fighting fund" for this month when there is no campaign at all.
+    async fn seed_demo_campaign(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Records a gift received by cheque, phone, standing order, cash or bank transfer;
+    /// returns its ledger source id.
+    async fn record_offline_gift(
+        &self,
+        gift: &OfflineGift,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError>;
+    /// Books one movement of money and the campaign's totals in one transaction.
+    /// Returns false, changing nothing, when that source id was booked before.
+    async fn book(&self, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+/// Opens the database named by `url`, creating and migrating it as needed.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::open(url).await?))
+    } else {
+        Ok(Arc::new(postgres::open(url).await?))
+    }
+}
+
+/// A campaign row as both engines return it.
+#[derive(sqlx::FromRow)]
+struct CampaignRow {
+    slug: String,
+    title: String,
+    target_pence: i64,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+    monthly_series: Option<String>,
+    raised_pence: i64,
+    gifts: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<CampaignRow> for Campaign {
+    fn from(row: CampaignRow) -> Campaign {
+        Campaign {
+            slug: row.slug,
+            title: row.title,
+            target: Pence(row.target_pence),
+            starts_on: row.starts_on,
+            ends_on: row.ends_on,
+            monthly_series: row.monthly_series,
+            raised: Pence(row.raised_pence),
+            gifts: row.gifts,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+
+/// A unique constraint broke: the thing already exists.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

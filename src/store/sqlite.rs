@@ -1,0 +1,32 @@
+//! The embedded engine: one SQLite file, WAL mode, write transactions that queue for the lock.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::sql::{campaign_columns, shared_store};
+
+// `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
+// busy timeout instead of one failing when it upgrades a read lock.
+shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE");
+
+pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .journal_mode(SqliteJournalMode::Wal)
+        // Every acknowledged payment must survive a power cut, not only a crash.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    Ok(SqlStore { pool })
+}
