@@ -44,8 +44,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tracing::info!("no campaign yet: seeded the demo fighting fund for this month");
     }
     let fund = Arc::new(Fund::new(store.clone(), clock.clone(), config.fund_timezone));
-    let listener =
-        tokio::net::TcpListener::bind(config.app_addr).await.with_context(|| format!("APP_ADDR: cannot listen on {}", config.app_addr))?;
+    let listener = tokio::net::TcpListener::bind(config.app_addr)
+        .await
+        .with_context(|| format!("APP_ADDR: cannot listen on {}", config.app_addr))?;
     let addr = listener.local_addr()?;
     let state = AppState { config: Arc::new(config), store, clock, fund };
 

@@ -121,7 +121,8 @@ async fn list_campaigns(config: &Config) -> anyhow::Result<()> {
 
 async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
     let amount = parse_amount(&args.amount).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
-    let email = args.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let email =
+        args.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let clock = config.clock();
     let zone = config.fund_timezone;
     if args.date > today_in(zone, clock.now()) {

@@ -63,9 +63,8 @@ impl Config {
         }
         let addr = var("APP_ADDR", "127.0.0.1:8080");
         let addr = if addr.starts_with(':') { format!("127.0.0.1{addr}") } else { addr };
-        let app_addr = addr
-            .parse()
-            .map_err(|_| fail("APP_ADDR", format!("{addr:?} is not an address like 127.0.0.1:8080")))?;
+        let app_addr =
+            addr.parse().map_err(|_| fail("APP_ADDR", format!("{addr:?} is not an address like 127.0.0.1:8080")))?;
         let public_base_url = parse_url("PUBLIC_BASE_URL", &var("PUBLIC_BASE_URL", "http://127.0.0.1:8080"))?;
 
         let stripe = match (get("STRIPE_SECRET_KEY"), get("STRIPE_WEBHOOK_SECRET")) {
@@ -82,10 +81,10 @@ impl Config {
             }
         };
         let smtp_url = get("SMTP_URL").map(|u| parse_url("SMTP_URL", &u)).transpose()?;
-        if let Some(url) = &smtp_url {
-            if !["smtp", "smtps"].contains(&url.scheme()) {
-                return Err(fail("SMTP_URL", "must start with smtp:// or smtps://".into()));
-            }
+        if let Some(url) = &smtp_url
+            && !["smtp", "smtps"].contains(&url.scheme())
+        {
+            return Err(fail("SMTP_URL", "must start with smtp:// or smtps://".into()));
         }
         let mail_from = var("MAIL_FROM", "Fighting Fund <fund@localhost>");
         if !mail_from.contains('@') {
@@ -104,9 +103,9 @@ impl Config {
         }
         let now = get("COOPFUND_NOW")
             .map(|v| {
-                DateTime::parse_from_rfc3339(&v)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| fail("COOPFUND_NOW", format!("{v:?} is not an RFC 3339 instant like 2026-11-17T12:00:00Z")))
+                DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+                    fail("COOPFUND_NOW", format!("{v:?} is not an RFC 3339 instant like 2026-11-17T12:00:00Z"))
+                })
             })
             .transpose()?;
 
@@ -172,7 +171,10 @@ mod tests {
         assert_eq!(name(&[("COOPFUND_NOW", "yesterday")]), Some("COOPFUND_NOW"));
         assert_eq!(name(&[("SMTP_URL", "http://mail")]), Some("SMTP_URL"));
         let line = config(&[("FUND_TIMEZONE", "Mars/Olympus")]).err().map(|e| e.to_string());
-        assert_eq!(line.as_deref(), Some("invalid configuration: FUND_TIMEZONE: must be an IANA time zone such as Europe/London"));
+        assert_eq!(
+            line.as_deref(),
+            Some("invalid configuration: FUND_TIMEZONE: must be an IANA time zone such as Europe/London")
+        );
     }
 
     #[test]

@@ -56,13 +56,13 @@ impl Fund {
     pub async fn current(&self) -> Result<Option<Arc<Rendered>>, StoreError> {
         let today = self.today();
         let mut new_day = true;
-        if let Ok(guard) = self.current.read() {
-            if let Some(cached) = guard.as_ref() {
-                if cached.today == today && cached.at.elapsed() < FRESH_FOR {
-                    return Ok(Some(cached.rendered.clone()));
-                }
-                new_day = cached.today != today;
+        if let Ok(guard) = self.current.read()
+            && let Some(cached) = guard.as_ref()
+        {
+            if cached.today == today && cached.at.elapsed() < FRESH_FOR {
+                return Ok(Some(cached.rendered.clone()));
             }
+            new_day = cached.today != today;
         }
         if new_day {
             // A new day may begin a month: its campaign must exist before anyone reads the figures.

@@ -186,10 +186,7 @@ impl NewCampaign {
 /// The first and last day of the month that contains `day`.
 pub fn month_containing(day: NaiveDate) -> (NaiveDate, NaiveDate) {
     let first = day.with_day(1).unwrap_or(day);
-    let last = first
-        .checked_add_months(Months::new(1))
-        .and_then(|next| next.pred_opt())
-        .unwrap_or(first);
+    let last = first.checked_add_months(Months::new(1)).and_then(|next| next.pred_opt()).unwrap_or(first);
     (first, last)
 }
 

@@ -48,7 +48,16 @@ mod tests {
     #[test]
     fn accepts_ordinary_addresses_and_refuses_the_rest() {
         assert_eq!(EmailAddress::parse(" Reader@Example.org ").map(|e| e.key()), Ok("reader@example.org".into()));
-        for bad in ["", "reader", "@example.org", "reader@", "reader@example", "a b@example.org", "<x>@example.org", "x@@example.org"] {
+        for bad in [
+            "",
+            "reader",
+            "@example.org",
+            "reader@",
+            "reader@example",
+            "a b@example.org",
+            "<x>@example.org",
+            "x@@example.org",
+        ] {
             assert_eq!(EmailAddress::parse(bad), Err(EmailError), "{bad}");
         }
     }

@@ -83,7 +83,7 @@ fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -137,10 +137,7 @@ pub fn parse_amount(input: &str) -> Result<Pence, AmountError> {
     }
     let plain: String = unsigned.chars().filter(|c| *c != ',').collect();
     let pounds = Decimal::from_str(&plain).map_err(|_| AmountError::TooLarge)?;
-    let pence = (pounds * Decimal::ONE_HUNDRED)
-        .trunc()
-        .try_into()
-        .map_err(|_| AmountError::TooLarge)?;
+    let pence = (pounds * Decimal::ONE_HUNDRED).trunc().try_into().map_err(|_| AmountError::TooLarge)?;
     if pence > MAX_PENCE {
         return Err(AmountError::TooLarge);
     }

@@ -1,10 +1,10 @@
 //! The public JSON of the fund, cached by browsers and shared with other sites.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::TypedHeader;
 use headers::{ETag, IfNoneMatch};
 use tower_http::cors::{Any, CorsLayer};
@@ -50,7 +50,11 @@ fn progress_response(rendered: &Rendered, if_none_match: Option<TypedHeader<IfNo
         return (StatusCode::NOT_MODIFIED, [cache_control, (header::ETAG, etag_value)]).into_response();
     }
     (
-        [cache_control, (header::ETAG, etag_value), (header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [
+            cache_control,
+            (header::ETAG, etag_value),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
         rendered.json.clone(),
     )
         .into_response()

@@ -27,9 +27,8 @@ struct Home<'a> {
 async fn home(State(state): State<AppState>) -> Result<Html<String>, PageError> {
     let current = state.fund.current().await?;
     let progress = current.as_ref().map(|r| &r.progress);
-    let percent = progress
-        .map(|p| (p.raised_pence.max(0).saturating_mul(100) / p.target_pence.max(1)).min(100))
-        .unwrap_or(0);
+    let percent =
+        progress.map(|p| (p.raised_pence.max(0).saturating_mul(100) / p.target_pence.max(1)).min(100)).unwrap_or(0);
     let page = Home { org_name: &state.config.org_name, progress, percent, presets: [5, 10, 25, 50] };
     Ok(Html(page.render()?))
 }

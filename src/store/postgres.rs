@@ -10,11 +10,7 @@ use super::sql::{campaign_columns, shared_store};
 shared_store!(Postgres, begin_write: "BEGIN");
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {
-    let pool = PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await?;
+    let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(SqlStore { pool })
 }

@@ -1,0 +1,135 @@
+//! The command line: campaigns and offline gifts, and one clear line for every mistake.
+
+use std::collections::HashMap;
+
+use crate::helpers::{Engine, NOW, TestDb, ok, refused, run_cli};
+use crate::on_both_engines;
+
+on_both_engines!(campaigns_are_created_and_listed, mistakes_print_one_line_and_change_nothing);
+
+async fn env(engine: Engine) -> (TestDb, HashMap<&'static str, String>) {
+    let db = TestDb::new(engine).await;
+    let env = HashMap::from([("DATABASE_URL", db.url.clone()), ("COOPFUND_NOW", NOW.to_owned())]);
+    (db, env)
+}
+
+async fn campaigns_are_created_and_listed(engine: Engine) {
+    let (_db, env) = env(engine).await;
+    assert_eq!(ok(run_cli(&env, &["migrate"])).trim(), "database is up to date");
+    assert_eq!(ok(run_cli(&env, &["campaign", "list"])), "", "migrate never seeds");
+    let created = ok(run_cli(
+        &env,
+        &[
+            "campaign",
+            "create",
+            "--title",
+            "Fighting fund",
+            "--target",
+            "18000",
+            "--starts",
+            "2026-11-01",
+            "--ends",
+            "2026-11-30",
+            "--monthly",
+        ],
+    ));
+    assert!(created.starts_with("created fighting-fund-2026-11"), "{created}");
+    ok(run_cli(
+        &env,
+        &[
+            "campaign",
+            "create",
+            "--title",
+            "Winter appeal",
+            "--target",
+            "2500.50",
+            "--starts",
+            "2026-12-01",
+            "--ends",
+            "2026-12-24",
+            "--slug",
+            "winter",
+        ],
+    ));
+    ok(run_cli(
+        &env,
+        &[
+            "gift",
+            "add",
+            "--campaign",
+            "fighting-fund-2026-11",
+            "--amount",
+            "£1,000",
+            "--method",
+            "bank_transfer",
+            "--date",
+            "2026-11-03",
+            "--email",
+            "reader@example.org",
+            "--name",
+            "A Reader",
+            "--note",
+            "cheque 000123",
+        ],
+    ));
+    let list = ok(run_cli(&env, &["campaign", "list"]));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with("winter\tWinter appeal") && lines[0].ends_with("£0 raised of £2,500, opens 1 December"),
+        "{list}"
+    );
+    assert!(lines[1].ends_with("£1,000 raised of £18,000, 13 days remaining"), "{list}");
+}
+
+async fn mistakes_print_one_line_and_change_nothing(engine: Engine) {
+    let (_db, env) = env(engine).await;
+    let create = |args: &[&str]| {
+        let mut all = vec!["campaign", "create", "--title", "Fund"];
+        all.extend_from_slice(args);
+        refused(run_cli(&env, &all))
+    };
+    assert!(create(&["--target", "100", "--starts", "2026-11-30", "--ends", "2026-11-01"]).contains("end on or after"));
+    assert!(create(&["--target", "0", "--starts", "2026-11-01", "--ends", "2026-11-30"]).contains("--target"));
+    assert!(create(&["--target=-5", "--starts", "2026-11-01", "--ends", "2026-11-30"]).contains("--target"));
+    assert!(create(&["--target", "100", "--starts", "2026-11-31", "--ends", "2026-12-30"]).contains("--starts"));
+    assert!(
+        create(&["--target", "100", "--starts", "2026-11-01", "--ends", "2026-11-30", "--slug", "Not A Slug"])
+            .contains("slug")
+    );
+    ok(run_cli(
+        &env,
+        &["campaign", "create", "--title", "Fund", "--target", "100", "--starts", "2026-11-01", "--ends", "2026-11-30"],
+    ));
+    assert!(create(&["--target", "100", "--starts", "2026-11-01", "--ends", "2026-11-30"]).contains("already exists"));
+
+    let gift = |args: &[&str]| {
+        let mut all = vec!["gift", "add"];
+        all.extend_from_slice(args);
+        refused(run_cli(&env, &all))
+    };
+    let good = ["--campaign", "fund", "--amount", "25", "--method", "cheque", "--date", "2026-11-10"];
+    let with = |flag: &str, value: &'static str| -> Vec<&'static str> {
+        let mut args: Vec<&'static str> = good.to_vec();
+        let at = args.iter().position(|a| *a == flag).expect("flag") + 1;
+        args[at] = value;
+        args
+    };
+    assert!(gift(&with("--campaign", "no-such-fund")).contains("no-such-fund"));
+    assert!(gift(&with("--amount", "12.345")).contains("two decimal places"));
+    assert!(gift(&with("--amount", "1e3")).contains("--amount"));
+    assert!(gift(&with("--method", "bitcoin")).contains("bitcoin"));
+    assert!(gift(&with("--date", "2026-11-18")).contains("future"));
+    assert!(gift(&with("--date", "17/11/2026")).contains("--date"));
+    let mut bad_email = good.to_vec();
+    bad_email.extend_from_slice(&["--email", "not-an-address"]);
+    assert!(gift(&bad_email).contains("--email"));
+
+    let list = ok(run_cli(&env, &["campaign", "list"]));
+    assert!(list.ends_with("£0 raised of £100, 13 days remaining\n"), "nothing was recorded: {list}");
+
+    let unreadable = HashMap::from([("DATABASE_URL", "sqlite:///nonexistent/dir/coopfund.db?mode=ro".to_owned())]);
+    assert!(refused(run_cli(&unreadable, &["campaign", "list"])).contains("database"));
+    let invalid = HashMap::from([("DATABASE_URL", "mysql://localhost/x".to_owned())]);
+    assert!(refused(run_cli(&invalid, &["migrate"])).contains("DATABASE_URL"));
+}
