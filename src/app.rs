@@ -7,12 +7,26 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::today_in;
 use crate::fund::Fund;
-use crate::http::{self, AppState};
+use crate::http;
 use crate::jobs;
-use crate::store;
+use crate::payments::PaymentGateway;
+use crate::payments::demo::DemoGateway;
+use crate::payments::stripe::StripeGateway;
+use crate::store::{self, Store};
+
+/// What every handler and background task shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub fund: Arc<Fund>,
+    pub gateway: Arc<dyn PaymentGateway>,
+}
 
 /// A service that is listening; stop it with [`Running::stop`].
 pub struct Running {
@@ -48,7 +62,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("APP_ADDR: cannot listen on {}", config.app_addr))?;
     let addr = listener.local_addr()?;
-    let state = AppState { config: Arc::new(config), store, clock, fund };
+    let gateway: Arc<dyn PaymentGateway> = match &config.stripe {
+        Some(stripe) => Arc::new(StripeGateway::new(stripe, &config.public_base_url).context("STRIPE_SECRET_KEY")?),
+        None => {
+            tracing::info!("STRIPE_SECRET_KEY is unset: payments go through the demo gateway and no money moves");
+            Arc::new(DemoGateway::new())
+        }
+    };
+    let state = AppState { config: Arc::new(config), store, clock, fund, gateway };
 
     let stop = CancellationToken::new();
     let router = http::router(state.clone());
@@ -59,9 +80,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    let rollover = jobs::rollover::spawn(state.clone(), stop.clone());
+    let jobs =
+        vec![jobs::rollover::spawn(state.clone(), stop.clone()), jobs::parked::spawn(state.clone(), stop.clone())];
     tracing::info!("listening on http://{addr}");
-    Ok(Running { addr, state, stop, tasks: vec![server, rollover] })
+    let mut tasks = vec![server];
+    tasks.extend(jobs);
+    Ok(Running { addr, state, stop, tasks })
 }
 
 /// `coopfund serve`: runs until SIGTERM or Ctrl-C.

@@ -4,8 +4,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use headers::ETag;
 
 use crate::clock::Clock;
 use crate::domain::{Campaign, Progress, today_in};
@@ -18,15 +20,19 @@ const FRESH_FOR: Duration = Duration::from_secs(1);
 pub struct Rendered {
     pub progress: Progress,
     pub json: Bytes,
-    pub etag: String,
+    pub etag: ETag,
+    pub etag_header: HeaderValue,
 }
 
 impl Rendered {
     pub fn new(campaign: &Campaign, today: NaiveDate) -> Rendered {
         let progress = campaign.progress(today);
         let json = Bytes::from(serde_json::to_vec(&progress).unwrap_or_default());
-        let etag = format!("\"{:016x}\"", fnv1a(&json));
-        Rendered { progress, json, etag }
+        let tag = format!("\"{:016x}\"", fnv1a(&json));
+        // A quoted hex string is always a valid entity tag.
+        let etag: ETag = tag.parse().expect("quoted hex is an entity tag");
+        let etag_header = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        Rendered { progress, json, etag, etag_header }
     }
 }
 
@@ -91,7 +97,7 @@ impl Fund {
     }
 }
 
-/// A small, stable hash for ETags: the same bytes give the same tag on every instance.
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// A small, stable hash: the same bytes give the same tag on every instance.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
 }

@@ -8,4 +8,5 @@ pub mod domain;
 pub mod fund;
 pub mod http;
 pub mod jobs;
+pub mod payments;
 pub mod store;

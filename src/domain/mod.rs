@@ -1,14 +1,18 @@
 //! Pure types and rules of the fund: no I/O, no HTTP, no SQL.
 
 pub mod campaign;
+pub mod donation;
 pub mod email;
 pub mod gift;
 pub mod money;
+pub mod payment;
 
 pub use campaign::{Campaign, CampaignError, NewCampaign, Progress, Status};
+pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
 pub use email::{EmailAddress, EmailError};
 pub use gift::{GiftMethod, OfflineGift};
 pub use money::{AmountError, Pence, parse_amount};
+pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

@@ -46,6 +46,12 @@ impl Pence {
     }
 }
 
+impl From<i64> for Pence {
+    fn from(pence: i64) -> Pence {
+        Pence(pence)
+    }
+}
+
 impl std::ops::Add for Pence {
     type Output = Pence;
     fn add(self, rhs: Pence) -> Pence {

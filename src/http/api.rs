@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::TypedHeader;
-use headers::{ETag, IfNoneMatch};
+use headers::IfNoneMatch;
 use tower_http::cors::{Any, CorsLayer};
 
 use super::AppState;
@@ -41,21 +41,11 @@ async fn by_slug(
 /// The figures with an ETag, answering 304 when the reader's copy is current.
 fn progress_response(rendered: &Rendered, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
     let cache_control = (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"));
-    let etag_value = HeaderValue::from_str(&rendered.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
-    let unchanged = match (rendered.etag.parse::<ETag>(), if_none_match) {
-        (Ok(etag), Some(TypedHeader(inm))) => !inm.precondition_passes(&etag),
-        _ => false,
-    };
+    let etag = (header::ETAG, rendered.etag_header.clone());
+    let unchanged = if_none_match.is_some_and(|TypedHeader(inm)| !inm.precondition_passes(&rendered.etag));
     if unchanged {
-        return (StatusCode::NOT_MODIFIED, [cache_control, (header::ETAG, etag_value)]).into_response();
+        return (StatusCode::NOT_MODIFIED, [cache_control, etag]).into_response();
     }
-    (
-        [
-            cache_control,
-            (header::ETAG, etag_value),
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-        ],
-        rendered.json.clone(),
-    )
+    ([cache_control, etag, (header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], rendered.json.clone())
         .into_response()
 }

@@ -1,11 +1,12 @@
 //! The HTTP surface: one router per area, merged here with the shared layers.
 
 mod api;
+mod donate;
 mod error;
 mod health;
 mod public;
+mod webhooks;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,27 +16,18 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::fund::Fund;
-use crate::store::Store;
+pub use crate::app::AppState;
 
 /// Bodies larger than this are refused with 413 before any handler reads them.
 pub const MAX_BODY: usize = 1024 * 1024;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub fund: Arc<Fund>,
-}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(public::router())
         .merge(api::router())
         .merge(health::router())
+        .merge(donate::router())
+        .merge(webhooks::router())
         .with_state(state)
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(MAX_BODY))

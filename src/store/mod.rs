@@ -9,7 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{Campaign, NewCampaign, OfflineGift, Pence};
+use crate::domain::{
+    Campaign, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence, ReceivedEvent,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,7 +28,6 @@ pub enum StoreError {
 /// What a gift, refund or dispute does to a campaign: one row of the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
-    pub campaign_slug: String,
     /// Signed: money in is positive, refunds and disputes negative.
     pub amount: Pence,
     /// 1 for a payment, 0 for a movement that is not a new gift.
@@ -65,7 +66,71 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<String, StoreError>;
     /// Books one movement of money and the campaign's totals in one transaction.
     /// Returns false, changing nothing, when that source id was booked before.
-    async fn book(&self, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn book(&self, campaign: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Keeps a reader's gift, not yet paid, and the person it comes from.
+    async fn create_donation(
+        &self,
+        id: &str,
+        donation: &NewDonation,
+        campaign: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn donation(&self, id: &str) -> Result<Option<Donation>, StoreError>;
+    /// The reader turned back at the payment page: a pending gift is cancelled.
+    async fn cancel_donation(&self, id: &str) -> Result<bool, StoreError>;
+    /// The newest paid gifts, as the public list shows them.
+    async fn recent_gifts(&self, limit: i64) -> Result<Vec<PublicGift>, StoreError>;
+    async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError>;
+
+    /// Stores a verified event by its id and applies what it means, in one transaction.
+    /// A second delivery of the same id changes nothing. With `retry`, applies a parked event again.
+    async fn apply_payment_event(
+        &self,
+        event: &ReceivedEvent,
+        meaning: &PaymentEvent,
+        retry: bool,
+        now: DateTime<Utc>,
+    ) -> Result<EventOutcome, StoreError>;
+    /// Keeps a verified event that could not be read, for staff.
+    async fn record_unparsed_event(
+        &self,
+        event: &ReceivedEvent,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Events waiting for the payment they refer to.
+    async fn parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
+}
+
+/// A donation as stored.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Donation {
+    pub id: String,
+    pub campaign: String,
+    pub email: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub frequency: String,
+    pub status: String,
+}
+
+/// A paid gift in the public list: never a name or an email.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PublicGift {
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub place: Option<String>,
+    pub display_name: Option<String>,
+    pub anonymous: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Supporter {
+    pub subscription: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub status: String,
 }
 
 /// Opens the database named by `url`, creating and migrating it as needed.

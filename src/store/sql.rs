@@ -1,7 +1,8 @@
 //! The SQL both engines share, written once and instantiated for each by `shared_store!`.
 //!
 //! Both engines accept the same statements here (`$n` parameters, `ON CONFLICT`,
-//! `RETURNING`), so the only difference passed in is how a write transaction begins.
+//! `RETURNING`), so the only differences passed in are how a write transaction
+//! begins and how a row is locked for the rest of it.
 
 use sqlx::{Database, Pool};
 
@@ -15,14 +16,28 @@ macro_rules! campaign_columns {
     };
 }
 
+/// The one rule for which campaign a day belongs to: the donations campaign whose dates
+/// contain it, else the latest that had started by then, else the next to start.
+macro_rules! campaign_for_day_order {
+    () => {
+        " ORDER BY CASE WHEN starts_on <= $1 AND ends_on >= $1 THEN 0 WHEN starts_on <= $1 THEN 1 ELSE 2 END,
+                   CASE WHEN starts_on <= $1 THEN starts_on END DESC, starts_on, id DESC LIMIT 1"
+    };
+}
+
 macro_rules! shared_store {
-    ($engine:ty, begin_write: $begin:literal) => {
+    ($engine:ty, begin_write: $begin:literal, for_update: $for_update:literal) => {
         use chrono::{DateTime, NaiveDate, Utc};
         use sqlx::Transaction;
 
-        use $crate::domain::{Campaign, NewCampaign, OfflineGift, Pence};
+        use $crate::domain::{
+            Campaign, DisputeStage, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence,
+            ReceivedEvent,
+        };
         use $crate::store::sql::SqlStore;
-        use $crate::store::{CampaignRow, LedgerEntry, Store, StoreError, is_unique_violation};
+        use $crate::store::{
+            CampaignRow, Donation, LedgerEntry, PublicGift, Store, StoreError, Supporter, is_unique_violation,
+        };
 
         impl SqlStore<$engine> {
             async fn insert_campaign_if_new(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -87,6 +102,219 @@ macro_rules! shared_store {
                 .await?;
                 Ok(true)
             }
+
+            async fn campaign_for_day(tx: &mut Transaction<'_, $engine>, day: NaiveDate) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar(concat!("SELECT id FROM campaigns WHERE kind = 'donations'", campaign_for_day_order!()))
+                    .bind(day)
+                    .fetch_optional(&mut **tx)
+                    .await?)
+            }
+
+            /// A payment that arrived: remembered with its campaign, and booked once.
+            async fn count_payment(
+                tx: &mut Transaction<'_, $engine>,
+                counts_on: NaiveDate,
+                payment: &str,
+                amount: Pence,
+                donation: Option<&str>,
+                paid_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<Option<bool>, StoreError> {
+                let Some(campaign_id) = Self::campaign_for_day(tx, counts_on).await? else {
+                    return Ok(None);
+                };
+                sqlx::query(
+                    "INSERT INTO payments (payment, campaign_id, amount_pence, donation_id, paid_at)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment) DO NOTHING",
+                )
+                .bind(payment)
+                .bind(campaign_id)
+                .bind(amount.0)
+                .bind(donation)
+                .bind(paid_at)
+                .execute(&mut **tx)
+                .await?;
+                let entry = LedgerEntry {
+                    amount,
+                    gifts: 1,
+                    source: "stripe",
+                    source_id: payment.to_owned(),
+                    occurred_at: paid_at,
+                };
+                Ok(Some(Self::book_in(tx, campaign_id, &entry, now).await?))
+            }
+
+            async fn mark_donation(
+                tx: &mut Transaction<'_, $engine>,
+                donation: Option<&str>,
+                status: &str,
+                from: &[&str],
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let Some(donation) = donation else { return Ok(()) };
+                sqlx::query(
+                    "UPDATE donations SET status = $2, paid_at = CASE WHEN $2 = 'paid' THEN COALESCE(paid_at, $3) ELSE paid_at END
+                     WHERE id = $1 AND status IN ($4, $5, $6)",
+                )
+                .bind(donation)
+                .bind(status)
+                .bind(at)
+                .bind(from.first().copied().unwrap_or(""))
+                .bind(from.get(1).copied().unwrap_or(""))
+                .bind(from.get(2).copied().unwrap_or(""))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// What one event means, applied inside the transaction that stores it.
+            async fn apply_in(
+                tx: &mut Transaction<'_, $engine>,
+                event: &ReceivedEvent,
+                meaning: &PaymentEvent,
+                now: DateTime<Utc>,
+            ) -> Result<EventOutcome, StoreError> {
+                let at = event.created;
+                let processed = |money_moved| EventOutcome::Processed { money_moved };
+                match meaning {
+                    PaymentEvent::GiftPaid { payment, amount, donation, counts_on, .. } => {
+                        let donation = donation.as_deref();
+                        let Some(moved) = Self::count_payment(tx, *counts_on, payment, *amount, donation, at, now).await?
+                        else {
+                            return Ok(EventOutcome::Unmatched);
+                        };
+                        Self::mark_donation(tx, donation, "paid", &["pending", "processing", "cancelled"], at).await?;
+                        Ok(processed(moved))
+                    }
+                    PaymentEvent::GiftPending { donation, .. } => {
+                        Self::mark_donation(tx, donation.as_deref(), "processing", &["pending", "cancelled"], at).await?;
+                        Ok(processed(false))
+                    }
+                    PaymentEvent::GiftFailed { donation, .. } => {
+                        Self::mark_donation(tx, donation.as_deref(), "failed", &["pending", "processing"], at).await?;
+                        Ok(processed(false))
+                    }
+                    PaymentEvent::SupporterStarted { subscription, customer, amount, donation } => {
+                        sqlx::query(
+                            "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, started_at, status_at)
+                             VALUES ($1, (SELECT id FROM donations WHERE id = $2), $3, $4, 'active', $5, $5)
+                             ON CONFLICT (subscription) DO UPDATE SET
+                               donation_id = COALESCE(supporters.donation_id, excluded.donation_id),
+                               customer = COALESCE(supporters.customer, excluded.customer),
+                               amount_pence = excluded.amount_pence,
+                               started_at = excluded.started_at",
+                        )
+                        .bind(subscription)
+                        .bind(donation)
+                        .bind(customer)
+                        .bind(amount.0)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                        Self::mark_donation(tx, donation.as_deref(), "paid", &["pending", "processing", "cancelled"], at)
+                            .await?;
+                        Ok(processed(false))
+                    }
+                    PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on } => {
+                        // The first invoice may come before the checkout that starts the supporter.
+                        sqlx::query(
+                            "INSERT INTO supporters (subscription, amount_pence, status, started_at, status_at)
+                             VALUES ($1, $2, 'active', $3, $3) ON CONFLICT (subscription) DO NOTHING",
+                        )
+                        .bind(subscription)
+                        .bind(amount.0)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                        let donation: Option<String> =
+                            sqlx::query_scalar("SELECT donation_id FROM supporters WHERE subscription = $1")
+                                .bind(subscription)
+                                .fetch_optional(&mut **tx)
+                                .await?
+                                .flatten();
+                        match Self::count_payment(tx, *counts_on, invoice, *amount, donation.as_deref(), at, now).await? {
+                            Some(moved) => Ok(processed(moved)),
+                            None => Ok(EventOutcome::Unmatched),
+                        }
+                    }
+                    PaymentEvent::SupporterStatus { subscription, status } => {
+                        // Cancelled is final, and an older event never overrides a newer one.
+                        sqlx::query(
+                            "INSERT INTO supporters (subscription, amount_pence, status, started_at, status_at)
+                             VALUES ($1, 0, $2, $3, $3)
+                             ON CONFLICT (subscription) DO UPDATE SET status = excluded.status, status_at = excluded.status_at
+                             WHERE supporters.status <> 'cancelled' AND supporters.status_at <= excluded.status_at",
+                        )
+                        .bind(subscription)
+                        .bind(status.as_str())
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                        Ok(processed(false))
+                    }
+                    PaymentEvent::Refunded { payment, refunded_total } => {
+                        let known: Option<(i64, i64)> = sqlx::query_as(concat!(
+                            "SELECT campaign_id, refunded_pence FROM payments WHERE payment = $1",
+                            $for_update
+                        ))
+                        .bind(payment)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        let Some((campaign_id, already)) = known else {
+                            return Ok(EventOutcome::Parked { waiting_for: payment.clone() });
+                        };
+                        // Stripe gives the running total: book only what is new, whatever the order.
+                        if refunded_total.0 <= already {
+                            return Ok(processed(false));
+                        }
+                        sqlx::query("UPDATE payments SET refunded_pence = $2 WHERE payment = $1")
+                            .bind(payment)
+                            .bind(refunded_total.0)
+                            .execute(&mut **tx)
+                            .await?;
+                        let entry = LedgerEntry {
+                            amount: Pence(already - refunded_total.0),
+                            gifts: 0,
+                            source: "stripe",
+                            source_id: format!("{payment}:refunded:{}", refunded_total.0),
+                            occurred_at: at,
+                        };
+                        Ok(processed(Self::book_in(tx, campaign_id, &entry, now).await?))
+                    }
+                    PaymentEvent::Disputed { payment, dispute, amount, stage } => {
+                        let campaign_id: Option<i64> = sqlx::query_scalar(concat!(
+                            "SELECT campaign_id FROM payments WHERE payment = $1",
+                            $for_update
+                        ))
+                        .bind(payment)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        let Some(campaign_id) = campaign_id else {
+                            return Ok(EventOutcome::Parked { waiting_for: payment.clone() });
+                        };
+                        // Every stage implies the withdrawal, so a closing that comes first still nets out.
+                        let withdrawn = LedgerEntry {
+                            amount: -*amount,
+                            gifts: 0,
+                            source: "stripe",
+                            source_id: format!("{dispute}:withdrawn"),
+                            occurred_at: at,
+                        };
+                        let mut moved = Self::book_in(tx, campaign_id, &withdrawn, now).await?;
+                        if *stage == DisputeStage::Won {
+                            let reinstated = LedgerEntry {
+                                amount: *amount,
+                                source_id: format!("{dispute}:reinstated"),
+                                ..withdrawn
+                            };
+                            moved |= Self::book_in(tx, campaign_id, &reinstated, now).await?;
+                        }
+                        Ok(processed(moved))
+                    }
+                    PaymentEvent::Unmatched { .. } => Ok(EventOutcome::Unmatched),
+                    PaymentEvent::Ignored => Ok(EventOutcome::Ignored),
+                }
+            }
         }
 
         #[async_trait::async_trait]
@@ -144,9 +372,8 @@ macro_rules! shared_store {
                 let row = sqlx::query_as::<_, CampaignRow>(concat!(
                     "SELECT ",
                     campaign_columns!(),
-                    " FROM campaigns WHERE kind = 'donations'
-                      ORDER BY CASE WHEN starts_on <= $1 AND ends_on >= $1 THEN 0 ELSE 1 END, starts_on DESC, id DESC
-                      LIMIT 1"
+                    " FROM campaigns WHERE kind = 'donations'",
+                    campaign_for_day_order!()
                 ))
                 .bind(today)
                 .fetch_optional(&self.pool)
@@ -207,7 +434,6 @@ macro_rules! shared_store {
                 .fetch_one(&mut *tx)
                 .await?;
                 let entry = LedgerEntry {
-                    campaign_slug: gift.campaign.clone(),
                     amount: gift.amount,
                     gifts: 1,
                     source: "offline",
@@ -219,16 +445,173 @@ macro_rules! shared_store {
                 Ok(entry.source_id)
             }
 
-            async fn book(&self, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError> {
+            async fn book(&self, campaign: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let campaign_id = Self::campaign_id(&mut tx, &entry.campaign_slug).await?;
+                let campaign_id = Self::campaign_id(&mut tx, campaign).await?;
                 let booked = Self::book_in(&mut tx, campaign_id, entry, now).await?;
                 tx.commit().await?;
                 Ok(booked)
+            }
+
+            async fn create_donation(
+                &self,
+                id: &str,
+                d: &NewDonation,
+                campaign: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let campaign_id = Self::campaign_id(&mut tx, campaign).await?;
+                let person_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = COALESCE(excluded.name, people.name)
+                     RETURNING id",
+                )
+                .bind(d.email.key())
+                .bind(d.email.as_str())
+                .bind(&d.name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO donations (id, person_id, campaign_id, amount_pence, frequency, name, display_name, place,
+                                            anonymous, marketing_consent, status, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11)",
+                )
+                .bind(id)
+                .bind(person_id)
+                .bind(campaign_id)
+                .bind(d.amount.0)
+                .bind(d.frequency.as_str())
+                .bind(&d.name)
+                .bind(&d.display_name)
+                .bind(&d.place)
+                .bind(d.anonymous)
+                .bind(d.marketing_consent)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn donation(&self, id: &str) -> Result<Option<Donation>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT d.id, c.slug AS campaign, p.email, d.amount_pence AS amount, d.frequency, d.status
+                     FROM donations d JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id
+                     WHERE d.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn cancel_donation(&self, id: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE donations SET status = 'cancelled' WHERE id = $1 AND status = 'pending'")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn recent_gifts(&self, limit: i64) -> Result<Vec<PublicGift>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT amount_pence AS amount, place, display_name, anonymous FROM donations
+                     WHERE status = 'paid' ORDER BY paid_at DESC, created_at DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT subscription, amount_pence AS amount, status FROM supporters WHERE subscription = $1",
+                )
+                .bind(subscription)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn apply_payment_event(
+                &self,
+                event: &ReceivedEvent,
+                meaning: &PaymentEvent,
+                retry: bool,
+                now: DateTime<Utc>,
+            ) -> Result<EventOutcome, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // Stored first: a second delivery, even a concurrent one, finds it and changes nothing.
+                let fresh: Option<String> = if retry {
+                    sqlx::query_scalar(concat!("SELECT id FROM stripe_events WHERE id = $1 AND status = 'parked'", $for_update))
+                        .bind(&event.id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                } else {
+                    sqlx::query_scalar(
+                        "INSERT INTO stripe_events (id, type, created, payload, status, received_at)
+                         VALUES ($1, $2, $3, $4, 'processed', $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+                    )
+                    .bind(&event.id)
+                    .bind(&event.kind)
+                    .bind(event.created)
+                    .bind(&event.payload)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                };
+                if fresh.is_none() {
+                    return Ok(EventOutcome::Duplicate);
+                }
+                let outcome = Self::apply_in(&mut tx, event, meaning, now).await?;
+                let waiting_for = match &outcome {
+                    EventOutcome::Parked { waiting_for } => Some(waiting_for.as_str()),
+                    _ => None,
+                };
+                let note = match meaning {
+                    PaymentEvent::Unmatched { reason } => Some(reason.as_str()),
+                    _ => None,
+                };
+                sqlx::query("UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1")
+                    .bind(&event.id)
+                    .bind(outcome.label())
+                    .bind(waiting_for)
+                    .bind(note)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn record_unparsed_event(&self, event: &ReceivedEvent, note: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO stripe_events (id, type, created, payload, status, note, received_at)
+                     VALUES ($1, $2, $3, $4, 'unparsed', $5, $6) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&event.id)
+                .bind(&event.kind)
+                .bind(event.created)
+                .bind(&event.payload)
+                .bind(note)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError> {
+                let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
+                    "SELECT id, type, created, payload FROM stripe_events WHERE status = 'parked' ORDER BY created, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id, kind, created, payload)| ReceivedEvent { id, kind, created, payload }).collect())
             }
         }
     };
 }
 
 pub(crate) use campaign_columns;
+pub(crate) use campaign_for_day_order;
 pub(crate) use shared_store;

@@ -6,11 +6,11 @@ use std::time::Duration;
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::sql::{campaign_columns, shared_store};
+use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 
 // `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
 // busy timeout instead of one failing when it upgrades a read lock.
-shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE");
+shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE", for_update: "");
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?

@@ -181,14 +181,13 @@ async fn concurrent_and_repeated_bookings_count_once(engine: Engine) {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             let entry = LedgerEntry {
-                campaign_slug: "fighting-fund-2026-11".into(),
                 amount: Pence(125),
                 gifts: 1,
                 source: "stripe",
                 source_id: format!("pi_{}", i % 40),
                 occurred_at: now,
             };
-            store.book(&entry, now).await.expect("book")
+            store.book("fighting-fund-2026-11", &entry, now).await.expect("book")
         })
     });
     let booked = futures::future::join_all(tasks).await.into_iter().filter(|r| *r.as_ref().expect("task")).count();

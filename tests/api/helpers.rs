@@ -83,13 +83,29 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb, now: &str) -> TestApp {
+        TestApp::spawn_configured(db, now, &[]).await
+    }
+
+    /// The service taking payments through Stripe Checkout, with the Stripe API at `stripe`.
+    pub async fn spawn_with_stripe(engine: Engine, now: &str, stripe: &crate::stripe::FakeStripe) -> TestApp {
+        let db = TestDb::new(engine).await;
+        let settings = [
+            ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
+            ("STRIPE_WEBHOOK_SECRET", crate::stripe::WEBHOOK_SECRET.to_owned()),
+            ("STRIPE_API_BASE", stripe.base.clone()),
+        ];
+        TestApp::spawn_configured(db, now, &settings).await
+    }
+
+    pub async fn spawn_configured(db: TestDb, now: &str, settings: &[(&'static str, String)]) -> TestApp {
         let mail = tempfile::tempdir().expect("mail directory");
-        let env = HashMap::from([
+        let mut env = HashMap::from([
             ("DATABASE_URL", db.url.clone()),
             ("APP_ADDR", "127.0.0.1:0".to_owned()),
             ("COOPFUND_NOW", now.to_owned()),
             ("MAIL_DIR", mail.path().display().to_string()),
         ]);
+        env.extend(settings.iter().cloned());
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
         let running = app::start(config).await.expect("the service starts");
         let base = format!("http://{}", running.addr);
@@ -109,6 +125,29 @@ impl TestApp {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("JSON body")
+    }
+
+    /// Delivers a webhook event as Stripe does, signed now; returns the status.
+    pub async fn deliver(&self, event: &Value) -> u16 {
+        let payload = event.to_string();
+        self.deliver_raw(&payload, &crate::stripe::sign(&payload)).await
+    }
+
+    pub async fn deliver_raw(&self, payload: &str, signature: &str) -> u16 {
+        let response = self
+            .http
+            .post(self.url("/webhooks/stripe"))
+            .header("Content-Type", "application/json")
+            .header("Stripe-Signature", signature)
+            .body(payload.to_owned())
+            .send()
+            .await
+            .expect("POST webhook");
+        response.status().as_u16()
+    }
+
+    pub async fn raised(&self) -> i64 {
+        self.get_json("/api/campaigns/current").await["raised_pence"].as_i64().expect("raised_pence")
     }
 
     /// Waits for a change made outside this process (the CLI) to reach the served figures.

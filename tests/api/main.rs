@@ -1,6 +1,9 @@
 //! Tests of the whole service over HTTP and the command line, on SQLite and PostgreSQL.
 
 mod helpers;
+mod stripe;
 
 mod cli;
 mod fund;
+mod giving;
+mod webhooks;

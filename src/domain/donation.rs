@@ -1,0 +1,186 @@
+//! A reader's gift as the donation form gives it, checked field by field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::email::EmailAddress;
+use super::money::{Pence, parse_amount};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frequency {
+    Once,
+    Monthly,
+}
+
+impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Once => "once",
+            Frequency::Monthly => "monthly",
+        }
+    }
+}
+
+/// The form exactly as posted: every field a string, so that nothing is lost when it is shown again.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DonationForm {
+    pub amount: String,
+    /// "Another amount" beside the preset buttons; wins when filled in.
+    pub amount_other: String,
+    pub frequency: String,
+    pub email: String,
+    pub name: String,
+    pub display_name: String,
+    pub place: String,
+    pub anonymous: Option<String>,
+    pub marketing_consent: Option<String>,
+}
+
+/// A valid gift, ready to be paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDonation {
+    pub amount: Pence,
+    pub frequency: Frequency,
+    pub email: EmailAddress,
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub place: Option<String>,
+    pub anonymous: bool,
+    pub marketing_consent: bool,
+}
+
+/// Each problem, keyed by the field it is shown next to.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+const SHORT_TEXT: usize = 80;
+
+impl DonationForm {
+    pub fn amount_typed(&self) -> &str {
+        if self.amount_other.trim().is_empty() { &self.amount } else { &self.amount_other }
+    }
+
+    pub fn parse(&self, min: Pence, max: Pence) -> Result<NewDonation, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let amount = match parse_amount(self.amount_typed()) {
+            Ok(amount) if amount < min => {
+                errors.insert("amount", format!("The smallest gift we can take is {}", min.display_exact()));
+                None
+            }
+            Ok(amount) if amount > max => {
+                errors.insert("amount", format!("The largest gift we can take online is {}", max.display_exact()));
+                None
+            }
+            Ok(amount) => Some(amount),
+            Err(e) => {
+                errors.insert("amount", e.to_string());
+                None
+            }
+        };
+        let frequency = match self.frequency.as_str() {
+            "" | "once" => Some(Frequency::Once),
+            "monthly" => Some(Frequency::Monthly),
+            _ => {
+                errors.insert("frequency", "Choose once or every month".to_owned());
+                None
+            }
+        };
+        let email = match EmailAddress::parse(&self.email) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                errors.insert("email", e.to_string());
+                None
+            }
+        };
+        let mut text = |field: &'static str, value: &str| {
+            let value = value.trim();
+            if value.chars().count() > SHORT_TEXT {
+                errors.insert(field, format!("Keep this to {SHORT_TEXT} characters or fewer"));
+                None
+            } else if value.chars().any(char::is_control) {
+                errors.insert(field, "Use letters, numbers and punctuation only".to_owned());
+                None
+            } else {
+                Some(value.to_owned()).filter(|v| !v.is_empty())
+            }
+        };
+        let name = text("name", &self.name);
+        let display_name = text("display_name", &self.display_name);
+        let place = text("place", &self.place);
+        match (amount, frequency, email) {
+            (Some(amount), Some(frequency), Some(email)) if errors.is_empty() => Ok(NewDonation {
+                amount,
+                frequency,
+                email,
+                name,
+                display_name,
+                place,
+                anonymous: self.anonymous.is_some(),
+                marketing_consent: self.marketing_consent.is_some(),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// How a paid gift appears in the public list, the way the paper's daily column prints it:
+/// `£25, Sheffield, 'Red Ken'`. Never a name or an email.
+pub fn public_line(amount: Pence, place: Option<&str>, display_name: Option<&str>, anonymous: bool) -> String {
+    let amount = if amount.0 % 100 == 0 { amount.display_floor() } else { amount.display_exact() };
+    if anonymous {
+        return format!("{amount}, Anonymous");
+    }
+    let mut line = amount;
+    if let Some(place) = place {
+        line.push_str(", ");
+        line.push_str(place);
+    }
+    if let Some(nickname) = display_name {
+        line.push_str(&format!(", '{nickname}'"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(amount: &str, email: &str) -> DonationForm {
+        DonationForm { amount: amount.into(), email: email.into(), ..DonationForm::default() }
+    }
+
+    #[test]
+    fn a_good_form_becomes_a_donation() {
+        let mut f = form("25", " reader@example.org ");
+        f.amount_other = "£1,000".into();
+        f.frequency = "monthly".into();
+        f.display_name = " Red Ken ".into();
+        f.marketing_consent = Some("on".into());
+        let d = f.parse(Pence(100), Pence(1_000_000)).expect("valid");
+        assert_eq!(d.amount, Pence(100_000));
+        assert_eq!(d.frequency, Frequency::Monthly);
+        assert_eq!(d.display_name.as_deref(), Some("Red Ken"));
+        assert!(d.marketing_consent && !d.anonymous && d.name.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_field() {
+        let mut f = form("12.345", "nope");
+        f.frequency = "weekly".into();
+        f.place = "x".repeat(81);
+        let errors = f.parse(Pence(100), Pence(1_000_000)).expect_err("invalid");
+        assert_eq!(errors.keys().copied().collect::<Vec<_>>(), ["amount", "email", "frequency", "place"]);
+        let limits =
+            |amount| form(amount, "a@example.org").parse(Pence(100), Pence(1_000_000)).expect_err("out of range");
+        assert_eq!(limits("0.99")["amount"], "The smallest gift we can take is £1.00");
+        assert_eq!(limits("10000.01")["amount"], "The largest gift we can take online is £10,000.00");
+    }
+
+    #[test]
+    fn the_public_list_names_only_what_the_donor_chose() {
+        assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), false), "£25, Sheffield, 'Red Ken'");
+        assert_eq!(public_line(Pence(1250), None, None, false), "£12.50");
+        assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), true), "£25, Anonymous");
+    }
+}

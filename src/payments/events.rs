@@ -1,0 +1,168 @@
+//! Reads a verified Stripe event and says what it means for the fund.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use stripe_shared::{
+    CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus, Invoice,
+    SubscriptionStatus,
+};
+use stripe_types::Currency;
+use stripe_webhook::{Event, EventObject};
+
+use crate::domain::{DisputeStage, PaymentEvent, Pence, ReceivedEvent, SupporterStatus, today_in};
+
+pub fn received(event: &Event, payload: &str) -> ReceivedEvent {
+    ReceivedEvent {
+        id: event.id.as_str().to_owned(),
+        kind: event.type_.as_str().to_owned(),
+        created: instant(event.created),
+        payload: payload.to_owned(),
+    }
+}
+
+/// The meaning of `event`; a payment counts on the day, in `zone`, when Stripe says it succeeded.
+pub fn interpret(event: &Event, zone: Tz) -> PaymentEvent {
+    let counts_on = today_in(zone, instant(event.created));
+    match &event.data.object {
+        EventObject::CheckoutSessionCompleted(session) | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => {
+            checkout(session, counts_on)
+        }
+        EventObject::CheckoutSessionAsyncPaymentFailed(session) => match kind(session.metadata.as_ref()) {
+            Some("donation") => PaymentEvent::GiftFailed {
+                session: session.id.as_str().to_owned(),
+                donation: donation_ref(session.metadata.as_ref(), session.client_reference_id.as_deref()),
+            },
+            _ => unmatched("a Direct Debit that is not a fighting-fund gift failed"),
+        },
+        EventObject::InvoicePaid(invoice) => supporter_invoice(invoice, counts_on),
+        EventObject::InvoicePaymentFailed(invoice) => match subscription_of(invoice) {
+            Some(subscription) => PaymentEvent::SupporterStatus { subscription, status: SupporterStatus::PastDue },
+            None => unmatched("a failed invoice without a subscription"),
+        },
+        EventObject::CustomerSubscriptionUpdated(sub) | EventObject::CustomerSubscriptionDeleted(sub) => {
+            let status = match sub.status {
+                SubscriptionStatus::Active | SubscriptionStatus::Trialing => SupporterStatus::Active,
+                SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Incomplete => {
+                    SupporterStatus::PastDue
+                }
+                SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => SupporterStatus::Cancelled,
+                _ => return PaymentEvent::Ignored,
+            };
+            PaymentEvent::SupporterStatus { subscription: sub.id.as_str().to_owned(), status }
+        }
+        EventObject::ChargeRefunded(charge) => match &charge.payment_intent {
+            Some(pi) if charge.currency == Currency::GBP => PaymentEvent::Refunded {
+                payment: pi.id().as_str().to_owned(),
+                refunded_total: Pence(charge.amount_refunded),
+            },
+            _ => unmatched("a refund of a charge without a PaymentIntent, or not in pounds"),
+        },
+        EventObject::ChargeDisputeCreated(dispute) => disputed(dispute, DisputeStage::Opened),
+        EventObject::ChargeDisputeClosed(dispute) => match dispute.status {
+            DisputeStatus::Won => disputed(dispute, DisputeStage::Won),
+            DisputeStatus::Lost => disputed(dispute, DisputeStage::Lost),
+            _ => PaymentEvent::Ignored,
+        },
+        _ => PaymentEvent::Ignored,
+    }
+}
+
+fn checkout(session: &CheckoutSession, counts_on: chrono::NaiveDate) -> PaymentEvent {
+    let metadata = session.metadata.as_ref();
+    let donation = donation_ref(metadata, session.client_reference_id.as_deref());
+    if session.currency.as_ref().is_some_and(|c| *c != Currency::GBP) {
+        return unmatched("a payment not in pounds");
+    }
+    let amount = Pence(session.amount_total.unwrap_or(0));
+    match (kind(metadata), &session.mode) {
+        (Some("donation"), CheckoutSessionMode::Payment) => match session.payment_status {
+            CheckoutSessionPaymentStatus::Paid => PaymentEvent::GiftPaid {
+                payment: session
+                    .payment_intent
+                    .as_ref()
+                    .map(|pi| pi.id().as_str().to_owned())
+                    .unwrap_or_else(|| session.id.as_str().to_owned()),
+                session: session.id.as_str().to_owned(),
+                amount,
+                donation,
+                counts_on,
+            },
+            CheckoutSessionPaymentStatus::Unpaid => PaymentEvent::GiftPending {
+                session: session.id.as_str().to_owned(),
+                payment: session.payment_intent.as_ref().map(|pi| pi.id().as_str().to_owned()),
+                donation,
+            },
+            _ => PaymentEvent::Ignored,
+        },
+        (Some("supporter"), CheckoutSessionMode::Subscription) => match &session.subscription {
+            Some(subscription) => PaymentEvent::SupporterStarted {
+                subscription: subscription.id().as_str().to_owned(),
+                customer: session.customer.as_ref().map(|c| c.id().as_str().to_owned()),
+                amount,
+                donation,
+            },
+            None => unmatched("a supporter checkout without a subscription"),
+        },
+        (Some("shares"), _) => unmatched("share purchases are not allotted yet"),
+        (Some(other), _) => unmatched(&format!("a checkout of unknown kind {other:?}")),
+        (None, _) => unmatched("a checkout without metadata.kind: not started by coopfund"),
+    }
+}
+
+fn supporter_invoice(invoice: &Invoice, counts_on: chrono::NaiveDate) -> PaymentEvent {
+    let details = invoice.parent.as_ref().and_then(|p| p.subscription_details.as_ref());
+    let Some(details) = details else {
+        return unmatched("an invoice without a subscription");
+    };
+    if kind(details.metadata.as_ref()) != Some("supporter") || invoice.currency != Currency::GBP {
+        return unmatched("an invoice for a subscription that is not a monthly supporter's");
+    }
+    match &invoice.id {
+        Some(id) if invoice.amount_paid > 0 => PaymentEvent::SupporterPaid {
+            invoice: id.as_str().to_owned(),
+            subscription: details.subscription.id().as_str().to_owned(),
+            amount: Pence(invoice.amount_paid),
+            counts_on,
+        },
+        _ => PaymentEvent::Ignored,
+    }
+}
+
+fn subscription_of(invoice: &Invoice) -> Option<String> {
+    let details = invoice.parent.as_ref()?.subscription_details.as_ref()?;
+    Some(details.subscription.id().as_str().to_owned())
+}
+
+fn disputed(dispute: &Dispute, stage: DisputeStage) -> PaymentEvent {
+    match &dispute.payment_intent {
+        Some(pi) => PaymentEvent::Disputed {
+            payment: pi.id().as_str().to_owned(),
+            dispute: dispute.id.as_str().to_owned(),
+            amount: Pence(dispute.amount),
+            stage,
+        },
+        None => unmatched("a dispute of a charge without a PaymentIntent"),
+    }
+}
+
+fn kind(metadata: Option<&HashMap<String, String>>) -> Option<&str> {
+    metadata?.get("kind").map(String::as_str)
+}
+
+fn donation_ref(metadata: Option<&HashMap<String, String>>, client_reference_id: Option<&str>) -> Option<String> {
+    metadata
+        .and_then(|m| m.get("donation").or_else(|| m.get("supporter")))
+        .map(String::as_str)
+        .or(client_reference_id)
+        .map(str::to_owned)
+}
+
+fn unmatched(reason: &str) -> PaymentEvent {
+    PaymentEvent::Unmatched { reason: reason.to_owned() }
+}
+
+fn instant(timestamp: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(timestamp, 0).unwrap_or_default()
+}

@@ -1,0 +1,34 @@
+//! Payment gateways (Stripe Checkout, or the demo) and the processing of what they report.
+
+pub mod demo;
+pub mod events;
+pub mod ingest;
+pub mod stripe;
+
+use async_trait::async_trait;
+
+use crate::domain::{Frequency, Pence};
+
+/// What the reader is about to pay for.
+pub struct CheckoutRequest<'a> {
+    pub donation: &'a str,
+    pub campaign: &'a str,
+    pub amount: Pence,
+    pub frequency: Frequency,
+    pub email: &'a str,
+    pub description: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the payment service did not answer as expected: {0}")]
+pub struct GatewayError(pub String);
+
+#[async_trait]
+pub trait PaymentGateway: Send + Sync + 'static {
+    /// Starts a checkout and returns the page where the reader pays.
+    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError>;
+    /// The secret webhook signatures are checked against.
+    fn webhook_secret(&self) -> &str;
+    /// The demo gateway moves no money; pages say so.
+    fn is_demo(&self) -> bool;
+}

@@ -1,0 +1,104 @@
+//! Stripe Checkout through async-stripe: one-off gifts and monthly support, by card or Bacs Direct Debit.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataRecurring,
+    CreateCheckoutSessionLineItemsPriceDataRecurringInterval, CreateCheckoutSessionSubscriptionData, ProductData,
+};
+use stripe_shared::CheckoutSessionMode;
+use stripe_types::Currency;
+use url::Url;
+
+use super::{CheckoutRequest, GatewayError, PaymentGateway};
+use crate::config::StripeConfig;
+use crate::domain::Frequency;
+
+pub struct StripeGateway {
+    client: Client,
+    webhook_secret: String,
+    public_base_url: Url,
+}
+
+impl StripeGateway {
+    pub fn new(config: &StripeConfig, public_base_url: &Url) -> Result<StripeGateway, GatewayError> {
+        let client = ClientBuilder::new(&config.secret_key)
+            .url(config.api_base.as_str().trim_end_matches('/'))
+            .build()
+            .map_err(|e| GatewayError(e.to_string()))?;
+        Ok(StripeGateway {
+            client,
+            webhook_secret: config.webhook_secret.clone(),
+            public_base_url: public_base_url.clone(),
+        })
+    }
+
+    fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_base_url.as_str().trim_end_matches('/'))
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for StripeGateway {
+    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError> {
+        let (mode, kind) = match request.frequency {
+            Frequency::Once => (CheckoutSessionMode::Payment, "donation"),
+            Frequency::Monthly => (CheckoutSessionMode::Subscription, "supporter"),
+        };
+        let metadata = HashMap::from([
+            ("kind".to_owned(), kind.to_owned()),
+            ("campaign".to_owned(), request.campaign.to_owned()),
+            ("donation".to_owned(), request.donation.to_owned()),
+        ]);
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(Currency::GBP);
+        price.unit_amount = Some(request.amount.0);
+        price.product_data = Some(ProductData::new(request.description));
+        if request.frequency == Frequency::Monthly {
+            price.recurring = Some(CreateCheckoutSessionLineItemsPriceDataRecurring::new(
+                CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Month,
+            ));
+        }
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let mut create = CreateCheckoutSession::new()
+            .mode(mode)
+            .line_items(vec![item])
+            .customer_email(request.email)
+            .client_reference_id(request.donation)
+            .metadata(metadata.clone())
+            .allowed_payment_method_types(vec![
+                CreateCheckoutSessionAllowedPaymentMethodTypes::Card,
+                CreateCheckoutSessionAllowedPaymentMethodTypes::BacsDebit,
+            ])
+            .success_url(self.link("/donate/thanks?session_id={CHECKOUT_SESSION_ID}"))
+            .cancel_url(self.link("/#donate"));
+        if request.frequency == Frequency::Monthly {
+            // Invoices carry the subscription's metadata, not the session's.
+            let mut subscription = CreateCheckoutSessionSubscriptionData::new();
+            subscription.metadata = Some(metadata);
+            create = create.subscription_data(subscription);
+        }
+        // The same donation never opens two sessions, however often this is retried.
+        let key =
+            IdempotencyKey::new(format!("checkout-{}", request.donation)).map_err(|e| GatewayError(e.to_string()))?;
+        let session = create
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| GatewayError(e.to_string()))?;
+        session.url.ok_or_else(|| GatewayError("the Checkout Session has no url".to_owned()))
+    }
+
+    fn webhook_secret(&self) -> &str {
+        &self.webhook_secret
+    }
+
+    fn is_demo(&self) -> bool {
+        false
+    }
+}
