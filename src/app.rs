@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +14,8 @@ use crate::domain::today_in;
 use crate::fund::Fund;
 use crate::http;
 use crate::jobs;
+use crate::mail::Transport;
+use crate::mail::outbox::Outbox;
 use crate::payments::PaymentGateway;
 use crate::payments::demo::DemoGateway;
 use crate::payments::stripe::StripeGateway;
@@ -26,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub fund: Arc<Fund>,
     pub gateway: Arc<dyn PaymentGateway>,
+    /// Wakes the outbox worker when a payment has written an email.
+    pub outbox_wake: Arc<Notify>,
 }
 
 /// A service that is listening; stop it with [`Running::stop`].
@@ -69,7 +74,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Arc::new(DemoGateway::new())
         }
     };
-    let state = AppState { config: Arc::new(config), store, clock, fund, gateway };
+    let transport = Transport::from_config(&config)?;
+    let config = Arc::new(config);
+    let outbox_wake = Arc::new(Notify::new());
+    let state = AppState {
+        config: config.clone(),
+        store: store.clone(),
+        clock,
+        fund,
+        gateway,
+        outbox_wake: outbox_wake.clone(),
+    };
 
     let stop = CancellationToken::new();
     let router = http::router(state.clone());
@@ -80,11 +95,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    let jobs =
-        vec![jobs::rollover::spawn(state.clone(), stop.clone()), jobs::parked::spawn(state.clone(), stop.clone())];
+    let tasks = vec![
+        server,
+        jobs::rollover::spawn(state.clone(), stop.clone()),
+        jobs::parked::spawn(state.clone(), stop.clone()),
+        Outbox::new(store, transport, config, outbox_wake).spawn(stop.clone()),
+    ];
     tracing::info!("listening on http://{addr}");
-    let mut tasks = vec![server];
-    tasks.extend(jobs);
     Ok(Running { addr, state, stop, tasks })
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
 use url::Url;
 
 use crate::clock::{Clock, FixedClock, SystemClock};
@@ -19,7 +20,7 @@ pub struct Config {
     pub stripe: Option<StripeConfig>,
     pub smtp_url: Option<Url>,
     pub mail_dir: PathBuf,
-    pub mail_from: String,
+    pub mail_from: Mailbox,
     pub org_name: String,
     pub org_registration: String,
     pub fund_timezone: Tz,
@@ -86,10 +87,9 @@ impl Config {
         {
             return Err(fail("SMTP_URL", "must start with smtp:// or smtps://".into()));
         }
-        let mail_from = var("MAIL_FROM", "Fighting Fund <fund@localhost>");
-        if !mail_from.contains('@') {
-            return Err(fail("MAIL_FROM", "must be an address such as Fighting Fund <fund@example.org>".into()));
-        }
+        let mail_from = var("MAIL_FROM", "Fighting Fund <fund@localhost>")
+            .parse()
+            .map_err(|_| fail("MAIL_FROM", "must be an address such as Fighting Fund <fund@example.org>".into()))?;
         let fund_timezone = var("FUND_TIMEZONE", "Europe/London")
             .parse()
             .map_err(|_| fail("FUND_TIMEZONE", "must be an IANA time zone such as Europe/London".into()))?;
@@ -170,6 +170,7 @@ mod tests {
         assert_eq!(name(&[("DONATION_MIN", "-1")]), Some("DONATION_MIN"));
         assert_eq!(name(&[("COOPFUND_NOW", "yesterday")]), Some("COOPFUND_NOW"));
         assert_eq!(name(&[("SMTP_URL", "http://mail")]), Some("SMTP_URL"));
+        assert_eq!(name(&[("MAIL_FROM", "nobody")]), Some("MAIL_FROM"));
         let line = config(&[("FUND_TIMEZONE", "Mars/Olympus")]).err().map(|e| e.to_string());
         assert_eq!(
             line.as_deref(),

@@ -8,5 +8,6 @@ pub mod domain;
 pub mod fund;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod payments;
 pub mod store;

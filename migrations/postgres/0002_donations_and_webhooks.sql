@@ -47,6 +47,8 @@ CREATE TABLE payments (
     amount_pence        BIGINT NOT NULL,
     refunded_pence      BIGINT NOT NULL DEFAULT 0,
     donation_id         TEXT,
+    -- Where receipts and refund notices for it go.
+    email               TEXT,
     paid_at             TIMESTAMPTZ NOT NULL
 );
 

@@ -5,6 +5,7 @@ pub mod donation;
 pub mod email;
 pub mod gift;
 pub mod money;
+pub mod notice;
 pub mod payment;
 
 pub use campaign::{Campaign, CampaignError, NewCampaign, Progress, Status};
@@ -12,6 +13,7 @@ pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
 pub use email::{EmailAddress, EmailError};
 pub use gift::{GiftMethod, OfflineGift};
 pub use money::{AmountError, Pence, parse_amount};
+pub use notice::Notice;
 pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -48,6 +48,8 @@ pub enum PaymentEvent {
         amount: Pence,
         donation: Option<String>,
         counts_on: NaiveDate,
+        /// Where the receipt goes.
+        email: Option<String>,
     },
     /// Checkout finished but the Direct Debit has not been paid yet.
     GiftPending {
@@ -73,6 +75,7 @@ pub enum PaymentEvent {
         subscription: String,
         amount: Pence,
         counts_on: NaiveDate,
+        email: Option<String>,
     },
     SupporterStatus {
         subscription: String,
@@ -82,6 +85,7 @@ pub enum PaymentEvent {
     Refunded {
         payment: String,
         refunded_total: Pence,
+        refunded_on: NaiveDate,
     },
     Disputed {
         payment: String,

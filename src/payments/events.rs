@@ -56,6 +56,7 @@ pub fn interpret(event: &Event, zone: Tz) -> PaymentEvent {
             Some(pi) if charge.currency == Currency::GBP => PaymentEvent::Refunded {
                 payment: pi.id().as_str().to_owned(),
                 refunded_total: Pence(charge.amount_refunded),
+                refunded_on: counts_on,
             },
             _ => unmatched("a refund of a charge without a PaymentIntent, or not in pounds"),
         },
@@ -88,6 +89,11 @@ fn checkout(session: &CheckoutSession, counts_on: chrono::NaiveDate) -> PaymentE
                 amount,
                 donation,
                 counts_on,
+                email: session
+                    .customer_details
+                    .as_ref()
+                    .and_then(|details| details.email.clone())
+                    .or_else(|| session.customer_email.clone()),
             },
             CheckoutSessionPaymentStatus::Unpaid => PaymentEvent::GiftPending {
                 session: session.id.as_str().to_owned(),
@@ -125,6 +131,7 @@ fn supporter_invoice(invoice: &Invoice, counts_on: chrono::NaiveDate) -> Payment
             subscription: details.subscription.id().as_str().to_owned(),
             amount: Pence(invoice.amount_paid),
             counts_on,
+            email: invoice.customer_email.clone(),
         },
         _ => PaymentEvent::Ignored,
     }

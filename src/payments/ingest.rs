@@ -40,6 +40,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     if let EventOutcome::Processed { money_moved } = outcome {
         if money_moved {
             state.fund.changed();
+            state.outbox_wake.notify_one();
         }
         if meaning.payment_created().is_some() {
             apply_parked(state).await?;
@@ -60,6 +61,7 @@ pub async fn apply_parked(state: &AppState) -> Result<(), StoreError> {
             tracing::info!(event = %parked.id, "parked webhook event applied");
             if money_moved {
                 state.fund.changed();
+                state.outbox_wake.notify_one();
             }
         }
     }

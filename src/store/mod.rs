@@ -101,6 +101,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Events waiting for the payment they refer to.
     async fn parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
+
+    /// Claims up to `limit` emails that are due, until `claimed_until`; other workers pass them by.
+    async fn claim_emails(
+        &self,
+        now: DateTime<Utc>,
+        claimed_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEmail>, StoreError>;
+    async fn email_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A failed attempt: tried again at `retry_at`, or given up for staff to see when `None`.
+    async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError>;
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+}
+
+/// An email claimed from the outbox for sending.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OutboxEmail {
+    pub id: i64,
+    pub recipient: String,
+    /// Becomes the Message-ID, the same at every attempt.
+    pub message_key: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub first_attempt_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
 }
 
 /// A donation as stored.

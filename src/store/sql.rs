@@ -26,17 +26,19 @@ macro_rules! campaign_for_day_order {
 }
 
 macro_rules! shared_store {
-    ($engine:ty, begin_write: $begin:literal, for_update: $for_update:literal) => {
+    ($engine:ty, begin_write: $begin:literal, for_update: $for_update:literal, skip_locked: $skip_locked:literal) => {
         use chrono::{DateTime, NaiveDate, Utc};
         use sqlx::Transaction;
 
         use $crate::domain::{
-            Campaign, DisputeStage, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence,
+            Campaign, DisputeStage, EventOutcome, NewCampaign, NewDonation, Notice, OfflineGift, PaymentEvent, Pence,
             ReceivedEvent,
         };
+        use $crate::domain::notice::receipt_number;
         use $crate::store::sql::SqlStore;
         use $crate::store::{
-            CampaignRow, Donation, LedgerEntry, PublicGift, Store, StoreError, Supporter, is_unique_violation,
+            CampaignRow, Donation, LedgerEntry, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError, Supporter,
+            is_unique_violation,
         };
 
         impl SqlStore<$engine> {
@@ -103,34 +105,41 @@ macro_rules! shared_store {
                 Ok(true)
             }
 
-            async fn campaign_for_day(tx: &mut Transaction<'_, $engine>, day: NaiveDate) -> Result<Option<i64>, StoreError> {
-                Ok(sqlx::query_scalar(concat!("SELECT id FROM campaigns WHERE kind = 'donations'", campaign_for_day_order!()))
+            async fn campaign_for_day(
+                tx: &mut Transaction<'_, $engine>,
+                day: NaiveDate,
+            ) -> Result<Option<(i64, String)>, StoreError> {
+                Ok(sqlx::query_as(concat!("SELECT id, title FROM campaigns WHERE kind = 'donations'", campaign_for_day_order!()))
                     .bind(day)
                     .fetch_optional(&mut **tx)
                     .await?)
             }
 
-            /// A payment that arrived: remembered with its campaign, and booked once.
+            /// A payment that arrived: remembered with its campaign, booked once, and receipted once.
+            #[allow(clippy::too_many_arguments)]
             async fn count_payment(
                 tx: &mut Transaction<'_, $engine>,
                 counts_on: NaiveDate,
                 payment: &str,
                 amount: Pence,
                 donation: Option<&str>,
+                email: Option<&str>,
+                purpose: &str,
                 paid_at: DateTime<Utc>,
                 now: DateTime<Utc>,
             ) -> Result<Option<bool>, StoreError> {
-                let Some(campaign_id) = Self::campaign_for_day(tx, counts_on).await? else {
+                let Some((campaign_id, title)) = Self::campaign_for_day(tx, counts_on).await? else {
                     return Ok(None);
                 };
                 sqlx::query(
-                    "INSERT INTO payments (payment, campaign_id, amount_pence, donation_id, paid_at)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment) DO NOTHING",
+                    "INSERT INTO payments (payment, campaign_id, amount_pence, donation_id, email, paid_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment) DO NOTHING",
                 )
                 .bind(payment)
                 .bind(campaign_id)
                 .bind(amount.0)
                 .bind(donation)
+                .bind(email)
                 .bind(paid_at)
                 .execute(&mut **tx)
                 .await?;
@@ -141,7 +150,53 @@ macro_rules! shared_store {
                     source_id: payment.to_owned(),
                     occurred_at: paid_at,
                 };
-                Ok(Some(Self::book_in(tx, campaign_id, &entry, now).await?))
+                let booked = Self::book_in(tx, campaign_id, &entry, now).await?;
+                if booked && let Some(email) = email {
+                    let purpose = format!("{purpose} to the {title}");
+                    Self::receipt_in(tx, email, amount, counts_on, purpose, now).await?;
+                }
+                Ok(Some(booked))
+            }
+
+            /// Writes a receipt, with the year's next number, in the payment's transaction.
+            async fn receipt_in(
+                tx: &mut Transaction<'_, $engine>,
+                email: &str,
+                amount: Pence,
+                paid_on: NaiveDate,
+                purpose: String,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                use chrono::Datelike;
+                let year = paid_on.year();
+                let sequence: i64 = sqlx::query_scalar(
+                    "INSERT INTO counters (name, value) VALUES ($1, 1)
+                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                )
+                .bind(format!("receipt-{year}"))
+                .fetch_one(&mut **tx)
+                .await?;
+                let notice = Notice::Receipt { number: receipt_number(year, sequence), amount, paid_on, purpose };
+                Self::enqueue_in(tx, email, &notice, now).await
+            }
+
+            async fn enqueue_in(
+                tx: &mut Transaction<'_, $engine>,
+                email: &str,
+                notice: &Notice,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+                sqlx::query(
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
+                )
+                .bind(email)
+                .bind(uuid::Uuid::new_v4().simple().to_string())
+                .bind(payload)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
 
             async fn mark_donation(
@@ -177,9 +232,13 @@ macro_rules! shared_store {
                 let at = event.created;
                 let processed = |money_moved| EventOutcome::Processed { money_moved };
                 match meaning {
-                    PaymentEvent::GiftPaid { payment, amount, donation, counts_on, .. } => {
+                    PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, .. } => {
                         let donation = donation.as_deref();
-                        let Some(moved) = Self::count_payment(tx, *counts_on, payment, *amount, donation, at, now).await?
+                        let purpose = "a one-off gift";
+                        let Some(moved) = Self::count_payment(
+                            tx, *counts_on, payment, *amount, donation, email.as_deref(), purpose, at, now,
+                        )
+                        .await?
                         else {
                             return Ok(EventOutcome::Unmatched);
                         };
@@ -215,7 +274,7 @@ macro_rules! shared_store {
                             .await?;
                         Ok(processed(false))
                     }
-                    PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on } => {
+                    PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email } => {
                         // The first invoice may come before the checkout that starts the supporter.
                         sqlx::query(
                             "INSERT INTO supporters (subscription, amount_pence, status, started_at, status_at)
@@ -232,7 +291,11 @@ macro_rules! shared_store {
                                 .fetch_optional(&mut **tx)
                                 .await?
                                 .flatten();
-                        match Self::count_payment(tx, *counts_on, invoice, *amount, donation.as_deref(), at, now).await? {
+                        let purpose = "a monthly supporter's payment";
+                        let email = email.as_deref();
+                        match Self::count_payment(tx, *counts_on, invoice, *amount, donation.as_deref(), email, purpose, at, now)
+                            .await?
+                        {
                             Some(moved) => Ok(processed(moved)),
                             None => Ok(EventOutcome::Unmatched),
                         }
@@ -252,15 +315,16 @@ macro_rules! shared_store {
                         .await?;
                         Ok(processed(false))
                     }
-                    PaymentEvent::Refunded { payment, refunded_total } => {
-                        let known: Option<(i64, i64)> = sqlx::query_as(concat!(
-                            "SELECT campaign_id, refunded_pence FROM payments WHERE payment = $1",
+                    PaymentEvent::Refunded { payment, refunded_total, refunded_on } => {
+                        let known: Option<(i64, i64, Option<String>, String)> = sqlx::query_as(concat!(
+                            "SELECT p.campaign_id, p.refunded_pence, p.email, c.title
+                             FROM payments p JOIN campaigns c ON c.id = p.campaign_id WHERE p.payment = $1",
                             $for_update
                         ))
                         .bind(payment)
                         .fetch_optional(&mut **tx)
                         .await?;
-                        let Some((campaign_id, already)) = known else {
+                        let Some((campaign_id, already, email, title)) = known else {
                             return Ok(EventOutcome::Parked { waiting_for: payment.clone() });
                         };
                         // Stripe gives the running total: book only what is new, whatever the order.
@@ -279,7 +343,16 @@ macro_rules! shared_store {
                             source_id: format!("{payment}:refunded:{}", refunded_total.0),
                             occurred_at: at,
                         };
-                        Ok(processed(Self::book_in(tx, campaign_id, &entry, now).await?))
+                        let booked = Self::book_in(tx, campaign_id, &entry, now).await?;
+                        if booked && let Some(email) = email {
+                            let notice = Notice::Refund {
+                                amount: Pence(refunded_total.0 - already),
+                                refunded_on: *refunded_on,
+                                purpose: format!("your gift to the {title}"),
+                            };
+                            Self::enqueue_in(tx, &email, &notice, now).await?;
+                        }
+                        Ok(processed(booked))
                     }
                     PaymentEvent::Disputed { payment, dispute, amount, stage } => {
                         let campaign_id: Option<i64> = sqlx::query_scalar(concat!(
@@ -441,6 +514,14 @@ macro_rules! shared_store {
                     occurred_at,
                 };
                 Self::book_in(&mut tx, campaign_id, &entry, now).await?;
+                if let Some(email) = &gift.email {
+                    let title: String = sqlx::query_scalar("SELECT title FROM campaigns WHERE id = $1")
+                        .bind(campaign_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let purpose = format!("a gift by {} to the {title}", gift.method.as_str().replace('_', " "));
+                    Self::receipt_in(&mut tx, email.as_str(), gift.amount, gift.received_on, purpose, now).await?;
+                }
                 tx.commit().await?;
                 Ok(entry.source_id)
             }
@@ -607,6 +688,63 @@ macro_rules! shared_store {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|(id, kind, created, payload)| ReceivedEvent { id, kind, created, payload }).collect())
+            }
+
+            async fn claim_emails(
+                &self,
+                now: DateTime<Utc>,
+                claimed_until: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<Vec<OutboxEmail>, StoreError> {
+                Ok(sqlx::query_as(concat!(
+                    "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, $2)
+                     WHERE id IN (SELECT id FROM outbox
+                                  WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+                                    AND (claimed_until IS NULL OR claimed_until < $2)
+                                  ORDER BY id LIMIT $3",
+                    $skip_locked,
+                    ")
+                     RETURNING id, recipient, message_key, payload, attempts, first_attempt_at"
+                ))
+                .bind(claimed_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn email_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, claimed_until = NULL, last_error = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END,
+                                       next_attempt_at = $2, claimed_until = NULL, last_error = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(retry_at)
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending,
+                            COALESCE(SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,
+                            COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed
+                     FROM outbox",
+                )
+                .fetch_one(&self.pool)
+                .await?)
             }
         }
     };

@@ -10,7 +10,7 @@ use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 
 // `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
 // busy timeout instead of one failing when it upgrades a read lock.
-shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE", for_update: "");
+shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE", for_update: "", skip_locked: "");
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?

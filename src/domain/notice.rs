@@ -1,0 +1,46 @@
+//! The emails a payment causes, as data: written to the outbox with the payment, rendered when sent.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::money::Pence;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// Every counted payment gets one.
+    Receipt {
+        number: String,
+        amount: Pence,
+        paid_on: NaiveDate,
+        /// What it was for, in words: "a one-off gift to the Fighting fund".
+        purpose: String,
+    },
+    /// Money went back to the reader.
+    Refund { amount: Pence, refunded_on: NaiveDate, purpose: String },
+}
+
+impl Notice {
+    pub fn subject(&self, org_name: &str) -> String {
+        match self {
+            Notice::Receipt { number, .. } => format!("Your receipt {number} from {org_name}"),
+            Notice::Refund { .. } => format!("Your refund from {org_name}"),
+        }
+    }
+}
+
+/// `R-2026-000123`: the year's sequence, unique across the service.
+pub fn receipt_number(year: i32, sequence: i64) -> String {
+    format!("R-{year}-{sequence:06}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_numbers_have_the_year_and_six_digits() {
+        assert_eq!(receipt_number(2026, 123), "R-2026-000123");
+        assert_eq!(receipt_number(2027, 1_234_567), "R-2027-1234567");
+    }
+}

@@ -1,0 +1,132 @@
+//! Email: the transport (SMTP or `.eml` files), the templates, and the outbox worker.
+
+pub mod outbox;
+
+use std::time::{Duration, SystemTime};
+
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::file::AsyncFileTransport;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Config;
+use crate::domain::{Notice, Pence};
+
+/// How long one SMTP conversation may take before it counts as failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where email goes: a real SMTP server, or `.eml` files for development.
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("cannot build the email: {0}")]
+    Build(String),
+    #[error("sending failed: {0}")]
+    Send(String),
+}
+
+impl Transport {
+    pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
+        match &config.smtp_url {
+            Some(url) => {
+                let smtp = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+                    .map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
+                Ok(Transport::Smtp(smtp))
+            }
+            None => {
+                std::fs::create_dir_all(&config.mail_dir)
+                    .map_err(|e| anyhow::anyhow!("MAIL_DIR: cannot create {}: {e}", config.mail_dir.display()))?;
+                Ok(Transport::Files(AsyncFileTransport::new(&config.mail_dir)))
+            }
+        }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), MailError> {
+        match self {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| MailError::Send(e.to_string())),
+            Transport::Files(files) => files.send(message).await.map(drop).map_err(|e| MailError::Send(e.to_string())),
+        }
+    }
+}
+
+/// What every email says about the society.
+pub struct Letterhead<'a> {
+    pub org_name: &'a str,
+    pub org_registration: &'a str,
+    pub from: &'a Mailbox,
+}
+
+#[derive(Template)]
+#[template(path = "email/receipt/text.txt")]
+struct ReceiptText<'a> {
+    org: &'a Letterhead<'a>,
+    number: &'a str,
+    amount: String,
+    date: String,
+    purpose: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/receipt/html.html")]
+struct ReceiptHtml<'a> {
+    org: &'a Letterhead<'a>,
+    number: &'a str,
+    amount: String,
+    date: String,
+    purpose: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/refund/text.txt")]
+struct RefundText<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
+    date: String,
+    purpose: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/refund/html.html")]
+struct RefundHtml<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
+    date: String,
+    purpose: &'a str,
+}
+
+/// The plain-text and HTML parts of a notice.
+pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String), askama::Error> {
+    let day = |d: &chrono::NaiveDate| d.format("%-d %B %Y").to_string();
+    let money = |p: &Pence| p.display_exact();
+    match notice {
+        Notice::Receipt { number, amount, paid_on, purpose } => Ok((
+            ReceiptText { org, number, amount: money(amount), date: day(paid_on), purpose }.render()?,
+            ReceiptHtml { org, number, amount: money(amount), date: day(paid_on), purpose }.render()?,
+        )),
+        Notice::Refund { amount, refunded_on, purpose } => Ok((
+            RefundText { org, amount: money(amount), date: day(refunded_on), purpose }.render()?,
+            RefundHtml { org, amount: money(amount), date: day(refunded_on), purpose }.render()?,
+        )),
+    }
+}
+
+/// The whole message, with the Message-ID fixed by `message_key` so that a retry repeats it.
+pub fn compose(notice: &Notice, to: &str, message_key: &str, org: &Letterhead<'_>) -> Result<Message, MailError> {
+    let to: Mailbox = to.parse().map_err(|e| MailError::Build(format!("recipient: {e}")))?;
+    let (text, html) = render(notice, org).map_err(|e| MailError::Build(e.to_string()))?;
+    let domain = org.from.email.domain();
+    Message::builder()
+        .from(org.from.clone())
+        .to(to)
+        .subject(notice.subject(org.org_name))
+        .message_id(Some(format!("<{message_key}@{domain}>")))
+        .date(SystemTime::now())
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| MailError::Build(e.to_string()))
+}

@@ -1,0 +1,126 @@
+//! The outbox worker: sends what payments wrote to the outbox, retrying with backoff for
+//! more than a day, so that nothing is lost while SMTP is down and nothing is sent twice by us.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Letterhead, Transport, compose};
+use crate::config::Config;
+use crate::domain::Notice;
+use crate::store::{OutboxEmail, Store};
+
+/// How long a worker holds a claim; one that dies lets it lapse and another sends instead.
+const CLAIM: Duration = Duration::from_secs(120);
+/// How often an idle worker looks for due email (new payments also wake it at once).
+const POLL: Duration = Duration::from_secs(1);
+const BATCH: i64 = 20;
+/// Retrying stops this long after the first attempt; the email is then shown to staff as failed.
+const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(26);
+
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    transport: Transport,
+    config: Arc<Config>,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>, transport: Transport, config: Arc<Config>, wake: Arc<Notify>) -> Outbox {
+        Outbox { store, transport, config, wake }
+    }
+
+    /// Sends until `stop`; an email being sent when `stop` comes is finished first.
+    pub fn spawn(self, stop: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let sent = match self.send_due().await {
+                    Ok(sent) => sent,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox: cannot read due emails; will try again");
+                        0
+                    }
+                };
+                if sent > 0 && !stop.is_cancelled() {
+                    continue;
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                }
+            }
+        })
+    }
+
+    /// Claims and sends one batch of due emails; returns how many it tried.
+    pub async fn send_due(&self) -> Result<usize, crate::store::StoreError> {
+        // Retry times are real time, whatever the business clock says.
+        let now = Utc::now();
+        let claimed_until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
+        let due = self.store.claim_emails(now, claimed_until, BATCH).await?;
+        for email in &due {
+            self.send_one(email).await?;
+        }
+        Ok(due.len())
+    }
+
+    async fn send_one(&self, email: &OutboxEmail) -> Result<(), crate::store::StoreError> {
+        let letterhead = Letterhead {
+            org_name: &self.config.org_name,
+            org_registration: &self.config.org_registration,
+            from: &self.config.mail_from,
+        };
+        let message = serde_json::from_str::<Notice>(&email.payload)
+            .map_err(|e| super::MailError::Build(format!("unreadable outbox payload: {e}")))
+            .and_then(|notice| compose(&notice, &email.recipient, &email.message_key, &letterhead));
+        let result = match message {
+            Ok(message) => self.transport.send(message).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(outbox = email.id, attempts = email.attempts, "email sent");
+                self.store.email_sent(email.id, Utc::now()).await
+            }
+            Err(e) => {
+                let retry_at = next_attempt(email.attempts, email.first_attempt_at, Utc::now());
+                tracing::warn!(outbox = email.id, attempts = email.attempts, error = %e, ?retry_at, "email not sent");
+                self.store.email_failed(email.id, retry_at, &e.to_string()).await
+            }
+        }
+    }
+}
+
+/// Exponential backoff from 2 s up to an hour, with jitter so that many emails do not
+/// return together; `None` once the first attempt is more than a day old.
+pub fn next_attempt(attempts: i64, first_attempt_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if now - first_attempt_at > GIVE_UP_AFTER {
+        return None;
+    }
+    let exponent = u32::try_from(attempts.clamp(1, 12)).unwrap_or(12);
+    let base = (2_i64.pow(exponent)).min(3600);
+    let jitter = i64::from(uuid::Uuid::new_v4().as_bytes()[0]) * base / 1024;
+    Some(now + chrono::Duration::seconds(base + jitter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_an_hour_and_stops_after_a_day() {
+        let start: DateTime<Utc> = "2026-11-17T12:00:00Z".parse().expect("instant");
+        let wait = |attempts, now: DateTime<Utc>| next_attempt(attempts, start, now).map(|t| (t - now).num_seconds());
+        let first = wait(1, start).expect("retried");
+        assert!((2..3).contains(&first), "{first}");
+        let later = wait(20, start).expect("retried");
+        assert!((3600..=3600 + 900).contains(&later), "{later}");
+        assert!(wait(40, start + chrono::Duration::hours(25)).is_some(), "still trying after 24 hours");
+        assert_eq!(wait(40, start + chrono::Duration::hours(27)), None);
+    }
+}
