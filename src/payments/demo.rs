@@ -54,6 +54,7 @@ pub fn paid_events(donation: &Donation, now: DateTime<Utc>) -> Vec<String> {
         object["amount_subtotal"] = json!(donation.amount.0);
         object["client_reference_id"] = json!(id);
         object["customer_email"] = json!(donation.email);
+        object["customer_details"]["email"] = json!(donation.email);
         object["metadata"] = metadata(kind);
         event
     };

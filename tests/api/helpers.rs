@@ -50,6 +50,13 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Another handle on a database made earlier, for a second instance or a restart.
+    pub fn existing(url: &str) -> TestDb {
+        TestDb { url: url.to_owned(), _dir: tempfile::tempdir().expect("temporary directory") }
+    }
+}
+
 async fn fresh_postgres_database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let server = std::env::var("COOPFUND_TEST_POSTGRES").expect(

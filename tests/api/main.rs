@@ -1,9 +1,11 @@
 //! Tests of the whole service over HTTP and the command line, on SQLite and PostgreSQL.
 
 mod helpers;
+mod smtp;
 mod stripe;
 
 mod cli;
 mod fund;
 mod giving;
+mod receipts;
 mod webhooks;

@@ -1,0 +1,184 @@
+//! Receipts: one per counted payment, through a real SMTP server, never lost and never doubled.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use coopfund::domain::{EmailAddress, GiftMethod, OfflineGift, Pence};
+use futures::StreamExt;
+use mail_parser::MimeHeaders;
+
+use crate::helpers::{Engine, NOW, TestApp, TestDb};
+use crate::on_both_engines;
+use crate::smtp::{Received, SmtpSink};
+use crate::stripe::{CardGift, FakeStripe, WEBHOOK_SECRET, fixture};
+
+on_both_engines!(
+    a_paid_gift_gets_one_receipt_however_often_stripe_says_so,
+    a_receipt_waits_out_an_smtp_outage_and_a_restart_and_arrives_once,
+    refunds_send_a_notice,
+    the_file_transport_writes_valid_eml_files,
+);
+
+async fn app_with_smtp(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> TestApp {
+    let settings = [
+        ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("STRIPE_API_BASE", stripe.base.clone()),
+        ("SMTP_URL", smtp.url()),
+        ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
+        ("ORG_NAME", "Morning Star Readers".to_owned()),
+        ("ORG_REGISTRATION", "Registered society no. 1234R".to_owned()),
+    ];
+    TestApp::spawn_configured(db, NOW, &settings).await
+}
+
+fn text_of(message: &Received) -> String {
+    message.parsed().body_text(0).expect("a text part").into_owned()
+}
+
+async fn a_paid_gift_gets_one_receipt_however_often_stripe_says_so(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    let paid = fixture("checkout_session_completed_payment_paid.json");
+    for _ in 0..3 {
+        assert_eq!(app.deliver(&paid).await, 200);
+    }
+    let received = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 1, "one receipt for one payment");
+    let receipt = &received[0];
+    let to = paid["data"]["object"]["customer_details"]["email"].as_str().expect("fixture email").to_owned();
+    assert_eq!(receipt.to, [to]);
+    let parsed = receipt.parsed();
+    assert_eq!(parsed.subject(), Some("Your receipt R-2026-000001 from Morning Star Readers"));
+    assert!(parsed.message_id().is_some_and(|id| id.ends_with("@paper.example")));
+    let html = parsed.body_html(0).expect("an HTML part").into_owned();
+    let text = text_of(receipt);
+    for part in [&text, &html] {
+        for expected in [
+            "R-2026-000001",
+            "£25.00",
+            "3 November 2026",
+            "a one-off gift to the Fighting fund",
+            "Registered society no. 1234R",
+            "no Gift Aid",
+        ] {
+            assert!(part.contains(expected), "{expected:?} missing from {part}");
+        }
+    }
+    assert_eq!(app.running.state.store.outbox_counts().await.expect("counts").sent, 1);
+    app.running.stop().await;
+}
+
+async fn a_receipt_waits_out_an_smtp_outage_and_a_restart_and_arrives_once(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let mut smtp = SmtpSink::start().await;
+    smtp.stop();
+    let app = app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    assert_eq!(app.deliver(&CardGift::new("outage", 1234).paid(None)).await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let counts = app.running.state.store.outbox_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.sent), (1, 0), "kept while SMTP is down");
+
+    // The service restarts while the email waits (a SQLite file outlives its first handle here).
+    let db = TestDb::existing(&app.db.url);
+    app.running.stop().await;
+    let app = app_with_smtp(db, &stripe, &smtp).await;
+    smtp.restart().await;
+    let received = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(received.len(), 1);
+    assert!(text_of(&received[0]).contains("£12.34"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.received().len(), 1, "sent once");
+    app.running.stop().await;
+}
+
+async fn refunds_send_a_notice(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    assert_eq!(app.deliver(&fixture("checkout_session_completed_payment_paid.json")).await, 200);
+    assert_eq!(app.deliver(&fixture("charge_refunded_partial.json")).await, 200);
+    assert_eq!(app.deliver(&fixture("charge_refunded_partial.json")).await, 200);
+    let received = smtp.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 2, "a receipt and one refund notice");
+    let notice =
+        received.iter().find(|m| m.parsed().subject().is_some_and(|s| s.contains("refund"))).expect("a notice");
+    assert!(text_of(notice).contains("We have refunded £10.00"), "{}", text_of(notice));
+    app.running.stop().await;
+}
+
+async fn the_file_transport_writes_valid_eml_files(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    let donated = app
+        .http
+        .post(app.url("/donate"))
+        .form(&[("amount", "12.50"), ("email", "reader@example.org")])
+        .send()
+        .await
+        .expect("donate");
+    let checkout = donated.headers()["location"].to_str().expect("location").to_owned();
+    app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay");
+    let dir = std::path::PathBuf::from(&app.env["MAIL_DIR"]);
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        files = std::fs::read_dir(&dir).expect("mail dir").filter_map(Result::ok).map(|e| e.path()).collect();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let raw = Received { to: vec![], data: std::fs::read(&files[0]).expect("read eml") };
+    let parsed = raw.parsed();
+    assert_eq!(parsed.to().and_then(|a| a.first()).and_then(|a| a.address()), Some("reader@example.org"));
+    assert!(parsed.message_id().is_some());
+    assert!(parsed.content_type().is_some_and(|c| c.subtype() == Some("alternative")));
+    assert!(text_of(&raw).contains("£12.50"));
+    app.running.stop().await;
+}
+
+/// A thousand receipts at once, two services sending from one PostgreSQL outbox: each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_receipts_with_two_workers_on_postgres_each_arrive_once() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let store = coopfund::store::open(&db.url).await.expect("open");
+    let now: DateTime<Utc> = NOW.parse().expect("instant");
+    store.seed_demo_campaign("2026-11-17".parse().expect("date"), now).await.expect("seed");
+    let writes = (0..1000).map(|i| {
+        let store = store.clone();
+        async move {
+            let gift = OfflineGift {
+                campaign: "fighting-fund-2026-11".into(),
+                amount: Pence(100 + i),
+                method: GiftMethod::Cheque,
+                received_on: "2026-11-16".parse().expect("date"),
+                email: Some(EmailAddress::parse(&format!("reader{i}@example.org")).expect("email")),
+                name: None,
+                note: None,
+            };
+            store.record_offline_gift(&gift, now, now).await.expect("record")
+        }
+    });
+    futures::stream::iter(writes).buffer_unordered(16).collect::<Vec<_>>().await;
+
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let second = TestDb::existing(&db.url);
+    let a = app_with_smtp(db, &stripe, &smtp).await;
+    let b = app_with_smtp(second, &stripe, &smtp).await;
+    let received = smtp.wait_for(1000, Duration::from_secs(120)).await;
+    assert_eq!(received.len(), 1000, "no email twice");
+    let mut recipients: Vec<String> = received.iter().flat_map(|m| m.to.clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 1000, "every reader once");
+    let mut numbers: Vec<String> = received.iter().filter_map(|m| m.parsed().subject().map(str::to_owned)).collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 1000, "every receipt number unique");
+    assert_eq!(a.running.state.store.outbox_counts().await.expect("counts").sent, 1000);
+    a.running.stop().await;
+    b.running.stop().await;
+}
