@@ -5,6 +5,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::domain::{EmailAddress, GiftMethod, NewCampaign, OfflineGift, parse_amount, today_in};
+use crate::jobs::reconcile::differences;
+use crate::payments::PaymentGateway;
+use crate::payments::stripe::StripeGateway;
 use crate::store;
 
 #[derive(Parser)]
@@ -26,6 +29,12 @@ pub enum Command {
     /// Record gifts that arrive outside Stripe
     #[command(subcommand)]
     Gift(GiftCommand),
+    /// Compare Stripe's record of payments and refunds with the ledger; exits 1 on any difference
+    Reconcile {
+        /// How many days back to look
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=366))]
+        days: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +100,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Campaign(CampaignCommand::Create(args)) => create_campaign(&config, args).await,
         Command::Campaign(CampaignCommand::List) => list_campaigns(&config).await,
         Command::Gift(GiftCommand::Add(args)) => add_gift(&config, args).await,
+        Command::Reconcile { days } => reconcile(&config, days).await,
     }
 }
 
@@ -146,5 +156,36 @@ async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
     let store = store::open(&config.database_url).await?;
     let id = store.record_offline_gift(&gift, occurred_at, clock.now()).await?;
     println!("recorded {} by {} for {} ({id})", gift.amount, gift.method.as_str(), gift.campaign);
+    Ok(())
+}
+
+async fn reconcile(config: &Config, days: u16) -> anyhow::Result<()> {
+    let Some(stripe) = &config.stripe else {
+        anyhow::bail!("STRIPE_SECRET_KEY is unset: the demo gateway keeps no record to reconcile with");
+    };
+    let gateway = StripeGateway::new(stripe, &config.public_base_url)?;
+    let from = config.clock().now() - chrono::Duration::days(i64::from(days));
+    // A day's margin on both sides, so that a payment on the boundary is found in both records.
+    let margin = from - chrono::Duration::days(1);
+    let at_stripe = gateway.payments_since(margin).await?.unwrap_or_default();
+    let store = store::open(&config.database_url).await?;
+    let counted = store.counted_payments(margin).await?;
+    let differences = differences(&at_stripe, &counted, from);
+    for difference in &differences {
+        println!("{difference}");
+    }
+    if !differences.is_empty() {
+        anyhow::bail!(
+            "{} differences between Stripe and the ledger since {}",
+            differences.len(),
+            from.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    println!(
+        "no differences: {} payments at Stripe and {} in the ledger since {}",
+        at_stripe.len(),
+        counted.len(),
+        from.format("%Y-%m-%d %H:%M UTC")
+    );
     Ok(())
 }

@@ -26,8 +26,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The server logs what it does; one-shot commands print their result and only warnings.
-    let default_filter = if serving { "info" } else { "warn" };
+    // The server logs what it does; a one-shot command prints its result, or one line of error.
+    let default_filter = if serving { "info" } else { "error" };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .with_writer(std::io::stderr)

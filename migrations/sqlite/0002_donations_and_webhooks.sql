@@ -49,6 +49,8 @@ CREATE TABLE payments (
     donation_id         TEXT,
     -- Where receipts and refund notices for it go.
     email               TEXT,
+    -- Stripe's customer: a supporter's invoices are reconciled by it.
+    customer            TEXT,
     paid_at             TIMESTAMP NOT NULL
 );
 

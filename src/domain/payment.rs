@@ -50,6 +50,7 @@ pub enum PaymentEvent {
         counts_on: NaiveDate,
         /// Where the receipt goes.
         email: Option<String>,
+        customer: Option<String>,
     },
     /// Checkout finished but the Direct Debit has not been paid yet.
     GiftPending {
@@ -76,6 +77,7 @@ pub enum PaymentEvent {
         amount: Pence,
         counts_on: NaiveDate,
         email: Option<String>,
+        customer: Option<String>,
     },
     SupporterStatus {
         subscription: String,

@@ -22,14 +22,14 @@ pub use crate::app::AppState;
 pub const MAX_BODY: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    // Pages are worth compressing for phones; the JSON figures are too small to gain from it.
+    let pages = Router::new().merge(public::router()).merge(donate::router()).layer(CompressionLayer::new());
     Router::new()
-        .merge(public::router())
+        .merge(pages)
         .merge(api::router())
         .merge(health::router())
-        .merge(donate::router())
         .merge(webhooks::router())
         .with_state(state)
-        .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .layer(TraceLayer::new_for_http())

@@ -1,6 +1,7 @@
 //! Work that runs by itself in the background of `serve`, on every instance.
 
 pub mod parked;
+pub mod reconcile;
 pub mod rollover;
 
 use std::future::Future;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{CheckoutRequest, GatewayError, PaymentGateway};
+use crate::jobs::reconcile::StripePayment;
 use crate::store::Donation;
 
 pub struct DemoGateway {
@@ -37,6 +38,10 @@ impl PaymentGateway for DemoGateway {
 
     fn is_demo(&self) -> bool {
         true
+    }
+
+    async fn payments_since(&self, _since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError> {
+        Ok(None)
     }
 }
 

@@ -94,6 +94,7 @@ fn checkout(session: &CheckoutSession, counts_on: chrono::NaiveDate) -> PaymentE
                     .as_ref()
                     .and_then(|details| details.email.clone())
                     .or_else(|| session.customer_email.clone()),
+                customer: session.customer.as_ref().map(|c| c.id().as_str().to_owned()),
             },
             CheckoutSessionPaymentStatus::Unpaid => PaymentEvent::GiftPending {
                 session: session.id.as_str().to_owned(),
@@ -132,6 +133,7 @@ fn supporter_invoice(invoice: &Invoice, counts_on: chrono::NaiveDate) -> Payment
             amount: Pence(invoice.amount_paid),
             counts_on,
             email: invoice.customer_email.clone(),
+            customer: invoice.customer.as_ref().map(|c| c.id().as_str().to_owned()),
         },
         _ => PaymentEvent::Ignored,
     }

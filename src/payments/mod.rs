@@ -6,8 +6,10 @@ pub mod ingest;
 pub mod stripe;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::domain::{Frequency, Pence};
+use crate::jobs::reconcile::StripePayment;
 
 /// What the reader is about to pay for.
 pub struct CheckoutRequest<'a> {
@@ -31,4 +33,6 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn webhook_secret(&self) -> &str;
     /// The demo gateway moves no money; pages say so.
     fn is_demo(&self) -> bool;
+    /// The gateway's own record of payments since `since`, for reconciliation; `None` when it keeps none.
+    async fn payments_since(&self, since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError>;
 }

@@ -3,19 +3,23 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataRecurring,
     CreateCheckoutSessionLineItemsPriceDataRecurringInterval, CreateCheckoutSessionSubscriptionData, ProductData,
 };
-use stripe_shared::CheckoutSessionMode;
-use stripe_types::Currency;
+use stripe_core::charge::ListCharge;
+use stripe_shared::{Charge, ChargeStatus, CheckoutSessionMode};
+use stripe_types::{Currency, RangeQueryTs};
 use url::Url;
 
 use super::{CheckoutRequest, GatewayError, PaymentGateway};
 use crate::config::StripeConfig;
-use crate::domain::Frequency;
+use crate::domain::{Frequency, Pence};
+use crate::jobs::reconcile::StripePayment;
 
 pub struct StripeGateway {
     client: Client,
@@ -100,5 +104,32 @@ impl PaymentGateway for StripeGateway {
 
     fn is_demo(&self) -> bool {
         false
+    }
+
+    async fn payments_since(&self, since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError> {
+        let charges: Vec<Charge> = ListCharge::new()
+            .created(RangeQueryTs::gte(since.timestamp()))
+            .limit(100)
+            .paginate()
+            .stream(&self.client)
+            .try_collect()
+            .await
+            .map_err(|e| GatewayError(e.to_string()))?;
+        let payments = charges
+            .into_iter()
+            .filter(|c| c.status == ChargeStatus::Succeeded && c.currency == Currency::GBP)
+            .map(|c| StripePayment {
+                payment: c
+                    .payment_intent
+                    .as_ref()
+                    .map(|pi| pi.id().as_str().to_owned())
+                    .unwrap_or_else(|| c.id.as_str().to_owned()),
+                amount: Pence(c.amount),
+                refunded: Pence(c.amount_refunded),
+                customer: c.customer.as_ref().map(|cus| cus.id().as_str().to_owned()),
+                created: DateTime::from_timestamp(c.created, 0).unwrap_or_default(),
+            })
+            .collect();
+        Ok(Some(payments))
     }
 }

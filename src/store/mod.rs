@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::{
     Campaign, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence, ReceivedEvent,
 };
+use crate::jobs::reconcile::CountedPayment;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,6 +114,22 @@ pub trait Store: Send + Sync + 'static {
     /// A failed attempt: tried again at `retry_at`, or given up for staff to see when `None`.
     async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+
+    /// The payments counted since `since`, with what has been refunded of each.
+    async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
+}
+
+/// A payment about to be counted, as `count_payment` in `sql.rs` takes it.
+struct NewPayment<'a> {
+    counts_on: NaiveDate,
+    payment: &'a str,
+    amount: Pence,
+    donation: Option<&'a str>,
+    email: Option<&'a str>,
+    customer: Option<&'a str>,
+    /// What it was for, for the receipt: "a one-off gift".
+    purpose: &'a str,
+    paid_at: DateTime<Utc>,
 }
 
 /// An email claimed from the outbox for sending.

@@ -1,16 +1,22 @@
 //! The scale-out engine: many instances of the service on one PostgreSQL database.
 
+use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Postgres;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Postgres};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
+
+/// Statements slower than this are logged, at info: load is not a fault.
+const SLOW: Duration = Duration::from_secs(1);
 
 shared_store!(Postgres, begin_write: "BEGIN", for_update: " FOR UPDATE", skip_locked: " FOR UPDATE SKIP LOCKED");
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {
-    let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+    let options = PgConnectOptions::from_str(url)?.log_slow_statements(log::LevelFilter::Info, SLOW);
+    let pool =
+        PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(SqlStore { pool })
 }

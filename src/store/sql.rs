@@ -37,9 +37,10 @@ macro_rules! shared_store {
         use $crate::domain::notice::receipt_number;
         use $crate::store::sql::SqlStore;
         use $crate::store::{
-            CampaignRow, Donation, LedgerEntry, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError, Supporter,
-            is_unique_violation,
+            CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError,
+            Supporter, is_unique_violation,
         };
+        use $crate::jobs::reconcile::CountedPayment;
 
         impl SqlStore<$engine> {
             async fn insert_campaign_if_new(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -116,44 +117,38 @@ macro_rules! shared_store {
             }
 
             /// A payment that arrived: remembered with its campaign, booked once, and receipted once.
-            #[allow(clippy::too_many_arguments)]
             async fn count_payment(
                 tx: &mut Transaction<'_, $engine>,
-                counts_on: NaiveDate,
-                payment: &str,
-                amount: Pence,
-                donation: Option<&str>,
-                email: Option<&str>,
-                purpose: &str,
-                paid_at: DateTime<Utc>,
+                p: &NewPayment<'_>,
                 now: DateTime<Utc>,
             ) -> Result<Option<bool>, StoreError> {
-                let Some((campaign_id, title)) = Self::campaign_for_day(tx, counts_on).await? else {
+                let Some((campaign_id, title)) = Self::campaign_for_day(tx, p.counts_on).await? else {
                     return Ok(None);
                 };
                 sqlx::query(
-                    "INSERT INTO payments (payment, campaign_id, amount_pence, donation_id, email, paid_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (payment) DO NOTHING",
+                    "INSERT INTO payments (payment, campaign_id, amount_pence, donation_id, email, customer, paid_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment) DO NOTHING",
                 )
-                .bind(payment)
+                .bind(p.payment)
                 .bind(campaign_id)
-                .bind(amount.0)
-                .bind(donation)
-                .bind(email)
-                .bind(paid_at)
+                .bind(p.amount.0)
+                .bind(p.donation)
+                .bind(p.email)
+                .bind(p.customer)
+                .bind(p.paid_at)
                 .execute(&mut **tx)
                 .await?;
                 let entry = LedgerEntry {
-                    amount,
+                    amount: p.amount,
                     gifts: 1,
                     source: "stripe",
-                    source_id: payment.to_owned(),
-                    occurred_at: paid_at,
+                    source_id: p.payment.to_owned(),
+                    occurred_at: p.paid_at,
                 };
                 let booked = Self::book_in(tx, campaign_id, &entry, now).await?;
-                if booked && let Some(email) = email {
-                    let purpose = format!("{purpose} to the {title}");
-                    Self::receipt_in(tx, email, amount, counts_on, purpose, now).await?;
+                if booked && let Some(email) = p.email {
+                    let purpose = format!("{} to the {title}", p.purpose);
+                    Self::receipt_in(tx, email, p.amount, p.counts_on, purpose, now).await?;
                 }
                 Ok(Some(booked))
             }
@@ -232,14 +227,19 @@ macro_rules! shared_store {
                 let at = event.created;
                 let processed = |money_moved| EventOutcome::Processed { money_moved };
                 match meaning {
-                    PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, .. } => {
+                    PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, customer, .. } => {
                         let donation = donation.as_deref();
-                        let purpose = "a one-off gift";
-                        let Some(moved) = Self::count_payment(
-                            tx, *counts_on, payment, *amount, donation, email.as_deref(), purpose, at, now,
-                        )
-                        .await?
-                        else {
+                        let new = NewPayment {
+                            counts_on: *counts_on,
+                            payment,
+                            amount: *amount,
+                            donation,
+                            email: email.as_deref(),
+                            customer: customer.as_deref(),
+                            purpose: "a one-off gift",
+                            paid_at: at,
+                        };
+                        let Some(moved) = Self::count_payment(tx, &new, now).await? else {
                             return Ok(EventOutcome::Unmatched);
                         };
                         Self::mark_donation(tx, donation, "paid", &["pending", "processing", "cancelled"], at).await?;
@@ -274,7 +274,7 @@ macro_rules! shared_store {
                             .await?;
                         Ok(processed(false))
                     }
-                    PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email } => {
+                    PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email, customer } => {
                         // The first invoice may come before the checkout that starts the supporter.
                         sqlx::query(
                             "INSERT INTO supporters (subscription, amount_pence, status, started_at, status_at)
@@ -291,11 +291,17 @@ macro_rules! shared_store {
                                 .fetch_optional(&mut **tx)
                                 .await?
                                 .flatten();
-                        let purpose = "a monthly supporter's payment";
-                        let email = email.as_deref();
-                        match Self::count_payment(tx, *counts_on, invoice, *amount, donation.as_deref(), email, purpose, at, now)
-                            .await?
-                        {
+                        let new = NewPayment {
+                            counts_on: *counts_on,
+                            payment: invoice,
+                            amount: *amount,
+                            donation: donation.as_deref(),
+                            email: email.as_deref(),
+                            customer: customer.as_deref(),
+                            purpose: "a monthly supporter's payment",
+                            paid_at: at,
+                        };
+                        match Self::count_payment(tx, &new, now).await? {
                             Some(moved) => Ok(processed(moved)),
                             None => Ok(EventOutcome::Unmatched),
                         }
@@ -744,6 +750,16 @@ macro_rules! shared_store {
                      FROM outbox",
                 )
                 .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT payment, amount_pence AS amount, refunded_pence AS refunded, customer, paid_at
+                     FROM payments WHERE paid_at >= $1 ORDER BY paid_at",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
                 .await?)
             }
         }

@@ -3,13 +3,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Sqlite};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 
 // `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
 // busy timeout instead of one failing when it upgrades a read lock.
+/// Statements slower than this are logged, at info: load is not a fault.
+const SLOW: Duration = Duration::from_secs(1);
+
 shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE", for_update: "", skip_locked: "");
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
@@ -18,7 +21,8 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         // Every acknowledged payment must survive a power cut, not only a crash.
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        .log_slow_statements(log::LevelFilter::Info, SLOW);
     if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
     }

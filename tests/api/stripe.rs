@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
@@ -28,16 +28,27 @@ impl CreatedSession {
 pub struct FakeStripe {
     pub base: String,
     pub sessions: Arc<Mutex<Vec<CreatedSession>>>,
+    /// What `GET /v1/charges` lists: Stripe's record of payments.
+    pub charges: Arc<Mutex<Vec<Value>>>,
+}
+
+#[derive(Clone, Default)]
+struct Records {
+    sessions: Arc<Mutex<Vec<CreatedSession>>>,
+    charges: Arc<Mutex<Vec<Value>>>,
 }
 
 impl FakeStripe {
     pub async fn start() -> FakeStripe {
-        let sessions = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new().route("/v1/checkout/sessions", post(create_session)).with_state(sessions.clone());
+        let records = Records::default();
+        let app = Router::new()
+            .route("/v1/checkout/sessions", post(create_session))
+            .route("/v1/charges", get(list_charges))
+            .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake Stripe");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-        FakeStripe { base, sessions }
+        FakeStripe { base, sessions: records.sessions, charges: records.charges }
     }
 
     pub fn created(&self) -> Vec<CreatedSession> {
@@ -45,15 +56,16 @@ impl FakeStripe {
     }
 }
 
-async fn create_session(
-    State(sessions): State<Arc<Mutex<Vec<CreatedSession>>>>,
-    headers: HeaderMap,
-    body: String,
-) -> axum::Json<Value> {
+async fn list_charges(State(records): State<Records>) -> axum::Json<Value> {
+    let data = records.charges.lock().expect("lock").clone();
+    axum::Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/charges" }))
+}
+
+async fn create_session(State(records): State<Records>, headers: HeaderMap, body: String) -> axum::Json<Value> {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let n = {
-        let mut sessions = sessions.lock().expect("lock");
+        let mut sessions = records.sessions.lock().expect("lock");
         sessions.push(CreatedSession { form: form.clone(), idempotency_key });
         sessions.len()
     };
@@ -121,6 +133,13 @@ impl CardGift {
         o["amount_refunded"] = json!(total);
         o["refunded"] = json!(total == self.amount);
         e
+    }
+
+    /// The charge as Stripe lists it, with `refunded` of it given back.
+    pub fn charge(&self, refunded: i64) -> Value {
+        let mut charge = self.refunded(refunded, 0)["data"]["object"].clone();
+        charge["created"] = json!(chrono::Utc::now().timestamp());
+        charge
     }
 
     pub fn dispute(&self, stage: &str) -> Value {

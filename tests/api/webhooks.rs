@@ -14,6 +14,7 @@ on_both_engines!(
     monthly_supporters_are_counted_from_invoices_and_their_status_kept,
     bad_deliveries_are_refused_and_odd_ones_kept_without_changing_totals,
     any_order_of_delivery_gives_the_totals_of_delivery_in_order,
+    reconcile_names_each_difference_and_fails_until_the_records_agree,
 );
 
 async fn app(engine: Engine) -> (TestApp, FakeStripe) {
@@ -224,4 +225,41 @@ fn shuffle(events: &mut [Value], seed: &mut u64) {
         let j = (*seed >> 33) as usize % (i + 1);
         events.swap(i, j);
     }
+}
+
+async fn reconcile_names_each_difference_and_fails_until_the_records_agree(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let app = TestApp::spawn_configured(
+        crate::helpers::TestDb::new(engine).await,
+        &now,
+        &[
+            ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
+            ("STRIPE_WEBHOOK_SECRET", crate::stripe::WEBHOOK_SECRET.to_owned()),
+            ("STRIPE_API_BASE", stripe.base.clone()),
+        ],
+    )
+    .await;
+    let counted = CardGift::new("rec_counted", 2500);
+    let missing = CardGift::new("rec_missing", 1000);
+    let mut paid = counted.paid(None);
+    paid["created"] = json!(chrono::Utc::now().timestamp());
+    assert_eq!(app.deliver(&paid).await, 200);
+    stripe.charges.lock().expect("lock").extend([counted.charge(0), missing.charge(0)]);
+
+    let output = app.cli(&["reconcile", "--days", "3"]);
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.starts_with("pi_rec_missing: £10.00 at Stripe on") && stdout.contains("not in the ledger"),
+        "{stdout}"
+    );
+
+    let mut late = missing.paid(None);
+    late["created"] = json!(chrono::Utc::now().timestamp());
+    assert_eq!(app.deliver(&late).await, 200);
+    let agreed = crate::helpers::ok(app.cli(&["reconcile"]));
+    assert!(agreed.starts_with("no differences: 2 payments at Stripe and 2 in the ledger"), "{agreed}");
+    app.running.stop().await;
 }
