@@ -17,7 +17,7 @@ wait_http() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sl
 # rps URL [extra wrk args…]: requests per second over a bounded run.
 rps() {
   local url=$1; shift
-  wrk -t1 -c"${CONNECTIONS:-32}" -d"${DURATION:-8}s" "$@" "$url" | awk '/Requests\/sec/ {print $2}'
+  wrk -t1 -c"${CONNECTIONS:-32}" -d"${DURATION:-5}s" "$@" "$url" | awk '/Requests\/sec/ {print $2}'
 }
 
 ratio() { python3 -c "print(f'{$1/$2:.3f}')"; }

@@ -1,6 +1,6 @@
 //! The fund as readers see it: the current campaign's figures, rendered once and served from memory.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -47,11 +47,13 @@ pub struct Fund {
     clock: Arc<dyn Clock>,
     zone: Tz,
     current: RwLock<Option<Cached>>,
+    /// The last day the monthly roll-over was checked, so that it runs once a day, not per request.
+    rolled_over_on: Mutex<Option<NaiveDate>>,
 }
 
 impl Fund {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, zone: Tz) -> Fund {
-        Fund { store, clock, zone, current: RwLock::new(None) }
+        Fund { store, clock, zone, current: RwLock::new(None), rolled_over_on: Mutex::new(None) }
     }
 
     pub fn today(&self) -> NaiveDate {
@@ -61,19 +63,14 @@ impl Fund {
     /// The current campaign's figures; `None` when there is no campaign at all.
     pub async fn current(&self) -> Result<Option<Arc<Rendered>>, StoreError> {
         let today = self.today();
-        let mut new_day = true;
         if let Ok(guard) = self.current.read()
             && let Some(cached) = guard.as_ref()
+            && cached.today == today
+            && cached.at.elapsed() < FRESH_FOR
         {
-            if cached.today == today && cached.at.elapsed() < FRESH_FOR {
-                return Ok(Some(cached.rendered.clone()));
-            }
-            new_day = cached.today != today;
+            return Ok(Some(cached.rendered.clone()));
         }
-        if new_day {
-            // A new day may begin a month: its campaign must exist before anyone reads the figures.
-            self.store.roll_over_monthly(today, self.clock.now()).await?;
-        }
+        self.roll_over_once_a_day(today).await?;
         let Some(campaign) = self.store.current_campaign(today).await? else {
             return Ok(None);
         };
@@ -82,6 +79,20 @@ impl Fund {
             *guard = Some(Cached { rendered: rendered.clone(), today, at: Instant::now() });
         }
         Ok(Some(rendered))
+    }
+
+    /// A new day may begin a month: its campaign must exist before figures are read or payments counted.
+    pub async fn roll_over_once_a_day(&self, today: NaiveDate) -> Result<(), StoreError> {
+        if self.rolled_over_on.lock().is_ok_and(|day| *day == Some(today)) {
+            return Ok(());
+        }
+        if !self.store.roll_over_monthly(today, self.clock.now()).await?.is_empty() {
+            self.changed();
+        }
+        if let Ok(mut day) = self.rolled_over_on.lock() {
+            *day = Some(today);
+        }
+        Ok(())
     }
 
     pub async fn by_slug(&self, slug: &str) -> Result<Option<Rendered>, StoreError> {

@@ -10,9 +10,6 @@ CREATE TABLE campaigns (
     starts_on       DATE NOT NULL,
     ends_on         DATE NOT NULL,
     monthly_series  TEXT,
-    -- Kept by the same transaction as each ledger row: reading them never sums the ledger.
-    raised_pence    BIGINT NOT NULL DEFAULT 0,
-    gifts           BIGINT NOT NULL DEFAULT 0,
     created_at      TIMESTAMPTZ NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL,
     CHECK (ends_on >= starts_on)
@@ -20,6 +17,17 @@ CREATE TABLE campaigns (
 CREATE INDEX campaigns_by_dates ON campaigns (kind, starts_on, ends_on);
 -- One campaign per month of a series, however many instances roll over at midnight.
 CREATE UNIQUE INDEX campaigns_one_per_month ON campaigns (monthly_series, starts_on) WHERE monthly_series IS NOT NULL;
+
+-- Each campaign's running totals, kept by the same transaction as each ledger row, so reading
+-- them never sums the ledger. Striped over 16 rows so that concurrent payments do not queue on one.
+CREATE TABLE campaign_totals (
+    campaign_id     BIGINT NOT NULL REFERENCES campaigns (id),
+    shard           BIGINT NOT NULL,
+    raised_pence    BIGINT NOT NULL,
+    gifts           BIGINT NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (campaign_id, shard)
+);
 
 CREATE TABLE offline_gifts (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

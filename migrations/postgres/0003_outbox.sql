@@ -19,8 +19,5 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 
--- Sequences that must be unique across every instance, such as each year's receipt numbers.
-CREATE TABLE counters (
-    name                TEXT PRIMARY KEY,
-    value               BIGINT NOT NULL
-);
+-- Receipt numbers: unique across every instance, and taken without holding a lock until commit.
+CREATE SEQUENCE receipt_numbers;

@@ -19,7 +19,7 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 
--- Sequences that must be unique across every instance, such as each year's receipt numbers.
+-- Receipt numbers (PostgreSQL uses a sequence; here the single writer makes a row enough).
 CREATE TABLE counters (
     name                TEXT PRIMARY KEY,
     value               BIGINT NOT NULL

@@ -34,7 +34,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     let received = events::received(&event, payload);
     let meaning = events::interpret(&event, state.config.fund_timezone);
     // A payment in the first seconds of a month counts towards that month's campaign.
-    state.store.roll_over_monthly(state.fund.today(), now).await?;
+    state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let outcome = state.store.apply_payment_event(&received, &meaning, false, now).await?;
     tracing::info!(event = %received.id, kind = %received.kind, outcome = outcome.label(), "webhook event");
     if let EventOutcome::Processed { money_moved } = outcome {

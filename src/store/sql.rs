@@ -10,11 +10,21 @@ pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
 }
 
+/// A campaign with its totals: the sum of at most 16 striped rows, whatever the size of the ledger.
 macro_rules! campaign_columns {
     () => {
-        "slug, title, target_pence, starts_on, ends_on, monthly_series, raised_pence, gifts, updated_at"
+        "slug, title, target_pence, starts_on, ends_on, monthly_series,
+         CAST(COALESCE((SELECT SUM(t.raised_pence) FROM campaign_totals t WHERE t.campaign_id = campaigns.id), 0) AS BIGINT)
+           AS raised_pence,
+         CAST(COALESCE((SELECT SUM(t.gifts) FROM campaign_totals t WHERE t.campaign_id = campaigns.id), 0) AS BIGINT)
+           AS gifts,
+         COALESCE((SELECT MAX(t.updated_at) FROM campaign_totals t WHERE t.campaign_id = campaigns.id), campaigns.updated_at)
+           AS updated_at"
     };
 }
+
+/// How many rows each campaign's totals are striped over.
+pub(super) const TOTAL_SHARDS: i64 = 16;
 
 /// The one rule for which campaign a day belongs to: the donations campaign whose dates
 /// contain it, else the latest that had started by then, else the next to start.
@@ -26,7 +36,13 @@ macro_rules! campaign_for_day_order {
 }
 
 macro_rules! shared_store {
-    ($engine:ty, begin_write: $begin:literal, for_update: $for_update:literal, skip_locked: $skip_locked:literal) => {
+    (
+        $engine:ty,
+        begin_write: $begin:literal,
+        for_update: $for_update:literal,
+        skip_locked: $skip_locked:literal,
+        next_receipt: $next_receipt:literal
+    ) => {
         use chrono::{DateTime, NaiveDate, Utc};
         use sqlx::Transaction;
 
@@ -35,7 +51,7 @@ macro_rules! shared_store {
             ReceivedEvent,
         };
         use $crate::domain::notice::receipt_number;
-        use $crate::store::sql::SqlStore;
+        use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError,
             Supporter, is_unique_violation,
@@ -90,17 +106,22 @@ macro_rules! shared_store {
                 .bind(now)
                 .fetch_optional(&mut **tx)
                 .await?;
-                if inserted.is_none() {
+                let Some(id) = inserted else {
                     return Ok(false);
-                }
+                };
                 sqlx::query(
-                    "UPDATE campaigns SET raised_pence = raised_pence + $1, gifts = gifts + $2, updated_at = $3
-                     WHERE id = $4",
+                    "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (campaign_id, shard) DO UPDATE SET
+                       raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
+                       gifts = campaign_totals.gifts + excluded.gifts,
+                       updated_at = excluded.updated_at",
                 )
+                .bind(campaign_id)
+                .bind(id.rem_euclid(TOTAL_SHARDS))
                 .bind(entry.amount.0)
                 .bind(entry.gifts)
                 .bind(now)
-                .bind(campaign_id)
                 .execute(&mut **tx)
                 .await?;
                 Ok(true)
@@ -153,7 +174,7 @@ macro_rules! shared_store {
                 Ok(Some(booked))
             }
 
-            /// Writes a receipt, with the year's next number, in the payment's transaction.
+            /// Writes a receipt, with the next receipt number, in the payment's transaction.
             async fn receipt_in(
                 tx: &mut Transaction<'_, $engine>,
                 email: &str,
@@ -164,13 +185,7 @@ macro_rules! shared_store {
             ) -> Result<(), StoreError> {
                 use chrono::Datelike;
                 let year = paid_on.year();
-                let sequence: i64 = sqlx::query_scalar(
-                    "INSERT INTO counters (name, value) VALUES ($1, 1)
-                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-                )
-                .bind(format!("receipt-{year}"))
-                .fetch_one(&mut **tx)
-                .await?;
+                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
                 let notice = Notice::Receipt { number: receipt_number(year, sequence), amount, paid_on, purpose };
                 Self::enqueue_in(tx, email, &notice, now).await
             }
@@ -404,11 +419,10 @@ macro_rules! shared_store {
             }
 
             async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
-                sqlx::query_as::<_, CampaignRow>(concat!(
+                sqlx::query(
                     "INSERT INTO campaigns (slug, title, kind, target_pence, starts_on, ends_on, monthly_series, created_at, updated_at)
-                     VALUES ($1, $2, 'donations', $3, $4, $5, $6, $7, $7) RETURNING ",
-                    campaign_columns!()
-                ))
+                     VALUES ($1, $2, 'donations', $3, $4, $5, $6, $7, $7)",
+                )
                 .bind(&c.slug)
                 .bind(&c.title)
                 .bind(c.target.0)
@@ -416,12 +430,12 @@ macro_rules! shared_store {
                 .bind(c.ends_on)
                 .bind(&c.monthly_series)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .execute(&self.pool)
                 .await
-                .map(Campaign::from)
                 .map_err(|e| {
                     if is_unique_violation(&e) { StoreError::DuplicateSlug(c.slug.clone()) } else { e.into() }
-                })
+                })?;
+                self.campaign(&c.slug).await?.ok_or_else(|| StoreError::UnknownCampaign(c.slug.clone()))
             }
 
             async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {

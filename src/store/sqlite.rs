@@ -13,7 +13,14 @@ use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 /// Statements slower than this are logged, at info: load is not a fault.
 const SLOW: Duration = Duration::from_secs(1);
 
-shared_store!(Sqlite, begin_write: "BEGIN IMMEDIATE", for_update: "", skip_locked: "");
+shared_store!(
+    Sqlite,
+    begin_write: "BEGIN IMMEDIATE",
+    for_update: "",
+    skip_locked: "",
+    next_receipt: "INSERT INTO counters (name, value) VALUES ($1, 1)
+                   ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value"
+);
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?

@@ -263,3 +263,38 @@ async fn reconcile_names_each_difference_and_fails_until_the_records_agree(engin
     assert!(agreed.starts_with("no differences: 2 payments at Stripe and 2 in the ledger"), "{agreed}");
     app.running.stop().await;
 }
+
+/// With the database gone the endpoint answers 5xx, so Stripe retries; nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_5xx_and_the_retry_counts_once() {
+    let (app, _stripe) = app(Engine::Postgres).await;
+    let paid = CardGift::new("outage_db", 2500).paid(None);
+    let name = url::Url::parse(&app.db.url).expect("url").path().trim_start_matches('/').to_owned();
+    let server = std::env::var("COOPFUND_TEST_POSTGRES").expect("COOPFUND_TEST_POSTGRES");
+    let admin = sqlx::PgPool::connect(&server).await.expect("admin connection");
+    let cut = |allow: bool| {
+        let admin = admin.clone();
+        let name = name.clone();
+        async move {
+            sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+                .execute(&admin)
+                .await
+                .expect("alter");
+            if !allow {
+                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+                    .bind(&name)
+                    .execute(&admin)
+                    .await
+                    .expect("terminate");
+            }
+        }
+    };
+    cut(false).await;
+    assert!(app.deliver(&paid).await >= 500, "never 2xx for an event that was not stored");
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    cut(true).await;
+    assert_eq!(app.deliver(&paid).await, 200, "Stripe's retry is stored and counted");
+    assert_eq!(app.deliver(&paid).await, 200);
+    assert_eq!(app.raised().await, 2500);
+    app.running.stop().await;
+}
