@@ -18,7 +18,9 @@ use crate::store::{OutboxEmail, Store};
 const CLAIM: Duration = Duration::from_secs(120);
 /// How often an idle worker looks for due email (new payments also wake it at once).
 const POLL: Duration = Duration::from_secs(1);
-const BATCH: i64 = 20;
+const BATCH: i64 = 32;
+/// Emails in flight at once; lettre's pool keeps a connection for each.
+const SENDING_AT_ONCE: usize = 8;
 /// Retrying stops this long after the first attempt; the email is then shown to staff as failed.
 const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(26);
 
@@ -63,8 +65,15 @@ impl Outbox {
         let now = Utc::now();
         let claimed_until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
         let due = self.store.claim_emails(now, claimed_until, BATCH).await?;
-        for email in &due {
-            self.send_one(email).await?;
+        // SMTP is a conversation of round trips: several at once keep the line busy.
+        for chunk in due.chunks(SENDING_AT_ONCE) {
+            let mut sends = Vec::with_capacity(chunk.len());
+            for email in chunk {
+                sends.push(self.send_one(email));
+            }
+            for sent in futures::future::join_all(sends).await {
+                sent?;
+            }
         }
         Ok(due.len())
     }
