@@ -219,8 +219,3 @@ impl From<CampaignRow> for Campaign {
         }
     }
 }
-
-/// A unique constraint broke: the thing already exists.
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}

@@ -54,7 +54,7 @@ macro_rules! shared_store {
         use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError,
-            Supporter, is_unique_violation,
+            Supporter,
         };
         use $crate::jobs::reconcile::CountedPayment;
 
@@ -419,22 +419,9 @@ macro_rules! shared_store {
             }
 
             async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
-                sqlx::query(
-                    "INSERT INTO campaigns (slug, title, kind, target_pence, starts_on, ends_on, monthly_series, created_at, updated_at)
-                     VALUES ($1, $2, 'donations', $3, $4, $5, $6, $7, $7)",
-                )
-                .bind(&c.slug)
-                .bind(&c.title)
-                .bind(c.target.0)
-                .bind(c.starts_on)
-                .bind(c.ends_on)
-                .bind(&c.monthly_series)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) { StoreError::DuplicateSlug(c.slug.clone()) } else { e.into() }
-                })?;
+                if !self.insert_campaign_if_new(c, now).await? {
+                    return Err(StoreError::DuplicateSlug(c.slug.clone()));
+                }
                 self.campaign(&c.slug).await?.ok_or_else(|| StoreError::UnknownCampaign(c.slug.clone()))
             }
 
