@@ -26,7 +26,7 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {
         // No statement may hold a request, or a row lock, for longer than this.
         .options([("statement_timeout", "10s")]);
     let pool =
-        PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
+        PgPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(SqlStore { pool })
 }

@@ -637,8 +637,8 @@ macro_rules! shared_store {
                         .await?
                 } else {
                     sqlx::query_scalar(
-                        "INSERT INTO stripe_events (id, type, created, payload, status, received_at)
-                         VALUES ($1, $2, $3, $4, 'processed', $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+                        "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+                         VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
                     )
                     .bind(&event.id)
                     .bind(&event.kind)
@@ -660,7 +660,11 @@ macro_rules! shared_store {
                     PaymentEvent::Unmatched { reason } => Some(reason.as_str()),
                     _ => None,
                 };
-                sqlx::query("UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1")
+                // A new event was stored as processed; only another outcome needs writing.
+                if retry || outcome.label() != "processed" {
+                    sqlx::query(
+                        "UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1",
+                    )
                     .bind(&event.id)
                     .bind(outcome.label())
                     .bind(waiting_for)
@@ -668,6 +672,7 @@ macro_rules! shared_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                }
                 tx.commit().await?;
                 Ok(outcome)
             }
