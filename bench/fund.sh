@@ -7,7 +7,7 @@ build
 
 DB=$WORK/bench.db
 COOPFUND_NOW=2026-11-17T12:00:00Z DATABASE_URL="sqlite://$DB?mode=rwc" APP_ADDR=127.0.0.1:18181 RUST_LOG=warn \
-  "$BIN/coopfund" serve 2>/dev/null & PIDS+=($!)
+  "${SERVER_CPU[@]}" "$BIN/coopfund" serve 2>/dev/null & PIDS+=($!)
 wait_http http://127.0.0.1:18181/healthz
 for i in $(seq 10); do
   COOPFUND_NOW=2026-11-17T12:00:00Z DATABASE_URL="sqlite://$DB" "$BIN/coopfund" gift add \
@@ -15,7 +15,7 @@ for i in $(seq 10); do
 done
 sleep 1.2
 curl -sf http://127.0.0.1:18181/api/campaigns/current > "$WORK/body.json"
-"$BIN/examples/baseline" 127.0.0.1:18182 "$WORK/body.json" & PIDS+=($!)
+"${SERVER_CPU[@]}" "$BIN/examples/baseline" 127.0.0.1:18182 "$WORK/body.json" & PIDS+=($!)
 wait_http http://127.0.0.1:18182/
 
 median() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }

@@ -21,9 +21,11 @@ use crate::payments::demo::DemoGateway;
 use crate::payments::stripe::StripeGateway;
 use crate::store::{self, Store};
 
-/// What every handler and background task shares.
+/// What every handler and background task shares; cloned for every request, so one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
@@ -31,6 +33,13 @@ pub struct AppState {
     pub gateway: Arc<dyn PaymentGateway>,
     /// Wakes the outbox worker when a payment has written an email.
     pub outbox_wake: Arc<Notify>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// A service that is listening; stop it with [`Running::stop`].
@@ -77,14 +86,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let transport = Transport::from_config(&config)?;
     let config = Arc::new(config);
     let outbox_wake = Arc::new(Notify::new());
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         config: config.clone(),
         store: store.clone(),
         clock,
         fund,
         gateway,
         outbox_wake: outbox_wake.clone(),
-    };
+    }));
 
     let stop = CancellationToken::new();
     let router = http::router(state.clone());

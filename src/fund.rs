@@ -38,8 +38,8 @@ impl Rendered {
 
 struct Cached {
     rendered: Arc<Rendered>,
-    today: NaiveDate,
-    at: Instant,
+    /// A second from rendering, or the fund's next midnight if sooner: days remaining change then.
+    fresh_until: Instant,
 }
 
 pub struct Fund {
@@ -62,21 +62,27 @@ impl Fund {
 
     /// The current campaign's figures; `None` when there is no campaign at all.
     pub async fn current(&self) -> Result<Option<Arc<Rendered>>, StoreError> {
-        let today = self.today();
         if let Ok(guard) = self.current.read()
             && let Some(cached) = guard.as_ref()
-            && cached.today == today
-            && cached.at.elapsed() < FRESH_FOR
+            && Instant::now() < cached.fresh_until
         {
             return Ok(Some(cached.rendered.clone()));
         }
+        let now = self.clock.now();
+        let today = today_in(self.zone, now);
         self.roll_over_once_a_day(today).await?;
         let Some(campaign) = self.store.current_campaign(today).await? else {
             return Ok(None);
         };
         let rendered = Arc::new(Rendered::new(&campaign, today));
+        let midnight = today
+            .succ_opt()
+            .and_then(|tomorrow| tomorrow.and_hms_opt(0, 0, 0))
+            .and_then(|t| t.and_local_timezone(self.zone).earliest())
+            .and_then(|t| (t.to_utc() - now).to_std().ok())
+            .unwrap_or(FRESH_FOR);
         if let Ok(mut guard) = self.current.write() {
-            *guard = Some(Cached { rendered: rendered.clone(), today, at: Instant::now() });
+            *guard = Some(Cached { rendered: rendered.clone(), fresh_until: Instant::now() + FRESH_FOR.min(midnight) });
         }
         Ok(Some(rendered))
     }

@@ -17,7 +17,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/campaigns/current", get(current))
         .route("/api/campaigns/{slug}", get(by_slug))
-        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any))
+        // Any site may read the figures; with a wildcard nothing varies by request, so no Vary.
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).vary([]))
 }
 
 async fn current(
