@@ -16,7 +16,8 @@ PG_BIN=$(pg_bin)
 PGDATA=$(mktemp -d /tmp/coopfund-pg.XXXXXX)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$PGDATA"
-PG_PORT=${COOPFUND_PG_PORT:-$((54000 + $$ % 1000))}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PG_PORT=${COOPFUND_PG_PORT:-$(free_port)}
 stop_pg() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGDATA"; }
 trap stop_pg EXIT
 as_pg "$PG_BIN/initdb" -D "$PGDATA" -U coopfund -A trust -E UTF8 --no-sync >/dev/null
