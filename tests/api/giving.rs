@@ -110,6 +110,7 @@ async fn bad_forms_are_shown_again_with_each_problem_and_change_nothing(engine: 
     assert!(page.contains("Enter an email address"), "email error shown");
     assert!(page.contains("Choose once or every month"), "frequency error shown");
     assert!(page.contains("value=\"12.345\"") && page.contains("value=\"not-an-address\""), "input kept");
+    assert!(page.contains("aria-describedby=\"email-error\""), "the error is tied to its field");
     assert!(page.contains("Leeds") && !page.contains("<b>Leeds"), "input kept, escaped");
     for amount in ["0.50", "10000.01", "1e3", "-5"] {
         let response = donate(&app, &[("amount", amount), ("email", "a@example.org")]).await;
