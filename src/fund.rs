@@ -92,13 +92,21 @@ impl Fund {
         if self.rolled_over_on.lock().is_ok_and(|day| *day == Some(today)) {
             return Ok(());
         }
-        if !self.store.roll_over_monthly(today, self.clock.now()).await?.is_empty() {
-            self.changed();
-        }
+        self.roll_over(today).await?;
         if let Ok(mut day) = self.rolled_over_on.lock() {
             *day = Some(today);
         }
         Ok(())
+    }
+
+    /// Creates this month's campaign of every monthly series that needs one; returns their slugs.
+    pub async fn roll_over(&self, today: NaiveDate) -> Result<Vec<String>, StoreError> {
+        let created = self.store.roll_over_monthly(today, self.clock.now()).await?;
+        if !created.is_empty() {
+            tracing::info!(?created, "monthly campaigns rolled over");
+            self.changed();
+        }
+        Ok(created)
     }
 
     pub async fn by_slug(&self, slug: &str) -> Result<Option<Rendered>, StoreError> {

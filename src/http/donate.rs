@@ -14,6 +14,7 @@ use crate::domain::{DonationForm, Frequency, Progress};
 use crate::payments::CheckoutRequest;
 use crate::payments::demo::paid_events;
 use crate::payments::ingest::ingest;
+use crate::store::Donation;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -101,10 +102,21 @@ struct DemoCheckout<'a> {
     status: &'a str,
 }
 
+/// The donation behind a demo checkout; none when payments are real.
+async fn demo_donation(state: &AppState, id: &str) -> Result<Option<Donation>, PageError> {
+    if !state.gateway.is_demo() {
+        return Ok(None);
+    }
+    Ok(state.store.donation(id).await?)
+}
+
+fn no_such_checkout() -> Response {
+    (StatusCode::NOT_FOUND, Html("No such checkout.")).into_response()
+}
+
 async fn demo_checkout(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
-    let donation = match state.store.donation(&id).await? {
-        Some(donation) if state.gateway.is_demo() => donation,
-        _ => return Ok((StatusCode::NOT_FOUND, Html("No such checkout.")).into_response()),
+    let Some(donation) = demo_donation(&state, &id).await? else {
+        return Ok(no_such_checkout());
     };
     let page = DemoCheckout {
         org_name: &state.config.org_name,
@@ -119,9 +131,8 @@ async fn demo_checkout(State(state): State<AppState>, Path(id): Path<String>) ->
 
 /// "Pay (demo)": signs the events Stripe would send and feeds them to the webhook's own code.
 async fn demo_pay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
-    let donation = match state.store.donation(&id).await? {
-        Some(donation) if state.gateway.is_demo() => donation,
-        _ => return Ok((StatusCode::NOT_FOUND, Html("No such checkout.")).into_response()),
+    let Some(donation) = demo_donation(&state, &id).await? else {
+        return Ok(no_such_checkout());
     };
     for payload in paid_events(&donation, state.clock.now()) {
         let signature = stripe_webhook::Webhook::generate_test_header(&payload, state.gateway.webhook_secret(), None);

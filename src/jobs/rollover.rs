@@ -14,11 +14,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
     super::spawn_every("monthly roll-over", EVERY, stop, move || {
         let state = state.clone();
         async move {
-            let created = state.store.roll_over_monthly(state.fund.today(), state.clock.now()).await?;
-            if !created.is_empty() {
-                tracing::info!(?created, "monthly campaigns rolled over");
-                state.fund.changed();
-            }
+            state.fund.roll_over(state.fund.today()).await?;
             Ok(())
         }
     })

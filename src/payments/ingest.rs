@@ -39,8 +39,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     tracing::info!(event = %received.id, kind = %received.kind, outcome = outcome.label(), "webhook event");
     if let EventOutcome::Processed { money_moved } = outcome {
         if money_moved {
-            state.fund.changed();
-            state.outbox_wake.notify_one();
+            money_has_moved(state);
         }
         if meaning.payment_created().is_some() {
             apply_parked(state).await?;
@@ -60,12 +59,17 @@ pub async fn apply_parked(state: &AppState) -> Result<(), StoreError> {
         if let EventOutcome::Processed { money_moved } = outcome {
             tracing::info!(event = %parked.id, "parked webhook event applied");
             if money_moved {
-                state.fund.changed();
-                state.outbox_wake.notify_one();
+                money_has_moved(state);
             }
         }
     }
     Ok(())
+}
+
+/// The figures change, and the payment's email is waiting in the outbox.
+fn money_has_moved(state: &AppState) {
+    state.fund.changed();
+    state.outbox_wake.notify_one();
 }
 
 /// An unreadable event, kept under its id when one can be found in it.

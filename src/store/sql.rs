@@ -23,6 +23,14 @@ macro_rules! campaign_columns {
     };
 }
 
+/// Where a payment event moves a reader's donation.
+#[derive(Clone, Copy)]
+pub(super) enum DonationStep {
+    Paid,
+    Processing,
+    Failed,
+}
+
 /// How many rows each campaign's totals are striped over.
 pub(super) const TOTAL_SHARDS: i64 = 16;
 
@@ -51,7 +59,7 @@ macro_rules! shared_store {
             ReceivedEvent,
         };
         use $crate::domain::notice::receipt_number;
-        use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
+        use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError,
             Supporter,
@@ -209,26 +217,31 @@ macro_rules! shared_store {
                 Ok(())
             }
 
+            /// Moves a donation on, never back: paid and failed are final.
             async fn mark_donation(
                 tx: &mut Transaction<'_, $engine>,
                 donation: Option<&str>,
-                status: &str,
-                from: &[&str],
+                step: DonationStep,
                 at: DateTime<Utc>,
             ) -> Result<(), StoreError> {
                 let Some(donation) = donation else { return Ok(()) };
-                sqlx::query(
-                    "UPDATE donations SET status = $2, paid_at = CASE WHEN $2 = 'paid' THEN COALESCE(paid_at, $3) ELSE paid_at END
-                     WHERE id = $1 AND status IN ($4, $5, $6)",
-                )
-                .bind(donation)
-                .bind(status)
-                .bind(at)
-                .bind(from.first().copied().unwrap_or(""))
-                .bind(from.get(1).copied().unwrap_or(""))
-                .bind(from.get(2).copied().unwrap_or(""))
-                .execute(&mut **tx)
-                .await?;
+                let update = match step {
+                    DonationStep::Paid => sqlx::query(
+                        "UPDATE donations SET status = 'paid', paid_at = COALESCE(paid_at, $2)
+                         WHERE id = $1 AND status IN ('pending', 'processing', 'cancelled')",
+                    )
+                    .bind(donation)
+                    .bind(at),
+                    DonationStep::Processing => sqlx::query(
+                        "UPDATE donations SET status = 'processing' WHERE id = $1 AND status IN ('pending', 'cancelled')",
+                    )
+                    .bind(donation),
+                    DonationStep::Failed => sqlx::query(
+                        "UPDATE donations SET status = 'failed' WHERE id = $1 AND status IN ('pending', 'processing')",
+                    )
+                    .bind(donation),
+                };
+                update.execute(&mut **tx).await?;
                 Ok(())
             }
 
@@ -257,15 +270,15 @@ macro_rules! shared_store {
                         let Some(moved) = Self::count_payment(tx, &new, now).await? else {
                             return Ok(EventOutcome::Unmatched);
                         };
-                        Self::mark_donation(tx, donation, "paid", &["pending", "processing", "cancelled"], at).await?;
+                        Self::mark_donation(tx, donation, DonationStep::Paid, at).await?;
                         Ok(processed(moved))
                     }
                     PaymentEvent::GiftPending { donation, .. } => {
-                        Self::mark_donation(tx, donation.as_deref(), "processing", &["pending", "cancelled"], at).await?;
+                        Self::mark_donation(tx, donation.as_deref(), DonationStep::Processing, at).await?;
                         Ok(processed(false))
                     }
                     PaymentEvent::GiftFailed { donation, .. } => {
-                        Self::mark_donation(tx, donation.as_deref(), "failed", &["pending", "processing"], at).await?;
+                        Self::mark_donation(tx, donation.as_deref(), DonationStep::Failed, at).await?;
                         Ok(processed(false))
                     }
                     PaymentEvent::SupporterStarted { subscription, customer, amount, donation } => {
@@ -285,8 +298,7 @@ macro_rules! shared_store {
                         .bind(at)
                         .execute(&mut **tx)
                         .await?;
-                        Self::mark_donation(tx, donation.as_deref(), "paid", &["pending", "processing", "cancelled"], at)
-                            .await?;
+                        Self::mark_donation(tx, donation.as_deref(), DonationStep::Paid, at).await?;
                         Ok(processed(false))
                     }
                     PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email, customer } => {
