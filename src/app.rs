@@ -33,6 +33,8 @@ pub struct Shared {
     pub gateway: Arc<dyn PaymentGateway>,
     /// Wakes the outbox worker when a payment has written an email.
     pub outbox_wake: Arc<Notify>,
+    /// Cancelled at shutdown: long-lived responses (event streams) end with it.
+    pub shutdown: CancellationToken,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,7 +73,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if store.seed_demo_campaign(today, clock.now()).await? {
         tracing::info!("no campaign yet: seeded the demo fighting fund for this month");
     }
-    let fund = Arc::new(Fund::new(store.clone(), clock.clone(), config.fund_timezone));
+    let fund = Arc::new(Fund::new(store.clone(), clock.clone(), config.fund_timezone, config.public_base_url.as_str()));
     let listener = tokio::net::TcpListener::bind(config.app_addr)
         .await
         .with_context(|| format!("APP_ADDR: cannot listen on {}", config.app_addr))?;
@@ -86,6 +88,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let transport = Transport::from_config(&config)?;
     let config = Arc::new(config);
     let outbox_wake = Arc::new(Notify::new());
+    let stop = CancellationToken::new();
     let state = AppState(Arc::new(Shared {
         config: config.clone(),
         store: store.clone(),
@@ -93,9 +96,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         fund,
         gateway,
         outbox_wake: outbox_wake.clone(),
+        shutdown: stop.clone(),
     }));
 
-    let stop = CancellationToken::new();
     let router = http::router(state.clone());
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {
@@ -104,12 +107,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    let tasks = vec![
+    let mut tasks = state.fund.spawn(&stop);
+    tasks.extend([
         server,
         jobs::rollover::spawn(state.clone(), stop.clone()),
         jobs::parked::spawn(state.clone(), stop.clone()),
         Outbox::new(store, transport, config, outbox_wake).spawn(stop.clone()),
-    ];
+    ]);
     tracing::info!("listening on http://{addr}");
     Ok(Running { addr, state, stop, tasks })
 }

@@ -8,7 +8,7 @@ use crate::domain::{EmailAddress, GiftMethod, NewCampaign, OfflineGift, parse_am
 use crate::jobs::reconcile::differences;
 use crate::payments::PaymentGateway;
 use crate::payments::stripe::StripeGateway;
-use crate::store;
+use crate::store::{self, Store};
 
 #[derive(Parser)]
 #[command(name = "coopfund", version, about = "The fighting fund, supporters and members of a readers' co-operative")]
@@ -115,8 +115,16 @@ async fn create_campaign(config: &Config, args: CreateCampaign) -> anyhow::Resul
     let campaign = NewCampaign::parse(&args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
     let store = store::open(&config.database_url).await?;
     let created = store.create_campaign(&campaign, config.clock().now()).await?;
+    announce(store.as_ref()).await;
     println!("created {} ({} to {}, target {})", created.slug, created.starts_on, created.ends_on, created.target);
     Ok(())
+}
+
+/// Tells running instances to show the change now; without it they see it within seconds.
+async fn announce(store: &dyn Store) {
+    if let Err(e) = store.announce_fund_changed("cli").await {
+        tracing::warn!(error = %e, "cannot tell running instances that the figures changed");
+    }
 }
 
 async fn list_campaigns(config: &Config) -> anyhow::Result<()> {
@@ -155,6 +163,7 @@ async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
     };
     let store = store::open(&config.database_url).await?;
     let id = store.record_offline_gift(&gift, occurred_at, clock.now()).await?;
+    announce(store.as_ref()).await;
     println!("recorded {} by {} for {} ({id})", gift.amount, gift.method.as_str(), gift.campaign);
     Ok(())
 }

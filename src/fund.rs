@@ -1,5 +1,12 @@
-//! The fund as readers see it: the current campaign's figures, rendered once and served from memory.
+//! The fund as readers see it: the current campaign's figures, rendered once per change, served
+//! from memory and pushed to every live subscriber, on every instance.
+//!
+//! A change made here clears the cache and wakes [`Fund::follow`], which re-reads the figures,
+//! publishes them to subscribers and announces the change to other instances. On PostgreSQL
+//! [`Fund::listen`] hears those announcements; SQLite runs one instance and the cache's short
+//! life catches changes made by the CLI.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -8,37 +15,65 @@ use axum::http::HeaderValue;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use headers::ETag;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::domain::{Campaign, Progress, today_in};
 use crate::store::{Store, StoreError};
 
-/// Another process (the CLI, another instance) may change the figures: look again this often.
+/// Without announcements from other processes, look again this often.
 const FRESH_FOR: Duration = Duration::from_secs(1);
+/// While listening to announcements, look again this often anyway, in case one was never sent
+/// (an instance that died between its commit and its announcement).
+const FRESH_WHILE_LISTENING: Duration = Duration::from_secs(10);
+/// Changes that come within this of each other are published, and announced, as one.
+const COALESCE: Duration = Duration::from_millis(50);
+/// How long to wait before listening again after the connection is lost.
+const RELISTEN_AFTER: Duration = Duration::from_millis(250);
 
-/// One campaign's figures, with the JSON bytes and ETag that every request shares.
-pub struct Rendered {
-    pub progress: Progress,
-    pub json: Bytes,
+/// Bytes served as they are to every reader, with their entity tag.
+pub struct Representation {
+    pub bytes: Bytes,
     pub etag: ETag,
     pub etag_header: HeaderValue,
 }
 
-impl Rendered {
-    pub fn new(campaign: &Campaign, today: NaiveDate) -> Rendered {
-        let progress = campaign.progress(today);
-        let json = Bytes::from(serde_json::to_vec(&progress).unwrap_or_default());
-        let tag = format!("\"{:016x}\"", fnv1a(&json));
+impl Representation {
+    pub fn new(bytes: Bytes) -> Representation {
+        let tag = format!("\"{:016x}\"", fnv1a(&bytes));
         // A quoted hex string is always a valid entity tag.
         let etag: ETag = tag.parse().expect("quoted hex is an entity tag");
         let etag_header = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-        Rendered { progress, json, etag, etag_header }
+        Representation { bytes, etag, etag_header }
+    }
+}
+
+/// One campaign's figures, rendered once for every reader: the JSON and the widget page.
+pub struct Rendered {
+    pub progress: Progress,
+    pub json: Representation,
+    pub widget: Representation,
+}
+
+impl Rendered {
+    pub fn new(campaign: &Campaign, today: NaiveDate, donate_url: &str) -> Rendered {
+        let progress = campaign.progress(today);
+        let json = Representation::new(Bytes::from(serde_json::to_vec(&progress).unwrap_or_default()));
+        let widget = Representation::new(crate::http::widget::page(&progress, donate_url));
+        Rendered { progress, json, widget }
+    }
+
+    /// The id of the server-sent event that carries these figures: their JSON's tag, unquoted.
+    pub fn event_id(&self) -> &str {
+        self.json.etag_header.to_str().unwrap_or_default().trim_matches('"')
     }
 }
 
 struct Cached {
     rendered: Arc<Rendered>,
-    /// A second from rendering, or the fund's next midnight if sooner: days remaining change then.
+    /// When to read the figures again: soon, or at the fund's next midnight if sooner.
     fresh_until: Instant,
 }
 
@@ -46,14 +81,41 @@ pub struct Fund {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     zone: Tz,
+    donate_url: String,
     current: RwLock<Option<Cached>>,
+    /// Counts the times the figures went stale, so that a read begun before a change is not cached.
+    generation: AtomicU64,
     /// The last day the monthly roll-over was checked, so that it runs once a day, not per request.
     rolled_over_on: Mutex<Option<NaiveDate>>,
+    /// The latest figures for live subscribers. A watch keeps only the newest value, so a
+    /// subscriber that reads slowly skips to it and never makes memory grow.
+    live: watch::Sender<Option<Arc<Rendered>>>,
+    /// Wakes [`Fund::follow`]: the figures may have changed.
+    wake: Notify,
+    /// Set by a change made in this process, which the others must hear of.
+    changed_here: AtomicBool,
+    /// Whether announcements from other instances are being heard.
+    listening: AtomicBool,
+    /// Names this instance in its announcements, so that it ignores its own.
+    instance: String,
 }
 
 impl Fund {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, zone: Tz) -> Fund {
-        Fund { store, clock, zone, current: RwLock::new(None), rolled_over_on: Mutex::new(None) }
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, zone: Tz, public_base_url: &str) -> Fund {
+        Fund {
+            store,
+            clock,
+            zone,
+            donate_url: format!("{}/#donate", public_base_url.trim_end_matches('/')),
+            current: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            rolled_over_on: Mutex::new(None),
+            live: watch::Sender::new(None),
+            wake: Notify::new(),
+            changed_here: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
+            instance: uuid::Uuid::new_v4().to_string(),
+        }
     }
 
     pub fn today(&self) -> NaiveDate {
@@ -68,23 +130,55 @@ impl Fund {
         {
             return Ok(Some(cached.rendered.clone()));
         }
+        self.read_afresh().await
+    }
+
+    /// Reads the figures from the database, caches them and hands them to subscribers, unless
+    /// they went stale while being read: then the publisher, woken, reads them again.
+    async fn read_afresh(&self) -> Result<Option<Arc<Rendered>>, StoreError> {
+        let generation = self.generation.load(Ordering::Acquire);
         let now = self.clock.now();
         let today = today_in(self.zone, now);
         self.roll_over_once_a_day(today).await?;
         let Some(campaign) = self.store.current_campaign(today).await? else {
             return Ok(None);
         };
-        let rendered = Arc::new(Rendered::new(&campaign, today));
+        let rendered = Arc::new(Rendered::new(&campaign, today, &self.donate_url));
         let midnight = today
             .succ_opt()
             .and_then(|tomorrow| tomorrow.and_hms_opt(0, 0, 0))
             .and_then(|t| t.and_local_timezone(self.zone).earliest())
             .and_then(|t| (t.to_utc() - now).to_std().ok())
             .unwrap_or(FRESH_FOR);
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some(Cached { rendered: rendered.clone(), fresh_until: Instant::now() + FRESH_FOR.min(midnight) });
+        let fresh_for = if self.listening.load(Ordering::Acquire) { FRESH_WHILE_LISTENING } else { FRESH_FOR };
+        if let Ok(mut guard) = self.current.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            *guard = Some(Cached { rendered: rendered.clone(), fresh_until: Instant::now() + fresh_for.min(midnight) });
+            self.publish(&rendered);
         }
         Ok(Some(rendered))
+    }
+
+    /// The live figures: the receiver sees the newest figures now and after every change.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Rendered>>> {
+        self.live.subscribe()
+    }
+
+    /// How many live subscribers there are.
+    pub fn subscribers(&self) -> usize {
+        self.live.receiver_count()
+    }
+
+    /// Hands new figures to subscribers; the same figures again are not news.
+    fn publish(&self, rendered: &Arc<Rendered>) {
+        self.live.send_if_modified(|latest| {
+            let news = latest.as_ref().is_none_or(|old| old.json.etag_header != rendered.json.etag_header);
+            if news {
+                *latest = Some(rendered.clone());
+            }
+            news
+        });
     }
 
     /// A new day may begin a month: its campaign must exist before figures are read or payments counted.
@@ -111,13 +205,87 @@ impl Fund {
 
     pub async fn by_slug(&self, slug: &str) -> Result<Option<Rendered>, StoreError> {
         let today = self.today();
-        Ok(self.store.campaign(slug).await?.map(|c| Rendered::new(&c, today)))
+        Ok(self.store.campaign(slug).await?.map(|c| Rendered::new(&c, today, &self.donate_url)))
     }
 
-    /// Forget the cached figures after a change made by this process.
+    /// After a change committed by this process: read the figures afresh, here and everywhere.
     pub fn changed(&self) {
+        self.changed_here.store(true, Ordering::Release);
+        self.stale();
+    }
+
+    /// The cached figures may be out of date: forget them and wake the publisher.
+    fn stale(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut guard) = self.current.write() {
             *guard = None;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Starts the publisher and, where the engine has one, the listener to other instances.
+    pub fn spawn(self: &Arc<Self>, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![tokio::spawn(self.clone().follow(stop.clone())), tokio::spawn(self.clone().listen(stop.clone()))]
+    }
+
+    /// Keeps the figures current for readers and subscribers: after every change, and
+    /// periodically for the changes nobody announces (the CLI on SQLite, midnight).
+    async fn follow(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let poll = if self.listening.load(Ordering::Acquire) { FRESH_WHILE_LISTENING } else { FRESH_FOR };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+            if let Err(e) = self.read_afresh().await {
+                tracing::warn!(error = %e, "cannot read the fund's figures; subscribers keep the last ones");
+            }
+            if self.changed_here.swap(false, Ordering::AcqRel)
+                && let Err(e) = self.store.announce_fund_changed(&self.instance).await
+            {
+                tracing::warn!(error = %e, "cannot tell other instances that the figures changed");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(COALESCE) => {}
+            }
+        }
+    }
+
+    /// Hears other instances' changes. After every (re)connection the figures are read again,
+    /// since announcements made while the connection was down are lost.
+    async fn listen(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            match self.store.listen_for_fund_changes().await {
+                Ok(None) => return,
+                Ok(Some(mut feed)) => {
+                    self.listening.store(true, Ordering::Release);
+                    self.stale();
+                    loop {
+                        let next = tokio::select! {
+                            () = stop.cancelled() => return,
+                            next = feed.next() => next,
+                        };
+                        match next {
+                            Ok(Some(from)) if from == self.instance => {}
+                            Ok(Some(_)) => self.stale(),
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "lost the database connection that hears other instances");
+                                break;
+                            }
+                        }
+                    }
+                    self.listening.store(false, Ordering::Release);
+                    self.stale();
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' changes"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(RELISTEN_AFTER) => {}
+            }
         }
     }
 }

@@ -66,6 +66,7 @@ impl Campaign {
         };
         Progress {
             summary: format!("{raised} raised of {target}, {when}"),
+            when,
             slug: self.slug.clone(),
             title: self.title.clone(),
             currency: "GBP",
@@ -106,6 +107,9 @@ pub struct Progress {
     pub gifts: i64,
     pub summary: String,
     pub updated_at: String,
+    /// The end of the summary on its own ("13 days remaining"), for the ticker; not in the JSON.
+    #[serde(skip)]
+    pub when: String,
 }
 
 /// What a new campaign must satisfy, whoever creates it.

@@ -1,21 +1,31 @@
-//! The public JSON of the fund, cached by browsers and shared with other sites.
+//! The public JSON of the fund, cached by browsers and shared with other sites, and its live stream.
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::TypedHeader;
+use futures::StreamExt;
 use headers::IfNoneMatch;
+use tokio_stream::wrappers::WatchStream;
 use tower_http::cors::{Any, CorsLayer};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::fund::Rendered;
+use crate::fund::Representation;
+
+/// How often an idle event stream carries a comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/campaigns/current", get(current))
+        .route("/api/campaigns/current/events", get(events))
         .route("/api/campaigns/{slug}", get(by_slug))
         // Any site may read the figures; with a wildcard nothing varies by request, so no Vary.
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).vary([]))
@@ -26,7 +36,30 @@ async fn current(
     if_none_match: Option<TypedHeader<IfNoneMatch>>,
 ) -> Result<Response, ApiError> {
     let rendered = state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))?;
-    Ok(progress_response(&rendered, if_none_match))
+    Ok(cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match))
+}
+
+/// Server-sent events: the figures now (unless the reader's `Last-Event-ID` says it has them),
+/// then again at every change, with a comment every 15 s to keep proxies from closing it.
+async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))?;
+    let last_seen = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let figures = WatchStream::new(state.fund.subscribe()).enumerate().filter_map(move |(n, latest)| {
+        let event = latest.filter(|r| n > 0 || last_seen.as_deref() != Some(r.event_id())).map(|r| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .event("progress")
+                    .id(r.event_id())
+                    .data(std::str::from_utf8(&r.json.bytes).unwrap_or_default()),
+            )
+        });
+        std::future::ready(event)
+    });
+    // Streams end at shutdown, so that it need not wait for readers to leave.
+    let stream = figures.take_until(state.shutdown.clone().cancelled_owned());
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
+    // nginx and other proxies must pass each event on at once, not buffer them.
+    Ok(([(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"))], sse).into_response())
 }
 
 async fn by_slug(
@@ -36,17 +69,22 @@ async fn by_slug(
 ) -> Result<Response, ApiError> {
     let rendered =
         state.fund.by_slug(&slug).await?.ok_or_else(|| ApiError::NotFound(format!("there is no campaign {slug:?}")))?;
-    Ok(progress_response(&rendered, if_none_match))
+    Ok(cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match))
 }
 
-/// The figures with an ETag, answering 304 when the reader's copy is current.
-fn progress_response(rendered: &Rendered, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
-    let cache_control = (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"));
-    let etag = (header::ETAG, rendered.etag_header.clone());
-    let unchanged = if_none_match.is_some_and(|TypedHeader(inm)| !inm.precondition_passes(&rendered.etag));
+/// The same bytes for everyone, with an ETag, answering 304 when the reader's copy is current.
+pub(super) fn cached_response(
+    representation: &Representation,
+    content_type: &'static str,
+    cache_control: &'static str,
+    if_none_match: Option<TypedHeader<IfNoneMatch>>,
+) -> Response {
+    let cache_control = (header::CACHE_CONTROL, HeaderValue::from_static(cache_control));
+    let etag = (header::ETAG, representation.etag_header.clone());
+    let unchanged = if_none_match.is_some_and(|TypedHeader(inm)| !inm.precondition_passes(&representation.etag));
     if unchanged {
         return (StatusCode::NOT_MODIFIED, [cache_control, etag]).into_response();
     }
-    ([cache_control, etag, (header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], rendered.json.clone())
-        .into_response()
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    ([cache_control, etag, content_type], representation.bytes.clone()).into_response()
 }

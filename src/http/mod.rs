@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod public;
 mod webhooks;
+pub mod widget;
 
 use std::time::Duration;
 
@@ -33,5 +34,10 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .layer(TraceLayer::new_for_http());
-    Router::new().merge(bounded).merge(api::router()).with_state(state).layer(RequestBodyLimitLayer::new(MAX_BODY))
+    Router::new()
+        .merge(bounded)
+        .merge(api::router())
+        .merge(widget::router())
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
 }

@@ -40,8 +40,26 @@ pub struct LedgerEntry {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// How instances tell each other that the fund's figures changed: PostgreSQL's `LISTEN/NOTIFY`.
+/// SQLite runs one instance, so it has nothing to announce and nothing to listen to.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait ChangeNotices: Send + Sync {
+    /// Tells every listening instance, `from` naming the one that made the change.
+    async fn announce_fund_changed(&self, from: &str) -> Result<(), StoreError>;
+    /// Starts listening; `None` when the engine cannot tell one process of another's changes.
+    async fn listen_for_fund_changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError>;
+}
+
+/// The announcements of fund changes, in the order they were made.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// Waits for the next announcement and returns who made it. `None`: the connection was lost,
+    /// and with it any announcement made meanwhile.
+    async fn next(&mut self) -> Result<Option<String>, StoreError>;
+}
+
+#[async_trait]
+pub trait Store: ChangeNotices + 'static {
     /// Whether the database answers: `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

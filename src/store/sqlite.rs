@@ -3,10 +3,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
+use super::{ChangeFeed, ChangeNotices};
 
 // `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
 // busy timeout instead of one failing when it upgrades a read lock.
@@ -40,4 +42,16 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         .await?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
     Ok(SqlStore { pool })
+}
+
+/// One instance per SQLite file: changes by the CLI are seen when the cached figures expire.
+#[async_trait]
+impl ChangeNotices for SqlStore<Sqlite> {
+    async fn announce_fund_changed(&self, _from: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn listen_for_fund_changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StoreError> {
+        Ok(None)
+    }
 }

@@ -95,7 +95,10 @@ impl TestApp {
 
     /// The service taking payments through Stripe Checkout, with the Stripe API at `stripe`.
     pub async fn spawn_with_stripe(engine: Engine, now: &str, stripe: &crate::stripe::FakeStripe) -> TestApp {
-        let db = TestDb::new(engine).await;
+        TestApp::spawn_with_stripe_on(TestDb::new(engine).await, now, stripe).await
+    }
+
+    pub async fn spawn_with_stripe_on(db: TestDb, now: &str, stripe: &crate::stripe::FakeStripe) -> TestApp {
         let settings = [
             ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
             ("STRIPE_WEBHOOK_SECRET", crate::stripe::WEBHOOK_SECRET.to_owned()),
@@ -167,6 +170,12 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("the figures did not change as expected: {}", self.get_json("/api/campaigns/current").await);
+    }
+
+    /// Records a gift through the CLI, as finance staff do: another process changes the figures.
+    pub fn add_gift(&self, pounds: &str) {
+        let args = ["gift", "add", "--campaign", "fighting-fund-2026-11", "--amount", pounds, "--method", "cheque"];
+        ok(self.cli(&[&args[..], &["--date", "2026-11-12"]].concat()));
     }
 
     /// Runs the `coopfund` binary against this app's database and clock.

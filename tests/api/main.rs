@@ -1,5 +1,6 @@
 //! Tests of the whole service over HTTP and the command line, on SQLite and PostgreSQL.
 
+mod browser;
 mod helpers;
 mod smtp;
 mod stripe;
@@ -7,5 +8,6 @@ mod stripe;
 mod cli;
 mod fund;
 mod giving;
+mod live;
 mod receipts;
 mod webhooks;
