@@ -68,6 +68,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if let Some(now) = config.now {
         tracing::warn!(%now, "COOPFUND_NOW is set: the business clock is fixed. Never do this in production");
     }
+    crate::metrics::handle();
     let store = store::open(&config.database_url).await.context("DATABASE_URL: cannot open the database")?;
     let today = today_in(config.fund_timezone, clock.now());
     if store.seed_demo_campaign(today, clock.now()).await? {

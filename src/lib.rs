@@ -9,5 +9,6 @@ pub mod fund;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod payments;
 pub mod store;

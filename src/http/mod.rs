@@ -25,7 +25,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     // Pages are worth compressing for phones; the JSON figures are too small to gain from it.
     let pages = Router::new().merge(public::router()).merge(donate::router()).layer(CompressionLayer::new());
-    // Everything that waits on the database or the network has a deadline and a trace span.
+    // Everything that waits on the database or the network has a deadline, a trace span and
+    // request metrics.
     // The figures, fetched under every article, are served from memory (on a miss, from a
     // pool whose own timeouts bound the wait); a span and a timer each would cost them 5–10%.
     let bounded = Router::new()
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http());
     Router::new()
         .merge(bounded)

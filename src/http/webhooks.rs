@@ -24,6 +24,7 @@ async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(_) => (StatusCode::OK, "ok"),
         Err(IngestError::Signature(e)) => {
             tracing::warn!(error = %e, "webhook refused: bad signature");
+            crate::metrics::webhook_event("unverified", "refused");
             (StatusCode::BAD_REQUEST, "invalid signature")
         }
         Err(IngestError::Store(e)) => {

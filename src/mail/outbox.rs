@@ -94,11 +94,13 @@ impl Outbox {
         match result {
             Ok(()) => {
                 tracing::info!(outbox = email.id, attempts = email.attempts, "email sent");
+                crate::metrics::email("sent");
                 self.store.email_sent(email.id, Utc::now()).await
             }
             Err(e) => {
                 let retry_at = next_attempt(email.attempts, email.first_attempt_at, Utc::now());
                 tracing::warn!(outbox = email.id, attempts = email.attempts, error = %e, ?retry_at, "email not sent");
+                crate::metrics::email(if retry_at.is_some() { "retrying" } else { "failed" });
                 self.store.email_failed(email.id, retry_at, &e.to_string()).await
             }
         }

@@ -27,6 +27,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
             let unreadable = unparsed(payload, now);
             tracing::warn!(event = %unreadable.id, %reason, "verified webhook event could not be read; kept for staff");
             state.store.record_unparsed_event(&unreadable, &reason, now).await?;
+            crate::metrics::webhook_event(&unreadable.kind, EventOutcome::Unparsed.label());
             return Ok(EventOutcome::Unparsed);
         }
         Err(e) => return Err(IngestError::Signature(e)),
@@ -36,6 +37,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let outcome = state.store.apply_payment_event(&received, &meaning, false, now).await?;
+    crate::metrics::webhook_event(&received.kind, outcome.label());
     tracing::info!(event = %received.id, kind = %received.kind, outcome = outcome.label(), "webhook event");
     if let EventOutcome::Processed { money_moved } = outcome {
         if money_moved {
@@ -68,6 +70,7 @@ pub async fn apply_parked(state: &AppState) -> Result<(), StoreError> {
 
 /// The figures change, and the payment's email is waiting in the outbox.
 fn money_has_moved(state: &AppState) {
+    crate::metrics::ledger_rows(1);
     state.fund.changed();
     state.outbox_wake.notify_one();
 }

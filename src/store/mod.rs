@@ -132,6 +132,8 @@ pub trait Store: ChangeNotices + 'static {
     /// A failed attempt: tried again at `retry_at`, or given up for staff to see when `None`.
     async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// How many emails wait to be sent, and since when the oldest of them has waited.
+    async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 
     /// The payments counted since `since`, with what has been refunded of each.
     async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;

@@ -771,6 +771,12 @@ macro_rules! shared_store {
                 .await?)
             }
 
+            async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+                Ok(sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT payment, amount_pence AS amount, refunded_pence AS refunded, customer, paid_at

@@ -304,3 +304,29 @@ async fn too_big_status(app: &TestApp, length: usize) -> u16 {
     let n = stream.read(&mut answer).await.expect("read answer");
     String::from_utf8_lossy(&answer[..n]).split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)
 }
+
+on_both_engines!(operators_see_requests_events_and_the_outbox_in_metrics);
+
+async fn operators_see_requests_events_and_the_outbox_in_metrics(engine: Engine) {
+    let (app, _stripe) = app(engine).await;
+    assert_eq!(app.deliver(&CardGift::new("metered", 2500).paid(None)).await, 200);
+    assert_eq!(app.deliver_raw("{}", "t=1,v1=bad").await, 400);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/plain")));
+    let text = response.text().await.expect("metrics text");
+    for expected in [
+        r#"http_requests_total{route="/healthz",status="200"}"#,
+        r#"http_request_duration_seconds_bucket{route="/webhooks/stripe",le="#,
+        r#"webhook_events_total{type="checkout.session.completed",outcome="processed"}"#,
+        r#"webhook_events_total{type="unverified",outcome="refused"}"#,
+        "ledger_rows_written_total ",
+        "outbox_pending ",
+        "outbox_oldest_pending_seconds ",
+        "sse_subscribers ",
+    ] {
+        assert!(text.contains(expected), "/metrics has {expected}:\n{text}");
+    }
+    app.running.stop().await;
+}

@@ -1,0 +1,55 @@
+//! What operators watch, in Prometheus' text format at `GET /metrics`.
+//!
+//! Counters and histograms are recorded where things happen (requests, webhook events,
+//! ledger rows, emails); the gauges that describe a state (outbox depth and age, live
+//! readers) are read when Prometheus scrapes.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Seconds: from a cached read (tens of µs) to a slow webhook.
+const LATENCY_BUCKETS: [f64; 12] = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+/// The process-wide recorder, installed once however many services a process starts (tests).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".to_owned()), &LATENCY_BUCKETS)
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's");
+        }
+        handle
+    })
+}
+
+/// Counts every request by route and status and times it.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub fn webhook_event(kind: &str, outcome: &'static str) {
+    metrics::counter!("webhook_events_total", "type" => kind.to_owned(), "outcome" => outcome).increment(1);
+}
+
+pub fn ledger_rows(n: u64) {
+    metrics::counter!("ledger_rows_written_total").increment(n);
+}
+
+pub fn email(outcome: &'static str) {
+    metrics::counter!("emails_total", "outcome" => outcome).increment(1);
+}
