@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -17,7 +18,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::fund::Representation;
+use crate::fund::{Rendered, Representation};
 
 /// How often an idle event stream carries a comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -35,14 +36,14 @@ async fn current(
     State(state): State<AppState>,
     if_none_match: Option<TypedHeader<IfNoneMatch>>,
 ) -> Result<Response, ApiError> {
-    let rendered = state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))?;
+    let rendered = current_figures(&state).await?;
     Ok(cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match))
 }
 
 /// Server-sent events: the figures now (unless the reader's `Last-Event-ID` says it has them),
 /// then again at every change, with a comment every 15 s to keep proxies from closing it.
 async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))?;
+    current_figures(&state).await?;
     let last_seen = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let figures = WatchStream::new(state.fund.subscribe()).enumerate().filter_map(move |(n, latest)| {
         let event = latest.filter(|r| n > 0 || last_seen.as_deref() != Some(r.event_id())).map(|r| {
@@ -70,6 +71,11 @@ async fn by_slug(
     let rendered =
         state.fund.by_slug(&slug).await?.ok_or_else(|| ApiError::NotFound(format!("there is no campaign {slug:?}")))?;
     Ok(cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match))
+}
+
+/// The current campaign's figures, or a JSON 404 before there is any campaign.
+pub(super) async fn current_figures(state: &AppState) -> Result<Arc<Rendered>, ApiError> {
+    state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))
 }
 
 /// The same bytes for everyone, with an ETag, answering 304 when the reader's copy is current.

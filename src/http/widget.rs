@@ -14,7 +14,7 @@ use headers::IfNoneMatch;
 use serde::Deserialize;
 
 use super::AppState;
-use super::api::cached_response;
+use super::api::{cached_response, current_figures};
 use super::error::ApiError;
 use super::public::percent;
 use crate::domain::Progress;
@@ -77,7 +77,7 @@ async fn fund_page(
     State(state): State<AppState>,
     if_none_match: Option<TypedHeader<IfNoneMatch>>,
 ) -> Result<Response, ApiError> {
-    let rendered = state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))?;
+    let rendered = current_figures(&state).await?;
     Ok(cached_response(&rendered.widget, "text/html; charset=utf-8", "public, max-age=5", if_none_match))
 }
 
