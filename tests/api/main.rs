@@ -6,6 +6,7 @@ mod smtp;
 mod stripe;
 
 mod cli;
+mod faults;
 mod fund;
 mod giving;
 mod live;

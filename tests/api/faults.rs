@@ -1,0 +1,179 @@
+//! Faults that must lose nothing and count nothing twice: the service killed at random moments.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::helpers::{Engine, NOW, TestDb};
+use crate::smtp::SmtpSink;
+use crate::stripe::{CardGift, WEBHOOK_SECRET, sign};
+
+const EVENTS: i64 = 500;
+const KILLS: u32 = 4;
+const SEEDS: [u64; 3] = [11, 23, 47];
+
+/// The real binary, serving on a fixed port so that senders find it again after a restart.
+struct Service {
+    env: HashMap<&'static str, String>,
+    child: tokio::process::Child,
+    base: String,
+}
+
+impl Service {
+    async fn start(env: HashMap<&'static str, String>) -> Service {
+        let base = format!("http://{}", env["APP_ADDR"]);
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coopfund"))
+            .arg("serve")
+            .env_clear()
+            .current_dir(std::env::temp_dir())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start coopfund");
+        let service = Service { env, child, base };
+        service.wait_until_up().await;
+        service
+    }
+
+    async fn wait_until_up(&self) {
+        for _ in 0..400 {
+            if reqwest::get(format!("{}/readyz", self.base)).await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("coopfund did not come up at {}", self.base);
+    }
+
+    /// SIGKILL: no shutdown, no flushing, whatever was in flight.
+    async fn kill_and_restart(mut self) -> Service {
+        self.child.kill().await.expect("kill coopfund");
+        Service::start(self.env).await
+    }
+}
+
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("address").to_string()
+}
+
+/// A small deterministic generator, so that a failing seed can be run again.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    *state >> 33
+}
+
+/// Delivers every event as Stripe does: again and again until it is answered 2xx.
+async fn deliver_until_accepted(base: &str, events: Vec<String>) {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    futures::stream::iter(events)
+        .for_each_concurrent(8, |payload| {
+            let http = http.clone();
+            async move {
+                loop {
+                    let sent = http
+                        .post(format!("{base}/webhooks/stripe"))
+                        .header("Stripe-Signature", sign(&payload))
+                        .body(payload.clone())
+                        .send()
+                        .await;
+                    match sent.map(|r| r.status().as_u16()) {
+                        Ok(200) => return,
+                        Ok(400) => panic!("a good event was refused"),
+                        _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            }
+        })
+        .await;
+}
+
+async fn killed_mid_stream(engine: Engine, seed: u64) {
+    let db = TestDb::new(engine).await;
+    let smtp = SmtpSink::start().await;
+    let env = HashMap::from([
+        ("DATABASE_URL", db.url.clone()),
+        ("APP_ADDR", free_address()),
+        ("COOPFUND_NOW", NOW.to_owned()),
+        ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("STRIPE_API_BASE", "http://127.0.0.1:9".to_owned()),
+        ("SMTP_URL", smtp.url()),
+        ("RUST_LOG", "error".to_owned()),
+    ]);
+    let mut service = Service::start(env).await;
+    let base = service.base.clone();
+    let amounts: Vec<i64> = (0..EVENTS).map(|i| 100 + i).collect();
+    let events: Vec<String> =
+        amounts.iter().map(|&a| CardGift::new(&format!("crash{seed}_{a}"), a).paid(None).to_string()).collect();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let deliveries = {
+        let done = done.clone();
+        async move {
+            deliver_until_accepted(&base, events).await;
+            done.store(true, Ordering::Release);
+        }
+    };
+    let killer = async {
+        let mut state = seed;
+        let mut kills = 0;
+        while kills < KILLS && !done.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(100 + next(&mut state) % 400)).await;
+            service = service.kill_and_restart().await;
+            kills += 1;
+        }
+        (service, kills)
+    };
+    let ((), (service, kills)) = tokio::join!(deliveries, killer);
+
+    let expected: i64 = amounts.iter().sum();
+    let mut figures = serde_json::Value::Null;
+    for _ in 0..50 {
+        figures = reqwest::get(format!("{}/api/campaigns/current", service.base))
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        if figures["gifts"] == EVENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(figures["raised_pence"], expected, "seed {seed}, {kills} kills: every gift counted once");
+    assert_eq!(figures["gifts"], EVENTS, "seed {seed}");
+
+    // Emails claimed by a killed process wait out their claim (2 minutes), then go.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(200);
+    let distinct = loop {
+        let ids: HashSet<String> =
+            smtp.received().iter().filter_map(|m| m.parsed().message_id().map(str::to_owned)).collect();
+        if ids.len() as i64 >= EVENTS || tokio::time::Instant::now() > deadline {
+            break ids.len() as i64;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let received = smtp.received().len() as i64;
+    assert_eq!(distinct, EVENTS, "seed {seed}: a receipt for every gift");
+    // A kill between the SMTP server's "250 OK" and the row marked sent sends that email again,
+    // with the same Message-ID; at most the emails in flight at each kill.
+    assert!(received - distinct <= 8 * i64::from(kills), "seed {seed}: {} repeated", received - distinct);
+    println!(
+        "{engine:?} seed {seed}: {kills} kills, {EVENTS} gifts counted once, {received} emails for {distinct} receipts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_moments_every_gift_counts_once_and_every_receipt_goes() {
+    let runs = [Engine::Sqlite, Engine::Postgres]
+        .into_iter()
+        .flat_map(|engine| SEEDS.into_iter().map(move |seed| killed_mid_stream(engine, seed)));
+    futures::future::join_all(runs).await;
+}
