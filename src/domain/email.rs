@@ -35,6 +35,29 @@ impl EmailAddress {
     }
 }
 
+/// The text with every email address in it masked ("j***@example.org"), for logs:
+/// an SMTP server's error names the recipient, and logs must not.
+pub fn mask_addresses(text: &str) -> String {
+    let is_local = |c: char| c.is_ascii_alphanumeric() || "._%+-'".contains(c);
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let before = &rest[..at];
+        let local_start = before.char_indices().rev().take_while(|(_, c)| is_local(*c)).last().map(|(i, _)| i);
+        match local_start {
+            Some(start) => {
+                masked.push_str(&before[..start]);
+                masked.extend(before[start..].chars().next());
+                masked.push_str("***@");
+            }
+            None => masked.push_str(&rest[..=at]),
+        }
+        rest = &rest[at + 1..];
+    }
+    masked.push_str(rest);
+    masked
+}
+
 impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -44,6 +67,17 @@ impl fmt::Display for EmailAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_log_text_are_masked() {
+        assert_eq!(
+            mask_addresses("550 5.1.1 <jane.doe@example.org>: Recipient address rejected"),
+            "550 5.1.1 <j***@example.org>: Recipient address rejected"
+        );
+        assert_eq!(mask_addresses("to a@b.c and bob+x@d.org"), "to a***@b.c and b***@d.org");
+        assert_eq!(mask_addresses("no address @ all"), "no address @ all");
+        assert_eq!(mask_addresses("ünïcode ok"), "ünïcode ok");
+    }
 
     #[test]
     fn accepts_ordinary_addresses_and_refuses_the_rest() {

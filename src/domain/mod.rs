@@ -10,7 +10,7 @@ pub mod payment;
 
 pub use campaign::{Campaign, CampaignError, NewCampaign, Progress, Status};
 pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
-pub use email::{EmailAddress, EmailError};
+pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftMethod, OfflineGift};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;

@@ -99,7 +99,8 @@ impl Outbox {
             }
             Err(e) => {
                 let retry_at = next_attempt(email.attempts, email.first_attempt_at, Utc::now());
-                tracing::warn!(outbox = email.id, attempts = email.attempts, error = %e, ?retry_at, "email not sent");
+                let error = crate::domain::mask_addresses(&e.to_string());
+                tracing::warn!(outbox = email.id, attempts = email.attempts, %error, ?retry_at, "email not sent");
                 crate::metrics::email(if retry_at.is_some() { "retrying" } else { "failed" });
                 self.store.email_failed(email.id, retry_at, &e.to_string()).await
             }

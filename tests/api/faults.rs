@@ -1,4 +1,5 @@
-//! Faults that must lose nothing and count nothing twice: the service killed at random moments.
+//! Faults that must lose nothing and count nothing twice (the service killed at random
+//! moments), and the log that operators read when something goes wrong.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
@@ -25,6 +26,10 @@ struct Service {
 
 impl Service {
     async fn start(env: HashMap<&'static str, String>) -> Service {
+        Service::start_logging_to(env, Stdio::null()).await
+    }
+
+    async fn start_logging_to(env: HashMap<&'static str, String>, log: impl Into<Stdio>) -> Service {
         let base = format!("http://{}", env["APP_ADDR"]);
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coopfund"))
             .arg("serve")
@@ -32,7 +37,7 @@ impl Service {
             .current_dir(std::env::temp_dir())
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .expect("start coopfund");
@@ -176,4 +181,40 @@ async fn killed_at_random_moments_every_gift_counts_once_and_every_receipt_goes(
         .into_iter()
         .flat_map(|engine| SEEDS.into_iter().map(move |seed| killed_mid_stream(engine, seed)));
     futures::future::join_all(runs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_is_one_log_line_with_its_id_and_no_email_address() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let log_path = db.dir().join("coopfund.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let env = HashMap::from([
+        ("DATABASE_URL", db.url.clone()),
+        ("APP_ADDR", free_address()),
+        ("COOPFUND_NOW", NOW.to_owned()),
+        ("MAIL_DIR", db.dir().join("mail").display().to_string()),
+        ("RUST_LOG", "info".to_owned()),
+    ]);
+    let mut service = Service::start_logging_to(env, log).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let health = http.get(format!("{}/healthz?email=jane.doe@example.org", service.base)).send().await.expect("GET");
+    let id = health.headers()["x-request-id"].to_str().expect("a request id").to_owned();
+    let form = [("amount", "25"), ("frequency", "once"), ("email", "jane.doe@example.org"), ("name", "Jane Doe")];
+    let donated = http.post(format!("{}/donate", service.base)).form(&form).send().await.expect("POST");
+    assert_eq!(donated.status(), 303);
+    let paid = http.post(format!("{}{}/pay", service.base, donated.headers()["location"].to_str().expect("location")));
+    assert_eq!(paid.send().await.expect("pay").status(), 303);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    service.child.kill().await.expect("stop");
+
+    let log = std::fs::read_to_string(&log_path).expect("read the log");
+    let line = log.lines().find(|l| l.contains(&id)).unwrap_or_else(|| panic!("a line for request {id}:\n{log}"));
+    assert!(line.contains("/healthz") && line.contains("status=200") && line.contains("latency="), "{line}");
+    assert!(!line.contains("email="), "the query is not logged: {line}");
+    assert!(log.lines().any(|l| l.contains("POST") && l.contains("/donate") && l.contains("status=303")), "{log}");
+    assert!(
+        !log.contains("jane.doe@example.org") && !log.contains("Jane Doe"),
+        "no address or name in the log:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
 }

@@ -51,6 +51,11 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A temporary directory that lives as long as the database handle.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Another handle on a database made earlier, for a second instance or a restart.
     pub fn existing(url: &str) -> TestDb {
         TestDb { url: url.to_owned(), _dir: tempfile::tempdir().expect("temporary directory") }
