@@ -21,6 +21,10 @@ use crate::config::StripeConfig;
 use crate::domain::{Frequency, Pence};
 use crate::jobs::reconcile::StripePayment;
 
+/// Each call to Stripe gives up after this: a reader waiting on the donation form gets an
+/// answer well before the page's own 30 s deadline.
+const STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct StripeGateway {
     client: Client,
     webhook_secret: String,
@@ -31,6 +35,7 @@ impl StripeGateway {
     pub fn new(config: &StripeConfig, public_base_url: &Url) -> Result<StripeGateway, GatewayError> {
         let client = ClientBuilder::new(&config.secret_key)
             .url(config.api_base.as_str().trim_end_matches('/'))
+            .timeout(STRIPE_TIMEOUT)
             .build()
             .map_err(|e| GatewayError(e.to_string()))?;
         Ok(StripeGateway {

@@ -1,6 +1,6 @@
 //! Readers giving: the form, Stripe Checkout, the demo gateway, thanks and the public list.
 
-use crate::helpers::{Engine, NOW, TestApp};
+use crate::helpers::{Engine, NOW, TestApp, TestDb};
 use crate::on_both_engines;
 use crate::stripe::{CardGift, FakeStripe};
 
@@ -160,5 +160,33 @@ async fn the_demo_gateway_counts_through_the_webhook_path(engine: Engine) {
     app.http.post(app.url(&format!("{location}/pay"))).send().await.expect("pay monthly");
     assert_eq!(app.raised().await, 3000, "the first monthly payment counts");
     assert!(app.get("/gifts").await.text().await.expect("gifts").contains("£5, Anonymous"));
+    app.running.stop().await;
+}
+
+/// Stripe accepts the connection and never answers: the reader is told so in time, and
+/// nothing is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stripe_gets_a_clear_answer_in_time_not_a_hang() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", silent.local_addr().expect("address"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let settings = [
+        ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
+        ("STRIPE_WEBHOOK_SECRET", crate::stripe::WEBHOOK_SECRET.to_owned()),
+        ("STRIPE_API_BASE", base),
+    ];
+    let app = TestApp::spawn_configured(TestDb::new(Engine::Sqlite).await, NOW, &settings).await;
+    let started = std::time::Instant::now();
+    let response = donate(&app, &[("amount", "25"), ("frequency", "once"), ("email", "reader@example.org")]).await;
+    assert_eq!(response.status(), 502);
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "answered after {:?}", started.elapsed());
+    assert!(response.text().await.expect("page").contains("Nothing has been taken"));
+    assert_eq!(app.raised().await, 0);
+    held.abort();
     app.running.stop().await;
 }
