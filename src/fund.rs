@@ -123,14 +123,30 @@ impl Fund {
     }
 
     /// The current campaign's figures; `None` when there is no campaign at all.
+    ///
+    /// Served from memory. Figures past their time are served once more while the publisher
+    /// reads them again, so a reader never waits on the database, nor gets an error while it
+    /// is down. Only with nothing in memory (at start, or just after a change made here) is
+    /// the database read on the reader's time; if that fails, the last figures published do.
     pub async fn current(&self) -> Result<Option<Arc<Rendered>>, StoreError> {
         if let Ok(guard) = self.current.read()
             && let Some(cached) = guard.as_ref()
-            && Instant::now() < cached.fresh_until
         {
+            if Instant::now() >= cached.fresh_until {
+                self.wake.notify_one();
+            }
             return Ok(Some(cached.rendered.clone()));
         }
-        self.read_afresh().await
+        match self.read_afresh().await {
+            Ok(rendered) => Ok(rendered),
+            Err(e) => match self.live.borrow().clone() {
+                Some(last) => {
+                    tracing::warn!(error = %e, "cannot read the fund's figures; serving the last known");
+                    Ok(Some(last))
+                }
+                None => Err(e),
+            },
+        }
     }
 
     /// Reads the figures from the database, caches them and hands them to subscribers, unless

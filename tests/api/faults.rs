@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::helpers::{Engine, NOW, TestDb};
+use crate::helpers::{Engine, NOW, TestApp, TestDb};
 use crate::smtp::SmtpSink;
 use crate::stripe::{CardGift, WEBHOOK_SECRET, sign};
 
@@ -217,4 +217,130 @@ async fn each_request_is_one_log_line_with_its_id_and_no_email_address() {
         "no address or name in the log:\n{log}"
     );
     assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
+}
+
+/// A PostgreSQL server of this test's own, to stop and start without disturbing the others.
+struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    data: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn as_postgres(&self, program: &str) -> std::process::Command {
+        let path = self.bin.join(program);
+        // initdb and the server refuse to run as root.
+        if is_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            std::process::Command::new(path)
+        }
+    }
+
+    fn start_new() -> PrivatePostgres {
+        let bin = std::path::PathBuf::from(std::env::var("COOPFUND_TEST_PG_BIN").expect(
+            "COOPFUND_TEST_PG_BIN is not set: run the tests with scripts/test, which finds PostgreSQL's programs",
+        ));
+        let data = tempfile::tempdir().expect("data directory");
+        if is_root() {
+            let status = std::process::Command::new("chown").arg("postgres").arg(data.path()).status();
+            assert!(status.is_ok_and(|s| s.success()), "chown the data directory");
+        }
+        let port = free_address().rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+        let pg = PrivatePostgres { bin, data, port };
+        let status = pg
+            .as_postgres("initdb")
+            .args(["-D", &pg.dir(), "-U", "coopfund", "-A", "trust", "--no-sync"])
+            .stdout(Stdio::null())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "initdb");
+        pg.start();
+        pg
+    }
+
+    fn dir(&self) -> String {
+        self.data.path().display().to_string()
+    }
+
+    fn start(&self) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir());
+        let log = format!("{}/server.log", self.dir());
+        let status = self
+            .as_postgres("pg_ctl")
+            .args(["-D", &self.dir(), "-l", &log, "-w", "-o", &options, "start"])
+            .stdout(Stdio::null())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "pg_ctl start");
+    }
+
+    /// As a crash or a cut cable would: at once, connections dropped.
+    fn stop(&self) {
+        let status = self
+            .as_postgres("pg_ctl")
+            .args(["-D", &self.dir(), "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "pg_ctl stop");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://coopfund@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.as_postgres("pg_ctl").args(["-D", &self.dir(), "-m", "immediate", "stop"]).output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_refuses_webhooks_keeps_the_figures_and_loses_nothing() {
+    let pg = PrivatePostgres::start_new();
+    let settings = [
+        ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("STRIPE_API_BASE", "http://127.0.0.1:9".to_owned()),
+    ];
+    let app = TestApp::spawn_configured(TestDb::existing(&pg.url()), NOW, &settings).await;
+    let gifts: Vec<CardGift> = (0..40).map(|i| CardGift::new(&format!("outage_{i}"), 1000 + i)).collect();
+    for gift in &gifts[..20] {
+        assert_eq!(app.deliver(&gift.paid(None)).await, 200);
+    }
+    let before = app.get_json("/api/campaigns/current").await;
+    assert_eq!(before["gifts"], 20);
+
+    pg.stop();
+    // Each waits out the pool's 5 s acquire timeout: all at once, as Stripe would send them.
+    let shared = &app;
+    let refused =
+        futures::future::join_all(gifts[20..].iter().map(|g| async move { shared.deliver(&g.paid(None)).await }));
+    for status in refused.await {
+        assert!(status >= 500, "never 2xx for an event that was not stored, got {status}");
+    }
+    assert_eq!(app.get("/readyz").await.status(), 503, "not ready without the database");
+    assert_eq!(app.get_json("/api/campaigns/current").await, before, "readers still see the last figures");
+    let widget = app.get("/widget/fund").await;
+    assert_eq!(widget.status(), 200, "and the widget");
+
+    pg.start();
+    for gift in &gifts[20..] {
+        let mut tries = 0;
+        while app.deliver(&gift.paid(None)).await != 200 {
+            tries += 1;
+            assert!(tries < 100, "the database came back but the webhook still fails");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let expected: i64 = gifts.iter().map(|g| g.amount()).sum();
+    let after = app.current_when(|c| c["gifts"] == 40).await;
+    assert_eq!(after["raised_pence"], expected, "every gift counted once, none lost");
+    app.running.stop().await;
 }

@@ -106,6 +106,10 @@ impl CardGift {
         CardGift { payment: format!("pi_{key}"), key: key.to_owned(), amount }
     }
 
+    pub fn amount(&self) -> i64 {
+        self.amount
+    }
+
     pub fn paid(&self, donation: Option<&str>) -> Value {
         let mut e = fixture("checkout_session_completed_payment_paid.json");
         e["id"] = json!(format!("evt_{}_paid", self.key));
