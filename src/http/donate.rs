@@ -102,9 +102,11 @@ struct DemoCheckout<'a> {
     status: &'a str,
 }
 
-/// The donation behind a demo checkout; none when payments are real.
+/// The donation behind a demo checkout; none when payments are real, or for an id that
+/// could not be ours (PostgreSQL refuses a NUL in text: that must be a 404, not a 503).
 async fn demo_donation(state: &AppState, id: &str) -> Result<Option<Donation>, PageError> {
-    if !state.gateway.is_demo() {
+    let ours = id.strip_prefix("don_").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !state.gateway.is_demo() || !ours {
         return Ok(None);
     }
     Ok(state.store.donation(id).await?)
