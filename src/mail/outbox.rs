@@ -36,11 +36,12 @@ impl Outbox {
         Outbox { store, transport, config, wake }
     }
 
-    /// Sends until `stop`; an email being sent when `stop` comes is finished first.
+    /// Sends until `stop`. The emails being sent when `stop` comes are finished; the rest of
+    /// the batch is given back, so that another instance sends it without waiting out the claim.
     pub fn spawn(self, stop: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                let sent = match self.send_due().await {
+                let sent = match self.send_due(&stop).await {
                     Ok(sent) => sent,
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox: cannot read due emails; will try again");
@@ -60,13 +61,19 @@ impl Outbox {
     }
 
     /// Claims and sends one batch of due emails; returns how many it tried.
-    pub async fn send_due(&self) -> Result<usize, crate::store::StoreError> {
+    pub async fn send_due(&self, stop: &CancellationToken) -> Result<usize, crate::store::StoreError> {
         // Retry times are real time, whatever the business clock says.
         let now = Utc::now();
         let claimed_until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
         let due = self.store.claim_emails(now, claimed_until, BATCH).await?;
         // SMTP is a conversation of round trips: several at once keep the line busy.
-        for chunk in due.chunks(SENDING_AT_ONCE) {
+        for (n, chunk) in due.chunks(SENDING_AT_ONCE).enumerate() {
+            if stop.is_cancelled() {
+                for email in &due[n * SENDING_AT_ONCE..] {
+                    self.store.release_email(email.id).await?;
+                }
+                return Ok(n * SENDING_AT_ONCE);
+            }
             let mut sends = Vec::with_capacity(chunk.len());
             for email in chunk {
                 sends.push(self.send_one(email));

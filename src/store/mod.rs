@@ -129,6 +129,8 @@ pub trait Store: ChangeNotices + 'static {
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
     async fn email_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Gives back a claimed email that was not tried (at shutdown): another worker sends it now.
+    async fn release_email(&self, id: i64) -> Result<(), StoreError>;
     /// A failed attempt: tried again at `retry_at`, or given up for staff to see when `None`.
     async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;

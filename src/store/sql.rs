@@ -746,6 +746,16 @@ macro_rules! shared_store {
                 Ok(())
             }
 
+            async fn release_email(&self, id: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET claimed_until = NULL, attempts = attempts - 1 WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError> {
                 sqlx::query(
                     "UPDATE outbox SET status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END,

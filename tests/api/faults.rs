@@ -344,3 +344,28 @@ async fn a_database_outage_refuses_webhooks_keeps_the_figures_and_loses_nothing(
     assert_eq!(after["raised_pence"], expected, "every gift counted once, none lost");
     app.running.stop().await;
 }
+
+/// SIGTERM: live streams end cleanly, the process finishes what it was doing and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_live_streams_and_exits_cleanly() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let env = HashMap::from([
+        ("DATABASE_URL", db.url.clone()),
+        ("APP_ADDR", free_address()),
+        ("COOPFUND_NOW", NOW.to_owned()),
+        ("MAIL_DIR", db.dir().join("mail").display().to_string()),
+    ]);
+    let mut service = Service::start(env).await;
+    let mut stream = reqwest::get(format!("{}/api/campaigns/current/events", service.base)).await.expect("stream");
+    assert!(stream.chunk().await.expect("read").is_some(), "the figures arrive");
+
+    let pid = service.child.id().expect("a running process").to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(status.success());
+    let ended =
+        tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = stream.chunk().await {} }).await;
+    assert!(ended.is_ok(), "the stream ends at shutdown instead of waiting for the reader");
+    let exit = tokio::time::timeout(Duration::from_secs(10), service.child.wait()).await;
+    let exit = exit.expect("the process exits in time").expect("wait");
+    assert!(exit.success(), "exits cleanly: {exit}");
+}

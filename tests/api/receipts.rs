@@ -13,6 +13,7 @@ use crate::smtp::{Received, SmtpSink};
 use crate::stripe::{CardGift, FakeStripe, WEBHOOK_SECRET, fixture};
 
 on_both_engines!(
+    an_email_given_back_at_shutdown_is_claimed_again_at_once,
     a_paid_gift_gets_one_receipt_however_often_stripe_says_so,
     a_receipt_waits_out_an_smtp_outage_and_a_restart_and_arrives_once,
     refunds_send_a_notice,
@@ -181,4 +182,31 @@ async fn a_thousand_receipts_with_two_workers_on_postgres_each_arrive_once() {
     assert_eq!(a.running.state.store.outbox_counts().await.expect("counts").sent, 1000);
     a.running.stop().await;
     b.running.stop().await;
+}
+
+/// A worker stopping mid-batch gives back what it did not try: no two-minute wait for the
+/// claim to lapse, and the attempt it never made is not counted.
+async fn an_email_given_back_at_shutdown_is_claimed_again_at_once(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = coopfund::store::open(&db.url).await.expect("open");
+    let now: DateTime<Utc> = NOW.parse().expect("instant");
+    store.seed_demo_campaign("2026-11-17".parse().expect("date"), now).await.expect("seed");
+    let gift = OfflineGift {
+        campaign: "fighting-fund-2026-11".into(),
+        amount: Pence(2500),
+        method: GiftMethod::Cheque,
+        received_on: "2026-11-16".parse().expect("date"),
+        email: Some(EmailAddress::parse("reader@example.org").expect("email")),
+        name: None,
+        note: None,
+    };
+    store.record_offline_gift(&gift, now, now).await.expect("record");
+    let until = now + chrono::Duration::minutes(2);
+    let claimed = store.claim_emails(now, until, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(store.claim_emails(now, until, 10).await.expect("claim").is_empty(), "held by its claim");
+    store.release_email(claimed[0].id).await.expect("release");
+    let again = store.claim_emails(now, until, 10).await.expect("claim");
+    assert_eq!(again.len(), 1, "free at once");
+    assert_eq!(again[0].attempts, claimed[0].attempts, "the attempt never made is not counted");
 }
