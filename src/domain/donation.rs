@@ -144,6 +144,8 @@ pub fn public_line(amount: Pence, place: Option<&str>, display_name: Option<&str
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn form(amount: &str, email: &str) -> DonationForm {
@@ -182,5 +184,33 @@ mod tests {
         assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), false), "£25, Sheffield, 'Red Ken'");
         assert_eq!(public_line(Pence(1250), None, None, false), "£12.50");
         assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), true), "£25, Anonymous");
+    }
+
+    proptest! {
+        /// The form decoder in CI, as `fuzz/fuzz_targets/donation_form.rs` is outside it.
+        #[test]
+        fn any_form_is_refused_field_by_field_or_makes_a_gift_within_the_limits(
+            amount in prop_oneof![Just("25".to_owned()), ".{0,12}"],
+            amount_other in prop_oneof![Just(String::new()), "[£0-9.,]{0,10}", ".{0,12}"],
+            frequency in prop_oneof![Just("once".to_owned()), Just("monthly".to_owned()), ".{0,8}"],
+            email in prop_oneof![Just("a@example.org".to_owned()), "[a-z@.]{0,20}", ".{0,30}"],
+            name in ".{0,120}",
+            display_name in ".{0,120}",
+            place in ".{0,120}",
+            anonymous in proptest::option::of(".{0,3}"),
+        ) {
+            let f = DonationForm {
+                amount, amount_other, frequency, email, name, display_name, place, anonymous,
+                marketing_consent: None,
+            };
+            match f.parse(Pence(100), Pence(1_000_000)) {
+                Ok(gift) => {
+                    prop_assert!((100..=1_000_000).contains(&gift.amount.0));
+                    prop_assert!(EmailAddress::parse(gift.email.as_str()).is_ok());
+                    prop_assert!(gift.place.as_deref().is_none_or(|p| !p.trim().is_empty() && p.chars().count() <= 80));
+                }
+                Err(errors) => prop_assert!(!errors.is_empty()),
+            }
+        }
     }
 }
