@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -52,4 +53,34 @@ pub fn ledger_rows(n: u64) {
 
 pub fn email(outcome: &'static str) {
     metrics::counter!("emails_total", "outcome" => outcome).increment(1);
+}
+
+/// A route too hot for the request middleware (the figures under every article): its usual
+/// answers are counted through handles registered once, an atomic add per request.
+pub struct HotRoute {
+    route: &'static str,
+    ok: OnceLock<metrics::Counter>,
+    not_modified: OnceLock<metrics::Counter>,
+}
+
+pub static FIGURES: HotRoute = HotRoute::new("/api/campaigns/current");
+pub static WIDGET: HotRoute = HotRoute::new("/widget/fund");
+
+impl HotRoute {
+    const fn new(route: &'static str) -> HotRoute {
+        HotRoute { route, ok: OnceLock::new(), not_modified: OnceLock::new() }
+    }
+
+    pub fn served(&self, status: StatusCode) {
+        let counter =
+            |status: &'static str| metrics::counter!("http_requests_total", "route" => self.route, "status" => status);
+        match status {
+            StatusCode::OK => self.ok.get_or_init(|| counter("200")).increment(1),
+            StatusCode::NOT_MODIFIED => self.not_modified.get_or_init(|| counter("304")).increment(1),
+            other => {
+                metrics::counter!("http_requests_total", "route" => self.route, "status" => other.as_u16().to_string())
+                    .increment(1)
+            }
+        }
+    }
 }

@@ -32,12 +32,13 @@ pub fn router() -> Router<AppState> {
         .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).vary([]))
 }
 
-async fn current(
-    State(state): State<AppState>,
-    if_none_match: Option<TypedHeader<IfNoneMatch>>,
-) -> Result<Response, ApiError> {
-    let rendered = current_figures(&state).await?;
-    Ok(cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match))
+async fn current(State(state): State<AppState>, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
+    let response = match current_figures(&state).await {
+        Ok(rendered) => cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match),
+        Err(e) => e.into_response(),
+    };
+    crate::metrics::FIGURES.served(response.status());
+    response
 }
 
 /// Server-sent events: the figures now (unless the reader's `Last-Event-ID` says it has them),

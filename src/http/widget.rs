@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::TypedHeader;
 use headers::IfNoneMatch;
@@ -15,7 +15,6 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::api::{cached_response, current_figures};
-use super::error::ApiError;
 use super::public::percent;
 use crate::domain::Progress;
 use crate::fund::Representation;
@@ -73,12 +72,15 @@ pub fn script_url() -> String {
     format!("/widget/fund.js?v={}", SCRIPT.version)
 }
 
-async fn fund_page(
-    State(state): State<AppState>,
-    if_none_match: Option<TypedHeader<IfNoneMatch>>,
-) -> Result<Response, ApiError> {
-    let rendered = current_figures(&state).await?;
-    Ok(cached_response(&rendered.widget, "text/html; charset=utf-8", "public, max-age=5", if_none_match))
+async fn fund_page(State(state): State<AppState>, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
+    let response = match current_figures(&state).await {
+        Ok(rendered) => {
+            cached_response(&rendered.widget, "text/html; charset=utf-8", "public, max-age=5", if_none_match)
+        }
+        Err(e) => e.into_response(),
+    };
+    crate::metrics::WIDGET.served(response.status());
+    response
 }
 
 #[derive(Deserialize)]

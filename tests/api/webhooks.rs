@@ -312,12 +312,14 @@ async fn operators_see_requests_events_and_the_outbox_in_metrics(engine: Engine)
     assert_eq!(app.deliver(&CardGift::new("metered", 2500).paid(None)).await, 200);
     assert_eq!(app.deliver_raw("{}", "t=1,v1=bad").await, 400);
     assert_eq!(app.get("/healthz").await.status(), 200);
+    app.raised().await;
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/plain")));
     let text = response.text().await.expect("metrics text");
     for expected in [
         r#"http_requests_total{route="/healthz",status="200"}"#,
+        r#"http_requests_total{route="/api/campaigns/current",status="200"}"#,
         r#"http_request_duration_seconds_bucket{route="/webhooks/stripe",le="#,
         r#"webhook_events_total{type="checkout.session.completed",outcome="processed"}"#,
         r#"webhook_events_total{type="unverified",outcome="refused"}"#,
