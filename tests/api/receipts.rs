@@ -210,3 +210,39 @@ async fn an_email_given_back_at_shutdown_is_claimed_again_at_once(engine: Engine
     assert_eq!(again.len(), 1, "free at once");
     assert_eq!(again[0].attempts, claimed[0].attempts, "the attempt never made is not counted");
 }
+
+/// SMTP down for three minutes while gifts keep coming (on PostgreSQL, two instances sending):
+/// every receipt arrives once it is back, none twice. Slow by nature: it runs beside the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_minutes_without_smtp_lose_no_receipt_and_double_none() {
+    const GIFTS: usize = 60;
+    const OUTAGE: Duration = Duration::from_secs(180);
+    let stripe = FakeStripe::start().await;
+    let mut smtp = SmtpSink::start().await;
+    smtp.stop();
+    let db = TestDb::new(Engine::Postgres).await;
+    let second = TestDb::existing(&db.url);
+    let a = app_with_smtp(db, &stripe, &smtp).await;
+    let b = app_with_smtp(second, &stripe, &smtp).await;
+    let started = tokio::time::Instant::now();
+    for i in 0..GIFTS {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(app.deliver(&CardGift::new(&format!("smtp_down_{i}"), 500 + i as i64).paid(None)).await, 200);
+        tokio::time::sleep(OUTAGE / (GIFTS as u32 * 2)).await;
+    }
+    tokio::time::sleep_until(started + OUTAGE).await;
+    let counts = a.running.state.store.outbox_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.sent, counts.failed), (GIFTS as i64, 0, 0), "all kept, none given up");
+
+    smtp.restart().await;
+    // The longest wait is the backoff reached during the outage (2^7 s, plus jitter).
+    let received = smtp.wait_for(GIFTS, Duration::from_secs(200)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received_after = smtp.received();
+    assert_eq!(received_after.len(), received.len(), "nothing more arrives later");
+    let ids: std::collections::HashSet<String> =
+        received.iter().filter_map(|m| m.parsed().message_id().map(str::to_owned)).collect();
+    assert_eq!((received.len(), ids.len()), (GIFTS, GIFTS), "each receipt exactly once");
+    a.running.stop().await;
+    b.running.stop().await;
+}
