@@ -143,7 +143,9 @@ pub fn parse_amount(input: &str) -> Result<Pence, AmountError> {
     }
     let plain: String = unsigned.chars().filter(|c| *c != ',').collect();
     let pounds = Decimal::from_str(&plain).map_err(|_| AmountError::TooLarge)?;
-    let pence = (pounds * Decimal::ONE_HUNDRED).trunc().try_into().map_err(|_| AmountError::TooLarge)?;
+    // `*` panics past Decimal's 96 bits (29 digits typed): found by fuzzing.
+    let pence = pounds.checked_mul(Decimal::ONE_HUNDRED).ok_or(AmountError::TooLarge)?;
+    let pence: i64 = pence.trunc().try_into().map_err(|_| AmountError::TooLarge)?;
     if pence > MAX_PENCE {
         return Err(AmountError::TooLarge);
     }
@@ -217,6 +219,8 @@ mod tests {
             assert_eq!(parse_amount(junk), Err(AmountError::NotANumber), "{junk}");
         }
         assert_eq!(parse_amount("99999999999999999999999999"), Err(AmountError::TooLarge));
+        // cargo-fuzz found this one: 29 digits overflowed the multiplication into pence.
+        assert_eq!(parse_amount("76352325476935232547699922224"), Err(AmountError::TooLarge));
         assert!(parse_amount("12.345").unwrap_err().to_string().contains("two decimal places"));
     }
 
@@ -245,6 +249,13 @@ mod tests {
         #[test]
         fn the_parser_never_panics(input in ".{0,40}") {
             let _ = parse_amount(&input);
+        }
+
+        #[test]
+        fn long_numbers_are_refused_not_a_panic(digits in "[0-9]{1,40}(\\.[0-9]{1,2})?") {
+            if let Ok(pence) = parse_amount(&digits) {
+                prop_assert!(pence.0 > 0 && pence.0 <= MAX_PENCE);
+            }
         }
     }
 }

@@ -40,6 +40,8 @@ async fn every_route_refuses_bad_input_with_a_4xx_and_stores_nothing(engine: Eng
         form("a 100 kB email", &format!("amount=5&frequency=once&email={long}@example.org")),
         form("a 100 kB nickname", &format!("amount=5&frequency=once&email=a@example.org&display_name={long}")),
         form("a 100 kB amount", &format!("amount={long}&frequency=once&email=a@example.org")),
+        // cargo-fuzz found this one: it overflowed the conversion to pence and panicked.
+        form("a 29-digit amount", "amount=76352325476935232547699922224&frequency=once&email=a@example.org"),
         form("an amount in exponent form", "amount=1e9&frequency=once&email=a@example.org"),
         form("a negative amount", "amount=-5&frequency=once&email=a@example.org"),
         form("a fraction of a penny", "amount=5.001&frequency=once&email=a@example.org"),
