@@ -23,6 +23,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
 
 /// The recorded counters and histograms, with the gauges of this moment.
 async fn metrics(State(state): State<AppState>) -> ([(header::HeaderName, &'static str); 1], String) {
+    crate::metrics::publish_hot_routes();
     metrics::gauge!("sse_subscribers").set(state.fund.subscribers() as f64);
     match state.store.outbox_backlog().await {
         Ok((waiting, oldest)) => {
