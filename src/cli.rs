@@ -4,7 +4,8 @@ use chrono::{NaiveDate, NaiveTime, TimeZone};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::domain::{EmailAddress, GiftMethod, NewCampaign, OfflineGift, parse_amount, today_in};
+use crate::domain::staff::hash_password;
+use crate::domain::{EmailAddress, GiftMethod, NewCampaign, OfflineGift, Role, parse_amount, today_in};
 use crate::jobs::reconcile::differences;
 use crate::payments::PaymentGateway;
 use crate::payments::stripe::StripeGateway;
@@ -29,6 +30,9 @@ pub enum Command {
     /// Record gifts that arrive outside Stripe
     #[command(subcommand)]
     Gift(GiftCommand),
+    /// Give staff their accounts
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Compare Stripe's record of payments and refunds with the ledger; exits 1 on any difference
     Reconcile {
         /// How many days back to look
@@ -67,6 +71,20 @@ pub struct CreateCampaign {
 }
 
 #[derive(Subcommand)]
+pub enum StaffCommand {
+    /// Add a member of staff; the password is read from the first line of standard input
+    Add(AddStaff),
+}
+
+#[derive(Args)]
+pub struct AddStaff {
+    #[arg(long)]
+    email: String,
+    #[arg(long, value_parser = ["viewer", "finance", "admin"])]
+    role: String,
+}
+
+#[derive(Subcommand)]
 pub enum GiftCommand {
     /// Record a gift received by cheque, phone, standing order, cash or bank transfer
     Add(AddGift),
@@ -100,6 +118,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Campaign(CampaignCommand::Create(args)) => create_campaign(&config, args).await,
         Command::Campaign(CampaignCommand::List) => list_campaigns(&config).await,
         Command::Gift(GiftCommand::Add(args)) => add_gift(&config, args).await,
+        Command::Staff(StaffCommand::Add(args)) => add_staff(&config, args).await,
         Command::Reconcile { days } => reconcile(&config, days).await,
     }
 }
@@ -165,6 +184,20 @@ async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
     let id = store.record_offline_gift(&gift, occurred_at, clock.now()).await?;
     announce(store.as_ref()).await;
     println!("recorded {} by {} for {} ({id})", gift.amount, gift.method.as_str(), gift.campaign);
+    Ok(())
+}
+
+async fn add_staff(config: &Config, args: AddStaff) -> anyhow::Result<()> {
+    let email = EmailAddress::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let role = Role::parse(&args.role).ok_or_else(|| anyhow::anyhow!("--role: viewer, finance or admin"))?;
+    // From a pipe or a terminal: never an argument, which `ps` and shell history would keep.
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let hash = hash_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let store = store::open(&config.database_url).await?;
+    store.add_staff(&email, &hash, role, "command line", config.clock().now()).await?;
+    println!("added {email} as {}", role.as_str());
     Ok(())
 }
 

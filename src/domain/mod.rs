@@ -7,6 +7,7 @@ pub mod gift;
 pub mod money;
 pub mod notice;
 pub mod payment;
+pub mod staff;
 
 pub use campaign::{Campaign, CampaignError, NewCampaign, Progress, Status};
 pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
@@ -15,6 +16,7 @@ pub use gift::{GiftMethod, OfflineGift};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;
 pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};
+pub use staff::{PasswordError, Role};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

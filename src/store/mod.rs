@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Campaign, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence, ReceivedEvent,
+    Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence, ReceivedEvent,
+    Role,
 };
 use crate::jobs::reconcile::CountedPayment;
 
@@ -20,6 +21,8 @@ pub enum StoreError {
     UnknownCampaign(String),
     #[error("a campaign {0:?} already exists")]
     DuplicateSlug(String),
+    #[error("a member of staff with the address {0} already exists")]
+    DuplicateStaff(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -137,6 +140,18 @@ pub trait Store: ChangeNotices + 'static {
     /// How many emails wait to be sent, and since when the oldest of them has waited.
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 
+    /// Adds a member of staff, and says so in the audit log, in one transaction.
+    async fn add_staff(
+        &self,
+        email: &EmailAddress,
+        password_hash: &str,
+        role: Role,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A member of staff by address, however it is capitalised.
+    async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError>;
+
     /// The payments counted since `since`, with what has been refunded of each.
     async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
 }
@@ -193,6 +208,15 @@ pub struct PublicGift {
     pub place: Option<String>,
     pub display_name: Option<String>,
     pub anonymous: bool,
+}
+
+/// A member of staff as stored; the password only as its hash.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffMember {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub password_hash: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]

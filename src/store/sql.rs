@@ -55,14 +55,14 @@ macro_rules! shared_store {
         use sqlx::Transaction;
 
         use $crate::domain::{
-            Campaign, DisputeStage, EventOutcome, NewCampaign, NewDonation, Notice, OfflineGift, PaymentEvent, Pence,
-            ReceivedEvent,
+            Campaign, DisputeStage, EmailAddress, EventOutcome, NewCampaign, NewDonation, Notice, OfflineGift,
+            PaymentEvent, Pence, ReceivedEvent, Role,
         };
         use $crate::domain::notice::receipt_number;
         use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
         use $crate::store::{
-            CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, Store, StoreError,
-            Supporter,
+            CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, StaffMember, Store,
+            StoreError, Supporter,
         };
         use $crate::jobs::reconcile::CountedPayment;
 
@@ -784,6 +784,46 @@ macro_rules! shared_store {
             async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
                 Ok(sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'")
                     .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn add_staff(
+                &self,
+                email: &EmailAddress,
+                password_hash: &str,
+                role: Role,
+                actor: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let added: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO staff (email, email_key, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (email_key) DO NOTHING RETURNING id",
+                )
+                .bind(email.as_str())
+                .bind(email.key())
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = added else {
+                    return Err(StoreError::DuplicateStaff(email.to_string()));
+                };
+                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, 'staff.add', $2, $3)")
+                    .bind(actor)
+                    .bind(format!("staff #{id} {email} as {}", role.as_str()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError> {
+                Ok(sqlx::query_as("SELECT id, email, role, password_hash FROM staff WHERE email_key = $1")
+                    .bind(email.key())
+                    .fetch_optional(&self.pool)
                     .await?)
             }
 

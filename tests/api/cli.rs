@@ -2,10 +2,17 @@
 
 use std::collections::HashMap;
 
-use crate::helpers::{Engine, NOW, TestDb, ok, refused, run_cli};
+use coopfund::domain::EmailAddress;
+use coopfund::domain::staff::verify_password;
+
+use crate::helpers::{Engine, NOW, TestDb, ok, refused, run_cli, run_cli_with_input};
 use crate::on_both_engines;
 
-on_both_engines!(campaigns_are_created_and_listed, mistakes_print_one_line_and_change_nothing);
+on_both_engines!(
+    campaigns_are_created_and_listed,
+    mistakes_print_one_line_and_change_nothing,
+    staff_are_added_with_their_password_kept_only_as_an_argon2id_hash,
+);
 
 async fn env(engine: Engine) -> (TestDb, HashMap<&'static str, String>) {
     let db = TestDb::new(engine).await;
@@ -132,4 +139,35 @@ async fn mistakes_print_one_line_and_change_nothing(engine: Engine) {
     assert!(refused(run_cli(&unreadable, &["campaign", "list"])).contains("database"));
     let invalid = HashMap::from([("DATABASE_URL", "mysql://localhost/x".to_owned())]);
     assert!(refused(run_cli(&invalid, &["migrate"])).contains("DATABASE_URL"));
+}
+
+async fn staff_are_added_with_their_password_kept_only_as_an_argon2id_hash(engine: Engine) {
+    let (db, env) = env(engine).await;
+    let add = |email: &str, role: &str, password: &str| {
+        run_cli_with_input(&env, &["staff", "add", "--email", email, "--role", role], &format!("{password}\n"))
+    };
+    let out = add("Finance@Paper.example", "finance", "correct horse battery staple");
+    let printed = ok(out);
+    assert_eq!(printed, "added Finance@Paper.example as finance\n");
+
+    let store = coopfund::store::open(&db.url).await.expect("open");
+    let address = EmailAddress::parse("finance@paper.example").expect("address");
+    let member = store.staff_member(&address).await.expect("read").expect("added, found in any case");
+    assert_eq!(member.role, "finance");
+    assert!(member.password_hash.starts_with("$argon2id$"), "{}", member.password_hash);
+    assert!(verify_password(&member.password_hash, "correct horse battery staple"));
+
+    let again = refused(add("FINANCE@paper.example", "admin", "another long password"));
+    assert!(again.contains("already exists"), "{again}");
+    let short = refused(add("viewer@paper.example", "viewer", "tiny-pass"));
+    assert!(short.contains("at least 12") && !short.contains("tiny-pass"), "{short}");
+    assert!(refused(add("viewer@paper.example", "owner", "a long enough password")).contains("--role"));
+    assert!(refused(add("not-an-address", "viewer", "a long enough password")).contains("--email"));
+    assert!(
+        store
+            .staff_member(&EmailAddress::parse("viewer@paper.example").expect("address"))
+            .await
+            .expect("read")
+            .is_none()
+    );
 }

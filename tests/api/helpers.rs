@@ -190,15 +190,28 @@ impl TestApp {
 }
 
 pub fn run_cli(env: &HashMap<&'static str, String>, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_coopfund"))
+    run_cli_with_input(env, args, "")
+}
+
+/// Runs the `coopfund` binary with `input` on its standard input.
+pub fn run_cli_with_input(env: &HashMap<&'static str, String>, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coopfund"))
         .args(args)
         .env_clear()
         // Away from the repository, so that a developer's .env cannot leak in.
         .current_dir(std::env::temp_dir())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("run coopfund")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run coopfund");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child.wait_with_output().expect("coopfund finishes")
 }
 
 /// Asserts success and returns standard output.
