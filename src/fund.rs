@@ -48,6 +48,16 @@ impl Representation {
         let etag_header = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         Representation { bytes, etag, etag_header }
     }
+
+    /// The entity tag without its quotes: an event id, a version in a URL.
+    pub fn tag(&self) -> &str {
+        self.etag_header.to_str().unwrap_or_default().trim_matches('"')
+    }
+
+    /// The bytes as text; every representation here is UTF-8.
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
+    }
 }
 
 /// One campaign's figures, rendered once for every reader: the JSON and the widget page.
@@ -63,11 +73,6 @@ impl Rendered {
         let json = Representation::new(Bytes::from(serde_json::to_vec(&progress).unwrap_or_default()));
         let widget = Representation::new(crate::http::widget::page(&progress, donate_url));
         Rendered { progress, json, widget }
-    }
-
-    /// The id of the server-sent event that carries these figures: their JSON's tag, unquoted.
-    pub fn event_id(&self) -> &str {
-        self.json.etag_header.to_str().unwrap_or_default().trim_matches('"')
     }
 }
 

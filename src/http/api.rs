@@ -19,6 +19,7 @@ use tower_http::cors::{Any, CorsLayer};
 use super::AppState;
 use super::error::ApiError;
 use crate::fund::{Rendered, Representation};
+use crate::metrics::HotRoute;
 
 /// How often an idle event stream carries a comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -33,12 +34,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn current(State(state): State<AppState>, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
-    let response = match current_figures(&state).await {
-        Ok(rendered) => cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match),
-        Err(e) => e.into_response(),
-    };
-    crate::metrics::FIGURES.served(response.status());
-    response
+    current_representation(&state, |r| &r.json, "application/json", &crate::metrics::FIGURES, if_none_match).await
 }
 
 /// Server-sent events: the figures now (unless the reader's `Last-Event-ID` says it has them),
@@ -47,14 +43,10 @@ async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     current_figures(&state).await?;
     let last_seen = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let figures = WatchStream::new(state.fund.subscribe()).enumerate().filter_map(move |(n, latest)| {
-        let event = latest.filter(|r| n > 0 || last_seen.as_deref() != Some(r.event_id())).map(|r| {
-            Ok::<_, Infallible>(
-                Event::default()
-                    .event("progress")
-                    .id(r.event_id())
-                    .data(std::str::from_utf8(&r.json.bytes).unwrap_or_default()),
-            )
-        });
+        // An event's id is its JSON's entity tag.
+        let event = latest
+            .filter(|r| n > 0 || last_seen.as_deref() != Some(r.json.tag()))
+            .map(|r| Ok::<_, Infallible>(Event::default().event("progress").id(r.json.tag()).data(r.json.text())));
         std::future::ready(event)
     });
     // Streams end at shutdown, so that it need not wait for readers to leave.
@@ -75,8 +67,25 @@ async fn by_slug(
 }
 
 /// The current campaign's figures, or a JSON 404 before there is any campaign.
-pub(super) async fn current_figures(state: &AppState) -> Result<Arc<Rendered>, ApiError> {
+async fn current_figures(state: &AppState) -> Result<Arc<Rendered>, ApiError> {
     state.fund.current().await?.ok_or_else(|| ApiError::NotFound("there is no campaign yet".into()))
+}
+
+/// One rendering of the current figures (the JSON, the widget page), served from memory and
+/// counted as the hot route it is.
+pub(super) async fn current_representation(
+    state: &AppState,
+    pick: fn(&Rendered) -> &Representation,
+    content_type: &'static str,
+    route: &HotRoute,
+    if_none_match: Option<TypedHeader<IfNoneMatch>>,
+) -> Response {
+    let response = match current_figures(state).await {
+        Ok(rendered) => cached_response(pick(&rendered), content_type, "public, max-age=5", if_none_match),
+        Err(e) => e.into_response(),
+    };
+    route.served(response.status());
+    response
 }
 
 /// The same bytes for everyone, with an ETag, answering 304 when the reader's copy is current.

@@ -7,31 +7,24 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum_extra::TypedHeader;
 use headers::IfNoneMatch;
 use serde::Deserialize;
 
 use super::AppState;
-use super::api::{cached_response, current_figures};
+use super::api::{cached_response, current_representation};
 use super::public::percent;
 use crate::domain::Progress;
 use crate::fund::Representation;
 
 const CSS: &str = include_str!("../../static/widget/fund.css");
 
-/// The script with its styles inside, and the version that makes its URL cacheable for ever.
-struct Script {
-    body: Representation,
-    version: String,
-}
-
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| {
+/// The script with its styles inside; its tag is the version that makes its URL cacheable for ever.
+static SCRIPT: LazyLock<Representation> = LazyLock::new(|| {
     let css = serde_json::to_string(CSS).unwrap_or_else(|_| "\"\"".to_owned());
-    let body = Representation::new(Bytes::from(include_str!("../../static/widget/fund.js").replace("__CSS__", &css)));
-    let version = body.etag_header.to_str().unwrap_or_default().trim_matches('"').to_owned();
-    Script { body, version }
+    Representation::new(Bytes::from(include_str!("../../static/widget/fund.js").replace("__CSS__", &css)))
 });
 
 pub fn router() -> Router<AppState> {
@@ -51,7 +44,7 @@ struct WidgetPage<'a> {
 /// The widget page for these figures, rendered once per change by the fund.
 pub fn page(progress: &Progress, donate_url: &str) -> Bytes {
     let page =
-        WidgetPage { p: progress, donate_url, percent: percent(Some(progress)), css: CSS, script: SCRIPT.body_text() };
+        WidgetPage { p: progress, donate_url, percent: percent(Some(progress)), css: CSS, script: SCRIPT.text() };
     match page.render() {
         Ok(html) => Bytes::from(html),
         Err(e) => {
@@ -61,26 +54,9 @@ pub fn page(progress: &Progress, donate_url: &str) -> Bytes {
     }
 }
 
-impl Script {
-    fn body_text(&self) -> &str {
-        std::str::from_utf8(&self.body.bytes).unwrap_or_default()
-    }
-}
-
-/// The URL of the script that other sites and our pages embed; it changes when the script does.
-pub fn script_url() -> String {
-    format!("/widget/fund.js?v={}", SCRIPT.version)
-}
-
 async fn fund_page(State(state): State<AppState>, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
-    let response = match current_figures(&state).await {
-        Ok(rendered) => {
-            cached_response(&rendered.widget, "text/html; charset=utf-8", "public, max-age=5", if_none_match)
-        }
-        Err(e) => e.into_response(),
-    };
-    crate::metrics::WIDGET.served(response.status());
-    response
+    let html = "text/html; charset=utf-8";
+    current_representation(&state, |r| &r.widget, html, &crate::metrics::WIDGET, if_none_match).await
 }
 
 #[derive(Deserialize)]
@@ -91,12 +67,12 @@ struct Version {
 /// With the current version in the URL the script never changes, so browsers keep it a year;
 /// at the plain URL, that other sites embed, it is checked again every five minutes.
 async fn script(Query(version): Query<Version>, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
-    let cache_control = if version.v.as_deref() == Some(SCRIPT.version.as_str()) {
+    let cache_control = if version.v.as_deref() == Some(SCRIPT.tag()) {
         "public, max-age=31536000, immutable"
     } else {
         "public, max-age=300"
     };
-    let mut response = cached_response(&SCRIPT.body, "text/javascript; charset=utf-8", cache_control, if_none_match);
+    let mut response = cached_response(&SCRIPT, "text/javascript; charset=utf-8", cache_control, if_none_match);
     // Any site may load it; say so for those that fetch it with CORS (`crossorigin` scripts).
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
