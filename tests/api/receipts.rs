@@ -1,9 +1,11 @@
 //! Receipts: one per counted payment, through a real SMTP server, never lost and never doubled.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use coopfund::domain::{EmailAddress, GiftMethod, OfflineGift, Pence};
+use coopfund::store::Store;
 use futures::StreamExt;
 use mail_parser::MimeHeaders;
 
@@ -31,6 +33,27 @@ async fn app_with_smtp(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> Test
         ("ORG_REGISTRATION", "Registered society no. 1234R".to_owned()),
     ];
     TestApp::spawn_configured(db, NOW, &settings).await
+}
+
+/// The store of `db` with this month's fund seeded, and the tests' business time.
+async fn seeded_store(db: &TestDb) -> (Arc<dyn Store>, DateTime<Utc>) {
+    let store = coopfund::store::open(&db.url).await.expect("open");
+    let now: DateTime<Utc> = NOW.parse().expect("instant");
+    store.seed_demo_campaign("2026-11-17".parse().expect("date"), now).await.expect("seed");
+    (store, now)
+}
+
+/// A cheque to this month's fund from a reader who gave an address, so it is receipted.
+fn cheque(pence: i64, email: &str) -> OfflineGift {
+    OfflineGift {
+        campaign: "fighting-fund-2026-11".into(),
+        amount: Pence(pence),
+        method: GiftMethod::Cheque,
+        received_on: "2026-11-16".parse().expect("date"),
+        email: Some(EmailAddress::parse(email).expect("email")),
+        name: None,
+        note: None,
+    }
 }
 
 fn text_of(message: &Received) -> String {
@@ -144,21 +167,11 @@ async fn the_file_transport_writes_valid_eml_files(engine: Engine) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_receipts_with_two_workers_on_postgres_each_arrive_once() {
     let db = TestDb::new(Engine::Postgres).await;
-    let store = coopfund::store::open(&db.url).await.expect("open");
-    let now: DateTime<Utc> = NOW.parse().expect("instant");
-    store.seed_demo_campaign("2026-11-17".parse().expect("date"), now).await.expect("seed");
+    let (store, now) = seeded_store(&db).await;
     let writes = (0..1000).map(|i| {
         let store = store.clone();
         async move {
-            let gift = OfflineGift {
-                campaign: "fighting-fund-2026-11".into(),
-                amount: Pence(100 + i),
-                method: GiftMethod::Cheque,
-                received_on: "2026-11-16".parse().expect("date"),
-                email: Some(EmailAddress::parse(&format!("reader{i}@example.org")).expect("email")),
-                name: None,
-                note: None,
-            };
+            let gift = cheque(100 + i, &format!("reader{i}@example.org"));
             store.record_offline_gift(&gift, now, now).await.expect("record")
         }
     });
@@ -188,19 +201,8 @@ async fn a_thousand_receipts_with_two_workers_on_postgres_each_arrive_once() {
 /// claim to lapse, and the attempt it never made is not counted.
 async fn an_email_given_back_at_shutdown_is_claimed_again_at_once(engine: Engine) {
     let db = TestDb::new(engine).await;
-    let store = coopfund::store::open(&db.url).await.expect("open");
-    let now: DateTime<Utc> = NOW.parse().expect("instant");
-    store.seed_demo_campaign("2026-11-17".parse().expect("date"), now).await.expect("seed");
-    let gift = OfflineGift {
-        campaign: "fighting-fund-2026-11".into(),
-        amount: Pence(2500),
-        method: GiftMethod::Cheque,
-        received_on: "2026-11-16".parse().expect("date"),
-        email: Some(EmailAddress::parse("reader@example.org").expect("email")),
-        name: None,
-        note: None,
-    };
-    store.record_offline_gift(&gift, now, now).await.expect("record");
+    let (store, now) = seeded_store(&db).await;
+    store.record_offline_gift(&cheque(2500, "reader@example.org"), now, now).await.expect("record");
     let until = now + chrono::Duration::minutes(2);
     let claimed = store.claim_emails(now, until, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
