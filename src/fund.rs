@@ -49,6 +49,11 @@ impl Representation {
         Representation { bytes, etag, etag_header }
     }
 
+    /// The figures as the API serves them.
+    pub fn json(progress: &Progress) -> Representation {
+        Representation::new(Bytes::from(serde_json::to_vec(progress).unwrap_or_default()))
+    }
+
     /// The entity tag without its quotes: an event id, a version in a URL.
     pub fn tag(&self) -> &str {
         self.etag_header.to_str().unwrap_or_default().trim_matches('"')
@@ -70,7 +75,7 @@ pub struct Rendered {
 impl Rendered {
     pub fn new(campaign: &Campaign, today: NaiveDate, donate_url: &str) -> Rendered {
         let progress = campaign.progress(today);
-        let json = Representation::new(Bytes::from(serde_json::to_vec(&progress).unwrap_or_default()));
+        let json = Representation::json(&progress);
         let widget = Representation::new(crate::http::widget::page(&progress, donate_url));
         Rendered { progress, json, widget }
     }
@@ -224,9 +229,11 @@ impl Fund {
         Ok(created)
     }
 
-    pub async fn by_slug(&self, slug: &str) -> Result<Option<Rendered>, StoreError> {
+    /// Any campaign's figures as JSON, read on each request: only the current one has a widget
+    /// and a cache.
+    pub async fn by_slug(&self, slug: &str) -> Result<Option<Representation>, StoreError> {
         let today = self.today();
-        Ok(self.store.campaign(slug).await?.map(|c| Rendered::new(&c, today, &self.donate_url)))
+        Ok(self.store.campaign(slug).await?.map(|c| Representation::json(&c.progress(today))))
     }
 
     /// After a change committed by this process: read the figures afresh, here and everywhere.

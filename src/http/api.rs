@@ -61,9 +61,9 @@ async fn by_slug(
     Path(slug): Path<String>,
     if_none_match: Option<TypedHeader<IfNoneMatch>>,
 ) -> Result<Response, ApiError> {
-    let rendered =
+    let json =
         state.fund.by_slug(&slug).await?.ok_or_else(|| ApiError::NotFound(format!("there is no campaign {slug:?}")))?;
-    Ok(cached_response(&rendered.json, "application/json", "public, max-age=5", if_none_match))
+    Ok(cached_response(&json, "application/json", "public, max-age=5", if_none_match))
 }
 
 /// The current campaign's figures, or a JSON 404 before there is any campaign.
