@@ -4,8 +4,9 @@ use chrono::{NaiveDate, NaiveTime, TimeZone};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::domain::shares::register_csv;
 use crate::domain::staff::hash_password;
-use crate::domain::{EmailAddress, GiftMethod, NewCampaign, OfflineGift, Role, parse_amount, today_in};
+use crate::domain::{CampaignKind, EmailAddress, GiftMethod, NewCampaign, OfflineGift, Role, parse_amount, today_in};
 use crate::jobs::reconcile::differences;
 use crate::payments::PaymentGateway;
 use crate::payments::stripe::StripeGateway;
@@ -33,6 +34,9 @@ pub enum Command {
     /// Give staff their accounts
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// The register of members
+    #[command(subcommand)]
+    Register(RegisterCommand),
     /// Compare Stripe's record of payments and refunds with the ledger; exits 1 on any difference
     Reconcile {
         /// How many days back to look
@@ -68,6 +72,9 @@ pub struct CreateCampaign {
     /// Roll over by itself into each following month
     #[arg(long)]
     monthly: bool,
+    /// `shares` for a share issue with its own ticker; it never counts gifts
+    #[arg(long, value_enum, default_value_t = CampaignKind::Donations)]
+    kind: CampaignKind,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +89,12 @@ pub struct AddStaff {
     email: String,
     #[arg(long, value_parser = ["viewer", "finance", "admin"])]
     role: String,
+}
+
+#[derive(Subcommand)]
+pub enum RegisterCommand {
+    /// Write the register of members as CSV on standard output
+    Export,
 }
 
 #[derive(Subcommand)]
@@ -119,6 +132,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Campaign(CampaignCommand::List) => list_campaigns(&config).await,
         Command::Gift(GiftCommand::Add(args)) => add_gift(&config, args).await,
         Command::Staff(StaffCommand::Add(args)) => add_staff(&config, args).await,
+        Command::Register(RegisterCommand::Export) => export_register(&config).await,
         Command::Reconcile { days } => reconcile(&config, days).await,
     }
 }
@@ -131,7 +145,12 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 async fn create_campaign(config: &Config, args: CreateCampaign) -> anyhow::Result<()> {
     let target = parse_amount(&args.target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
-    let campaign = NewCampaign::parse(&args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
+    if args.monthly && args.kind == CampaignKind::Shares {
+        anyhow::bail!("--monthly: only the fighting fund rolls over each month, not a share issue");
+    }
+    let mut campaign =
+        NewCampaign::parse(&args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
+    campaign.kind = args.kind;
     let store = store::open(&config.database_url).await?;
     let created = store.create_campaign(&campaign, config.clock().now()).await?;
     announce(store.as_ref()).await;
@@ -198,6 +217,14 @@ async fn add_staff(config: &Config, args: AddStaff) -> anyhow::Result<()> {
     let store = store::open(&config.database_url).await?;
     store.add_staff(&email, &hash, role, "command line", config.clock().now()).await?;
     println!("added {email} as {}", role.as_str());
+    Ok(())
+}
+
+async fn export_register(config: &Config) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = store::open(&config.database_url).await?;
+    let csv = register_csv(&store.register().await?)?;
+    std::io::stdout().lock().write_all(&csv)?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use crate::clock::{Clock, FixedClock, SystemClock};
-use crate::domain::{Pence, parse_amount};
+use crate::domain::{Pence, ShareRules, parse_amount};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -101,6 +101,14 @@ impl Config {
         if donation_max < donation_min {
             return Err(fail("DONATION_MAX", "must not be below DONATION_MIN".into()));
         }
+        let share_price = pounds("SHARE_PRICE", "1")?;
+        if share_price <= Pence::ZERO {
+            return Err(fail("SHARE_PRICE", "must be more than nothing".into()));
+        }
+        let share_max_holding = pounds("SHARE_MAX_HOLDING", "20000")?;
+        if share_max_holding < share_price {
+            return Err(fail("SHARE_MAX_HOLDING", "must be at least SHARE_PRICE".into()));
+        }
         let now = get("COOPFUND_NOW")
             .map(|v| {
                 DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
@@ -120,12 +128,16 @@ impl Config {
             org_name: var("ORG_NAME", "Readers' Co-operative"),
             org_registration: var("ORG_REGISTRATION", ""),
             fund_timezone,
-            share_price: pounds("SHARE_PRICE", "1")?,
-            share_max_holding: pounds("SHARE_MAX_HOLDING", "20000")?,
+            share_price,
+            share_max_holding,
             donation_min,
             donation_max,
             now,
         })
+    }
+
+    pub fn share_rules(&self) -> ShareRules {
+        ShareRules { price: self.share_price, max_holding: self.share_max_holding }
     }
 
     pub fn clock(&self) -> Arc<dyn Clock> {

@@ -112,9 +112,28 @@ pub struct Progress {
     pub when: String,
 }
 
+/// What a campaign raises: gifts to the fund, or share capital in a share issue. Each
+/// counts only its own kind of money; the fighting fund never counts shares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CampaignKind {
+    #[default]
+    Donations,
+    Shares,
+}
+
+impl CampaignKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignKind::Donations => "donations",
+            CampaignKind::Shares => "shares",
+        }
+    }
+}
+
 /// What a new campaign must satisfy, whoever creates it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewCampaign {
+    pub kind: CampaignKind,
     pub slug: String,
     pub title: String,
     pub target: Pence,
@@ -170,13 +189,22 @@ impl NewCampaign {
         } else {
             (base, None)
         };
-        Ok(NewCampaign { slug, title: title.to_owned(), target, starts_on, ends_on, monthly_series })
+        Ok(NewCampaign {
+            kind: CampaignKind::Donations,
+            slug,
+            title: title.to_owned(),
+            target,
+            starts_on,
+            ends_on,
+            monthly_series,
+        })
     }
 
     /// The calendar month's campaign of a monthly series, as the roll-over creates it.
     pub fn next_in_series(series: &str, title: &str, target: Pence, today: NaiveDate) -> NewCampaign {
         let (starts_on, ends_on) = month_containing(today);
         NewCampaign {
+            kind: CampaignKind::Donations,
             slug: month_slug(series, starts_on),
             title: title.to_owned(),
             target,

@@ -7,15 +7,17 @@ pub mod gift;
 pub mod money;
 pub mod notice;
 pub mod payment;
+pub mod shares;
 pub mod staff;
 
-pub use campaign::{Campaign, CampaignError, NewCampaign, Progress, Status};
+pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
 pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
 pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftMethod, OfflineGift};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;
 pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};
+pub use shares::{JoinForm, NewShareApplication, PostalAddress, RegisterEntry, ShareRules};
 pub use staff::{PasswordError, Role};
 
 use chrono::{DateTime, NaiveDate, Utc};

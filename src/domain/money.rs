@@ -44,6 +44,11 @@ impl Pence {
         let abs = self.0.unsigned_abs();
         format!("{sign}£{}.{:02}", group_thousands(abs / 100), abs % 100)
     }
+
+    /// `1234.50`: pounds and pence without symbol or separators, for CSV files.
+    pub fn decimal(self) -> String {
+        Decimal::new(self.0, 2).to_string()
+    }
 }
 
 impl From<i64> for Pence {

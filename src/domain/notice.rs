@@ -16,6 +16,18 @@ pub enum Notice {
         /// What it was for, in words: "a one-off gift to the Fighting fund".
         purpose: String,
     },
+    /// Shares were allotted: the member's number and whole holding, with a receipt number.
+    Membership {
+        number: String,
+        member_number: i64,
+        /// The first allotment makes a member; later ones add to the holding.
+        new_member: bool,
+        shares: i64,
+        amount: Pence,
+        allotted_on: NaiveDate,
+        holding_shares: i64,
+        holding_amount: Pence,
+    },
     /// Money went back to the reader.
     Refund { amount: Pence, refunded_on: NaiveDate, purpose: String },
 }
@@ -24,6 +36,10 @@ impl Notice {
     pub fn subject(&self, org_name: &str) -> String {
         match self {
             Notice::Receipt { number, .. } => format!("Your receipt {number} from {org_name}"),
+            Notice::Membership { member_number, new_member: true, .. } => {
+                format!("Welcome to {org_name}: you are member no. {member_number}")
+            }
+            Notice::Membership { number, .. } => format!("Your shares in {org_name}: receipt {number}"),
             Notice::Refund { .. } => format!("Your refund from {org_name}"),
         }
     }

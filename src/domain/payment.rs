@@ -37,7 +37,7 @@ pub enum DisputeStage {
     Lost,
 }
 
-/// The meaning of one event. Money moves only in `GiftPaid`, `SupporterPaid`,
+/// The meaning of one event. Money moves only in `GiftPaid`, `SupporterPaid`, `SharesPaid`,
 /// `Refunded` and `Disputed`; each is keyed so that it counts once however often it comes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PaymentEvent {
@@ -51,6 +51,13 @@ pub enum PaymentEvent {
         /// Where the receipt goes.
         email: Option<String>,
         customer: Option<String>,
+    },
+    /// Shares were paid for: allotted to the applicant, or held for staff if that breaks the cap.
+    SharesPaid {
+        payment: String,
+        application: String,
+        amount: Pence,
+        counts_on: NaiveDate,
     },
     /// Checkout finished but the Direct Debit has not been paid yet.
     GiftPending {
@@ -107,7 +114,7 @@ impl PaymentEvent {
     /// The payment whose arrival lets parked refunds and disputes of it be applied.
     pub fn payment_created(&self) -> Option<&str> {
         match self {
-            PaymentEvent::GiftPaid { payment, .. } => Some(payment),
+            PaymentEvent::GiftPaid { payment, .. } | PaymentEvent::SharesPaid { payment, .. } => Some(payment),
             _ => None,
         }
     }

@@ -1,9 +1,11 @@
 //! The HTTP surface: one router per area, merged here with the shared layers.
 
 mod api;
+mod demo;
 mod donate;
 mod error;
 mod health;
+mod join;
 mod public;
 mod webhooks;
 pub mod widget;
@@ -30,7 +32,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     // Pages are worth compressing for phones; the JSON figures are too small to gain from it.
-    let pages = Router::new().merge(public::router()).merge(donate::router()).layer(CompressionLayer::new());
+    let pages = Router::new()
+        .merge(public::router())
+        .merge(donate::router())
+        .merge(join::router())
+        .merge(demo::router())
+        .layer(CompressionLayer::new());
     // Everything that waits on the database or the network has a deadline, request metrics
     // and a line in the log. The figures, the widget and their stream, fetched under every
     // article, are served from memory (on a miss, from a pool whose own timeouts bound the

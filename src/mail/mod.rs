@@ -100,6 +100,42 @@ struct RefundHtml<'a> {
     purpose: &'a str,
 }
 
+/// What a membership confirmation says, in both its parts.
+struct Allotted<'a> {
+    org: &'a Letterhead<'a>,
+    number: &'a str,
+    member_number: i64,
+    new_member: bool,
+    shares: i64,
+    amount: String,
+    date: String,
+    holding_shares: i64,
+    holding_amount: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/membership/text.txt")]
+struct MembershipText<'a>(&'a Allotted<'a>);
+
+#[derive(Template)]
+#[template(path = "email/membership/html.html")]
+struct MembershipHtml<'a>(&'a Allotted<'a>);
+
+// The templates name the fields (`{{ member_number }}`); field access reaches them through these.
+impl<'a> std::ops::Deref for MembershipText<'a> {
+    type Target = Allotted<'a>;
+    fn deref(&self) -> &Allotted<'a> {
+        self.0
+    }
+}
+
+impl<'a> std::ops::Deref for MembershipHtml<'a> {
+    type Target = Allotted<'a>;
+    fn deref(&self) -> &Allotted<'a> {
+        self.0
+    }
+}
+
 /// The plain-text and HTML parts of a notice.
 pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String), askama::Error> {
     let day = |d: &chrono::NaiveDate| d.format("%-d %B %Y").to_string();
@@ -109,6 +145,29 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
             ReceiptText { org, number, amount: money(amount), date: day(paid_on), purpose }.render()?,
             ReceiptHtml { org, number, amount: money(amount), date: day(paid_on), purpose }.render()?,
         )),
+        Notice::Membership {
+            number,
+            member_number,
+            new_member,
+            shares,
+            amount,
+            allotted_on,
+            holding_shares,
+            holding_amount,
+        } => {
+            let allotted = Allotted {
+                org,
+                number,
+                member_number: *member_number,
+                new_member: *new_member,
+                shares: *shares,
+                amount: money(amount),
+                date: day(allotted_on),
+                holding_shares: *holding_shares,
+                holding_amount: money(holding_amount),
+            };
+            Ok((MembershipText(&allotted).render()?, MembershipHtml(&allotted).render()?))
+        }
         Notice::Refund { amount, refunded_on, purpose } => Ok((
             RefundText { org, amount: money(amount), date: day(refunded_on), purpose }.render()?,
             RefundHtml { org, amount: money(amount), date: day(refunded_on), purpose }.render()?,

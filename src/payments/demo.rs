@@ -5,9 +5,48 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{CheckoutRequest, GatewayError, PaymentGateway};
+use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
+use crate::domain::{Frequency, Pence};
 use crate::jobs::reconcile::StripePayment;
-use crate::store::Donation;
+use crate::store::{Donation, ShareApplication};
+
+/// What a demo checkout sells: a donation or an application for shares.
+#[derive(Clone, Debug)]
+pub struct DemoPurchase {
+    pub id: String,
+    pub purchase: Purchase,
+    pub campaign: Option<String>,
+    pub amount: Pence,
+    pub email: String,
+    pub status: String,
+}
+
+impl From<Donation> for DemoPurchase {
+    fn from(d: Donation) -> DemoPurchase {
+        let monthly = d.frequency == Frequency::Monthly.as_str();
+        DemoPurchase {
+            id: d.id,
+            purchase: if monthly { Purchase::MonthlySupport } else { Purchase::Gift },
+            campaign: Some(d.campaign),
+            amount: d.amount,
+            email: d.email,
+            status: d.status,
+        }
+    }
+}
+
+impl From<ShareApplication> for DemoPurchase {
+    fn from(a: ShareApplication) -> DemoPurchase {
+        DemoPurchase {
+            id: a.id,
+            purchase: Purchase::Shares,
+            campaign: None,
+            amount: a.amount,
+            email: a.email,
+            status: a.status,
+        }
+    }
+}
 
 pub struct DemoGateway {
     /// Made afresh at each start: nobody outside this process can sign a demo event.
@@ -29,7 +68,7 @@ impl Default for DemoGateway {
 #[async_trait]
 impl PaymentGateway for DemoGateway {
     async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError> {
-        Ok(format!("/demo/checkout/{}", request.donation))
+        Ok(format!("/demo/checkout/{}", request.reference))
     }
 
     fn webhook_secret(&self) -> &str {
@@ -45,27 +84,34 @@ impl PaymentGateway for DemoGateway {
     }
 }
 
-/// The events Stripe would send when `donation` is paid at `now`, as raw JSON bodies.
-pub fn paid_events(donation: &Donation, now: DateTime<Utc>) -> Vec<String> {
-    let id = &donation.id;
+/// The events Stripe would send when `bought` is paid at `now`, as raw JSON bodies.
+pub fn paid_events(bought: &DemoPurchase, now: DateTime<Utc>) -> Vec<String> {
+    let id = &bought.id;
     let created = now.timestamp();
-    let metadata = |kind: &str| json!({ "kind": kind, "campaign": donation.campaign, "donation": id });
-    let session = |template: &str, kind: &str| {
+    let purchase = bought.purchase;
+    let metadata = || {
+        let mut metadata = json!({ "kind": purchase.kind(), purchase.reference_key(): id });
+        if let Some(campaign) = &bought.campaign {
+            metadata["campaign"] = json!(campaign);
+        }
+        metadata
+    };
+    let session = |template: &str| {
         let mut event = template_event(template, &format!("evt_demo_{id}_checkout"), created);
         let object = &mut event["data"]["object"];
         object["id"] = json!(format!("cs_demo_{id}"));
         object["created"] = json!(created);
-        object["amount_total"] = json!(donation.amount.0);
-        object["amount_subtotal"] = json!(donation.amount.0);
+        object["amount_total"] = json!(bought.amount.0);
+        object["amount_subtotal"] = json!(bought.amount.0);
         object["client_reference_id"] = json!(id);
-        object["customer_email"] = json!(donation.email);
-        object["customer_details"]["email"] = json!(donation.email);
-        object["metadata"] = metadata(kind);
+        object["customer_email"] = json!(bought.email);
+        object["customer_details"]["email"] = json!(bought.email);
+        object["metadata"] = metadata();
         event
     };
-    match donation.frequency.as_str() {
-        "monthly" => {
-            let mut started = session(include_str!("demo_events/supporter_started.json"), "supporter");
+    match purchase {
+        Purchase::MonthlySupport => {
+            let mut started = session(include_str!("demo_events/supporter_started.json"));
             started["data"]["object"]["subscription"] = json!(format!("sub_demo_{id}"));
             started["data"]["object"]["invoice"] = json!(format!("in_demo_{id}_1"));
             let mut paid = template_event(
@@ -76,15 +122,15 @@ pub fn paid_events(donation: &Donation, now: DateTime<Utc>) -> Vec<String> {
             let invoice = &mut paid["data"]["object"];
             invoice["id"] = json!(format!("in_demo_{id}_1"));
             invoice["billing_reason"] = json!("subscription_create");
-            invoice["amount_paid"] = json!(donation.amount.0);
-            invoice["amount_due"] = json!(donation.amount.0);
-            invoice["customer_email"] = json!(donation.email);
+            invoice["amount_paid"] = json!(bought.amount.0);
+            invoice["amount_due"] = json!(bought.amount.0);
+            invoice["customer_email"] = json!(bought.email);
             invoice["parent"]["subscription_details"]["subscription"] = json!(format!("sub_demo_{id}"));
-            invoice["parent"]["subscription_details"]["metadata"] = metadata("supporter");
+            invoice["parent"]["subscription_details"]["metadata"] = metadata();
             vec![started.to_string(), paid.to_string()]
         }
-        _ => {
-            let mut paid = session(include_str!("demo_events/gift_paid.json"), "donation");
+        Purchase::Gift | Purchase::Shares => {
+            let mut paid = session(include_str!("demo_events/gift_paid.json"));
             paid["data"]["object"]["payment_intent"] = json!(format!("pi_demo_{id}"));
             vec![paid.to_string()]
         }

@@ -80,11 +80,7 @@ fn checkout(session: &CheckoutSession, counts_on: chrono::NaiveDate) -> PaymentE
     match (kind(metadata), &session.mode) {
         (Some("donation"), CheckoutSessionMode::Payment) => match session.payment_status {
             CheckoutSessionPaymentStatus::Paid => PaymentEvent::GiftPaid {
-                payment: session
-                    .payment_intent
-                    .as_ref()
-                    .map(|pi| pi.id().as_str().to_owned())
-                    .unwrap_or_else(|| session.id.as_str().to_owned()),
+                payment: payment_of(session),
                 session: session.id.as_str().to_owned(),
                 amount,
                 donation,
@@ -112,10 +108,31 @@ fn checkout(session: &CheckoutSession, counts_on: chrono::NaiveDate) -> PaymentE
             },
             None => unmatched("a supporter checkout without a subscription"),
         },
-        (Some("shares"), _) => unmatched("share purchases are not allotted yet"),
+        (Some("shares"), CheckoutSessionMode::Payment) => {
+            let application = metadata.and_then(|m| m.get("application")).map(String::as_str);
+            match (application.or(session.client_reference_id.as_deref()), &session.payment_status) {
+                (Some(application), CheckoutSessionPaymentStatus::Paid) => PaymentEvent::SharesPaid {
+                    payment: payment_of(session),
+                    application: application.to_owned(),
+                    amount,
+                    counts_on,
+                },
+                (Some(_), _) => PaymentEvent::Ignored,
+                (None, _) => unmatched("a share purchase without its application"),
+            }
+        }
         (Some(other), _) => unmatched(&format!("a checkout of unknown kind {other:?}")),
         (None, _) => unmatched("a checkout without metadata.kind: not started by coopfund"),
     }
+}
+
+/// The payment a session took: its PaymentIntent, which refunds and disputes name.
+fn payment_of(session: &CheckoutSession) -> String {
+    session
+        .payment_intent
+        .as_ref()
+        .map(|pi| pi.id().as_str().to_owned())
+        .unwrap_or_else(|| session.id.as_str().to_owned())
 }
 
 fn supporter_invoice(invoice: &Invoice, counts_on: chrono::NaiveDate) -> PaymentEvent {

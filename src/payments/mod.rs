@@ -8,15 +8,44 @@ pub mod stripe;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Frequency, Pence};
+use crate::domain::Pence;
 use crate::jobs::reconcile::StripePayment;
+
+/// What a checkout sells; Stripe's `metadata.kind` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purchase {
+    Gift,
+    MonthlySupport,
+    Shares,
+}
+
+impl Purchase {
+    /// `metadata.kind`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Purchase::Gift => "donation",
+            Purchase::MonthlySupport => "supporter",
+            Purchase::Shares => "shares",
+        }
+    }
+
+    /// The metadata key that carries our own id of what is paid for.
+    pub fn reference_key(self) -> &'static str {
+        match self {
+            Purchase::Gift | Purchase::MonthlySupport => "donation",
+            Purchase::Shares => "application",
+        }
+    }
+}
 
 /// What the reader is about to pay for.
 pub struct CheckoutRequest<'a> {
-    pub donation: &'a str,
-    pub campaign: &'a str,
+    /// Our id of it: a donation or a share application.
+    pub reference: &'a str,
+    pub purchase: Purchase,
+    /// The fund it is for; shares are for none.
+    pub campaign: Option<&'a str>,
     pub amount: Pence,
-    pub frequency: Frequency,
     pub email: &'a str,
     pub description: &'a str,
 }

@@ -1,4 +1,4 @@
-//! Stripe Checkout through async-stripe: one-off gifts and monthly support, by card or Bacs Direct Debit.
+//! Stripe Checkout through async-stripe: one-off gifts, monthly support and shares, by card or Bacs Direct Debit.
 
 use std::collections::HashMap;
 
@@ -16,9 +16,9 @@ use stripe_shared::{Charge, ChargeStatus, CheckoutSessionMode};
 use stripe_types::{Currency, RangeQueryTs};
 use url::Url;
 
-use super::{CheckoutRequest, GatewayError, PaymentGateway};
+use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
 use crate::config::StripeConfig;
-use crate::domain::{Frequency, Pence};
+use crate::domain::Pence;
 use crate::jobs::reconcile::StripePayment;
 
 /// Each call to Stripe gives up after this: a reader waiting on the donation form gets an
@@ -53,19 +53,24 @@ impl StripeGateway {
 #[async_trait]
 impl PaymentGateway for StripeGateway {
     async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError> {
-        let (mode, kind) = match request.frequency {
-            Frequency::Once => (CheckoutSessionMode::Payment, "donation"),
-            Frequency::Monthly => (CheckoutSessionMode::Subscription, "supporter"),
-        };
-        let metadata = HashMap::from([
-            ("kind".to_owned(), kind.to_owned()),
-            ("campaign".to_owned(), request.campaign.to_owned()),
-            ("donation".to_owned(), request.donation.to_owned()),
+        let purchase = request.purchase;
+        let monthly = purchase == Purchase::MonthlySupport;
+        let mode = if monthly { CheckoutSessionMode::Subscription } else { CheckoutSessionMode::Payment };
+        let mut metadata = HashMap::from([
+            ("kind".to_owned(), purchase.kind().to_owned()),
+            (purchase.reference_key().to_owned(), request.reference.to_owned()),
         ]);
+        if let Some(campaign) = request.campaign {
+            metadata.insert("campaign".to_owned(), campaign.to_owned());
+        }
+        let (thanks, back) = match purchase {
+            Purchase::Shares => ("/join/thanks", "/join"),
+            Purchase::Gift | Purchase::MonthlySupport => ("/donate/thanks", "/#donate"),
+        };
         let mut price = CreateCheckoutSessionLineItemsPriceData::new(Currency::GBP);
         price.unit_amount = Some(request.amount.0);
         price.product_data = Some(ProductData::new(request.description));
-        if request.frequency == Frequency::Monthly {
+        if monthly {
             price.recurring = Some(CreateCheckoutSessionLineItemsPriceDataRecurring::new(
                 CreateCheckoutSessionLineItemsPriceDataRecurringInterval::Month,
             ));
@@ -77,23 +82,23 @@ impl PaymentGateway for StripeGateway {
             .mode(mode)
             .line_items(vec![item])
             .customer_email(request.email)
-            .client_reference_id(request.donation)
+            .client_reference_id(request.reference)
             .metadata(metadata.clone())
             .allowed_payment_method_types(vec![
                 CreateCheckoutSessionAllowedPaymentMethodTypes::Card,
                 CreateCheckoutSessionAllowedPaymentMethodTypes::BacsDebit,
             ])
-            .success_url(self.link("/donate/thanks?session_id={CHECKOUT_SESSION_ID}"))
-            .cancel_url(self.link("/#donate"));
-        if request.frequency == Frequency::Monthly {
+            .success_url(self.link(&format!("{thanks}?session_id={{CHECKOUT_SESSION_ID}}")))
+            .cancel_url(self.link(back));
+        if monthly {
             // Invoices carry the subscription's metadata, not the session's.
             let mut subscription = CreateCheckoutSessionSubscriptionData::new();
             subscription.metadata = Some(metadata);
             create = create.subscription_data(subscription);
         }
-        // The same donation never opens two sessions, however often this is retried.
+        // The same donation or application never opens two sessions, however often this is retried.
         let key =
-            IdempotencyKey::new(format!("checkout-{}", request.donation)).map_err(|e| GatewayError(e.to_string()))?;
+            IdempotencyKey::new(format!("checkout-{}", request.reference)).map_err(|e| GatewayError(e.to_string()))?;
         let session = create
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key))

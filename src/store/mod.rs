@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, OfflineGift, PaymentEvent, Pence, ReceivedEvent,
-    Role,
+    Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, OfflineGift, PaymentEvent,
+    Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
 };
 use crate::jobs::reconcile::CountedPayment;
 
@@ -140,6 +140,26 @@ pub trait Store: ChangeNotices + 'static {
     /// How many emails wait to be sent, and since when the oldest of them has waited.
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 
+    /// Keeps an application for shares, not yet paid; `cap` is the most one member may hold.
+    async fn create_share_application(
+        &self,
+        id: &str,
+        application: &NewShareApplication,
+        cap: Pence,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn share_application(&self, id: &str) -> Result<Option<ShareApplication>, StoreError>;
+    /// The applicant turned back at the payment page.
+    async fn cancel_share_application(&self, id: &str) -> Result<bool, StoreError>;
+    /// What the member with this address has paid on the shares they hold; nothing if not a member.
+    async fn holding(&self, email: &EmailAddress) -> Result<Pence, StoreError>;
+    /// The register of members, by member number.
+    async fn register(&self) -> Result<Vec<RegisterEntry>, StoreError>;
+    /// Every allotment and reversal, oldest first; one member's when `member` is given.
+    async fn allotments(&self, member: Option<i64>) -> Result<Vec<Allotment>, StoreError>;
+    /// Share capital paid in and not refunded: never part of a fund's figures.
+    async fn share_capital(&self) -> Result<Pence, StoreError>;
+
     /// Adds a member of staff, and says so in the audit log, in one transaction.
     async fn add_staff(
         &self,
@@ -208,6 +228,65 @@ pub struct PublicGift {
     pub place: Option<String>,
     pub display_name: Option<String>,
     pub anonymous: bool,
+}
+
+/// An application for shares as stored.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ShareApplication {
+    pub id: String,
+    pub email: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub shares: i64,
+    /// `pending`, `allotted`, `held` (for staff: the cap would be broken) or `cancelled`.
+    pub status: String,
+}
+
+/// One line of the register's history: shares allotted, or taken back (negative) after a refund.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Allotment {
+    pub member_number: i64,
+    pub application_id: String,
+    pub shares: i64,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub allotted_on: NaiveDate,
+}
+
+/// A member as the register's columns hold them.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    member_number: i64,
+    name: String,
+    address_line1: String,
+    address_line2: Option<String>,
+    town: String,
+    postcode: String,
+    email: String,
+    shares: i64,
+    amount_paid_pence: i64,
+    entered_on: NaiveDate,
+    ceased_on: Option<NaiveDate>,
+}
+
+impl From<MemberRow> for RegisterEntry {
+    fn from(row: MemberRow) -> RegisterEntry {
+        RegisterEntry {
+            member_number: row.member_number,
+            name: row.name,
+            address: PostalAddress {
+                line1: row.address_line1,
+                line2: row.address_line2,
+                town: row.town,
+                postcode: row.postcode,
+            },
+            email: row.email,
+            shares: row.shares,
+            amount_paid: Pence(row.amount_paid_pence),
+            entered_on: row.entered_on,
+            ceased_on: row.ceased_on,
+        }
+    }
 }
 
 /// A member of staff as stored; the password only as its hash.

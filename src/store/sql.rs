@@ -55,14 +55,14 @@ macro_rules! shared_store {
         use sqlx::Transaction;
 
         use $crate::domain::{
-            Campaign, DisputeStage, EmailAddress, EventOutcome, NewCampaign, NewDonation, Notice, OfflineGift,
-            PaymentEvent, Pence, ReceivedEvent, Role,
+            Campaign, DisputeStage, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, Notice,
+            OfflineGift, PaymentEvent, Pence, ReceivedEvent, RegisterEntry, Role,
         };
         use $crate::domain::notice::receipt_number;
         use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
         use $crate::store::{
-            CampaignRow, Donation, LedgerEntry, NewPayment, OutboxCounts, OutboxEmail, PublicGift, StaffMember, Store,
-            StoreError, Supporter,
+            Allotment, CampaignRow, Donation, LedgerEntry, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PublicGift,
+            ShareApplication, StaffMember, Store, StoreError, Supporter,
         };
         use $crate::jobs::reconcile::CountedPayment;
 
@@ -70,7 +70,7 @@ macro_rules! shared_store {
             async fn insert_campaign_if_new(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<bool, StoreError> {
                 let inserted: Option<String> = sqlx::query_scalar(
                     "INSERT INTO campaigns (slug, title, kind, target_pence, starts_on, ends_on, monthly_series, created_at, updated_at)
-                     VALUES ($1, $2, 'donations', $3, $4, $5, $6, $7, $7)
+                     VALUES ($1, $2, $8, $3, $4, $5, $6, $7, $7)
                      ON CONFLICT DO NOTHING RETURNING slug",
                 )
                 .bind(&c.slug)
@@ -80,6 +80,7 @@ macro_rules! shared_store {
                 .bind(c.ends_on)
                 .bind(&c.monthly_series)
                 .bind(now)
+                .bind(c.kind.as_str())
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(inserted.is_some())
@@ -217,6 +218,260 @@ macro_rules! shared_store {
                 Ok(())
             }
 
+            /// The one person behind an address, however it is capitalised: made on first sight.
+            async fn person_in(
+                tx: &mut Transaction<'_, $engine>,
+                email: &EmailAddress,
+                name: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = COALESCE(excluded.name, people.name)
+                     RETURNING id",
+                )
+                .bind(email.key())
+                .bind(email.as_str())
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?)
+            }
+
+            /// Allots paid shares: a new member gets the next member number, an existing one adds
+            /// to their holding. Breaking the cap holds the application for staff instead.
+            async fn allot_in(
+                tx: &mut Transaction<'_, $engine>,
+                paid: (&str, &str, Pence, NaiveDate),
+                at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<EventOutcome, StoreError> {
+                let (payment, application, amount, allotted_on) = paid;
+                let app: Option<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(concat!(
+                    "SELECT person_id, shares, cap_pence, email, payment FROM share_applications WHERE id = $1",
+                    $for_update
+                ))
+                .bind(application)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((person_id, shares, cap, email, paid_by)) = app else {
+                    return Ok(EventOutcome::Unmatched);
+                };
+                if paid_by.is_some() {
+                    return Ok(EventOutcome::Processed { money_moved: false });
+                }
+                // One allotment at a time per person: two first payments make one member, not two.
+                sqlx::query(concat!("SELECT id FROM people WHERE id = $1", $for_update))
+                    .bind(person_id)
+                    .execute(&mut **tx)
+                    .await?;
+                let member: Option<(i64, i64, i64)> = sqlx::query_as(concat!(
+                    "SELECT member_number, shares, amount_paid_pence FROM members WHERE person_id = $1",
+                    $for_update
+                ))
+                .bind(person_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let (held_shares, held) = member.map_or((0, 0), |(_, s, a)| (s, a));
+                let applied: i64 = sqlx::query_scalar("SELECT amount_pence FROM share_applications WHERE id = $1")
+                    .bind(application)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let problem = if amount.0 != applied {
+                    Some(format!("paid {} for shares applied for at {}", amount, Pence(applied)))
+                } else if held + amount.0 > cap {
+                    Some(format!("allotting {} would take the holding of {} past the cap of {}", amount, Pence(held), Pence(cap)))
+                } else {
+                    None
+                };
+                if let Some(note) = problem {
+                    sqlx::query(
+                        "UPDATE share_applications SET status = 'held', payment = $2, paid_at = $3, note = $4 WHERE id = $1",
+                    )
+                    .bind(application)
+                    .bind(payment)
+                    .bind(at)
+                    .bind(note)
+                    .execute(&mut **tx)
+                    .await?;
+                    return Ok(EventOutcome::Processed { money_moved: false });
+                }
+                let member_number = match member {
+                    Some((number, _, _)) => number,
+                    None => {
+                        let number: i64 = sqlx::query_scalar(
+                            "INSERT INTO counters (name, value) VALUES ('member_numbers', 1)
+                             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                        )
+                        .fetch_one(&mut **tx)
+                        .await?;
+                        sqlx::query(
+                            "INSERT INTO members (member_number, person_id, name, address_line1, address_line2, town, postcode,
+                                                  email, shares, amount_paid_pence, entered_on)
+                             SELECT $1, person_id, name, address_line1, address_line2, town, postcode, email, 0, 0, $3
+                             FROM share_applications WHERE id = $2",
+                        )
+                        .bind(number)
+                        .bind(application)
+                        .bind(allotted_on)
+                        .execute(&mut **tx)
+                        .await?;
+                        number
+                    }
+                };
+                // The register keeps the latest name and address the member gave.
+                sqlx::query(
+                    "UPDATE members SET shares = members.shares + $2, amount_paid_pence = members.amount_paid_pence + $3, ceased_on = NULL,
+                       name = a.name, address_line1 = a.address_line1, address_line2 = a.address_line2, town = a.town,
+                       postcode = a.postcode, email = a.email
+                     FROM share_applications a WHERE members.member_number = $1 AND a.id = $4",
+                )
+                .bind(member_number)
+                .bind(shares)
+                .bind(amount.0)
+                .bind(application)
+                .execute(&mut **tx)
+                .await?;
+                let campaign: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT id, title FROM campaigns WHERE kind = 'shares' AND starts_on <= $1 AND ends_on >= $1
+                     ORDER BY starts_on DESC, id DESC LIMIT 1",
+                )
+                .bind(allotted_on)
+                .fetch_optional(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO share_allotments (member_number, application_id, source_id, shares, amount_pence, campaign_id,
+                                                   allotted_on, recorded_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(member_number)
+                .bind(application)
+                .bind(payment)
+                .bind(shares)
+                .bind(amount.0)
+                .bind(campaign.as_ref().map(|c| c.0))
+                .bind(allotted_on)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                if let Some((campaign_id, _)) = campaign {
+                    let entry = LedgerEntry {
+                        amount,
+                        gifts: 1,
+                        source: "shares",
+                        source_id: payment.to_owned(),
+                        occurred_at: at,
+                    };
+                    Self::book_in(tx, campaign_id, &entry, now).await?;
+                }
+                sqlx::query("UPDATE share_applications SET status = 'allotted', payment = $2, paid_at = $3 WHERE id = $1")
+                    .bind(application)
+                    .bind(payment)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                use chrono::Datelike;
+                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
+                let notice = Notice::Membership {
+                    number: receipt_number(allotted_on.year(), sequence),
+                    member_number,
+                    new_member: member.is_none(),
+                    shares,
+                    amount,
+                    allotted_on,
+                    holding_shares: held_shares + shares,
+                    holding_amount: Pence(held) + amount,
+                };
+                Self::enqueue_in(tx, &email, &notice, now).await?;
+                Ok(EventOutcome::Processed { money_moved: true })
+            }
+
+            /// A refund of a share payment takes back the shares it paid for, in proportion; a
+            /// member left with none has ceased. `None`: the payment was not for shares.
+            async fn refund_shares_in(
+                tx: &mut Transaction<'_, $engine>,
+                payment: &str,
+                refunded_total: Pence,
+                refunded_on: NaiveDate,
+                at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<Option<EventOutcome>, StoreError> {
+                let app: Option<(String, i64, i64, i64, i64, String, String)> = sqlx::query_as(concat!(
+                    "SELECT id, person_id, amount_pence, shares, refunded_pence, status, email
+                     FROM share_applications WHERE payment = $1",
+                    $for_update
+                ))
+                .bind(payment)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((application, person_id, paid, shares, already, status, email)) = app else {
+                    return Ok(None);
+                };
+                if refunded_total.0 <= already {
+                    return Ok(Some(EventOutcome::Processed { money_moved: false }));
+                }
+                let back = refunded_total.0.min(paid) - already;
+                sqlx::query("UPDATE share_applications SET refunded_pence = $2 WHERE id = $1")
+                    .bind(&application)
+                    .bind(refunded_total.0)
+                    .execute(&mut **tx)
+                    .await?;
+                if status == "allotted" {
+                    // Shares paid for by what is refunded so far, less those already taken back.
+                    let shares_back = refunded_total.0.min(paid) * shares / paid - already.min(paid) * shares / paid;
+                    let member: (i64, i64, i64) = sqlx::query_as(concat!(
+                        "SELECT member_number, shares, amount_paid_pence FROM members WHERE person_id = $1",
+                        $for_update
+                    ))
+                    .bind(person_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    let (member_number, held_shares, _) = member;
+                    let source_id = format!("{payment}:refunded:{}", refunded_total.0);
+                    let campaign_id: Option<i64> =
+                        sqlx::query_scalar("SELECT campaign_id FROM share_allotments WHERE source_id = $1")
+                            .bind(payment)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    sqlx::query(
+                        "INSERT INTO share_allotments (member_number, application_id, source_id, shares, amount_pence,
+                                                       campaign_id, allotted_on, recorded_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(member_number)
+                    .bind(&application)
+                    .bind(&source_id)
+                    .bind(-shares_back)
+                    .bind(-back)
+                    .bind(campaign_id)
+                    .bind(refunded_on)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE members SET shares = shares - $2, amount_paid_pence = amount_paid_pence - $3,
+                           ceased_on = CASE WHEN $4 THEN $5 ELSE ceased_on END
+                         WHERE member_number = $1",
+                    )
+                    .bind(member_number)
+                    .bind(shares_back)
+                    .bind(back)
+                    .bind(held_shares == shares_back)
+                    .bind(refunded_on)
+                    .execute(&mut **tx)
+                    .await?;
+                    if let Some(campaign_id) = campaign_id {
+                        let entry =
+                            LedgerEntry { amount: Pence(-back), gifts: 0, source: "shares", source_id, occurred_at: at };
+                        Self::book_in(tx, campaign_id, &entry, now).await?;
+                    }
+                }
+                let notice =
+                    Notice::Refund { amount: Pence(back), refunded_on, purpose: "your payment for shares".to_owned() };
+                Self::enqueue_in(tx, &email, &notice, now).await?;
+                Ok(Some(EventOutcome::Processed { money_moved: true }))
+            }
+
             /// Moves a donation on, never back: paid and failed are final.
             async fn mark_donation(
                 tx: &mut Transaction<'_, $engine>,
@@ -272,6 +527,9 @@ macro_rules! shared_store {
                         };
                         Self::mark_donation(tx, donation, DonationStep::Paid, at).await?;
                         Ok(processed(moved))
+                    }
+                    PaymentEvent::SharesPaid { payment, application, amount, counts_on } => {
+                        Self::allot_in(tx, (payment, application, *amount, *counts_on), at, now).await
                     }
                     PaymentEvent::GiftPending { donation, .. } => {
                         Self::mark_donation(tx, donation.as_deref(), DonationStep::Processing, at).await?;
@@ -358,7 +616,8 @@ macro_rules! shared_store {
                         .fetch_optional(&mut **tx)
                         .await?;
                         let Some((campaign_id, already, email, title)) = known else {
-                            return Ok(EventOutcome::Parked { waiting_for: payment.clone() });
+                            let shares = Self::refund_shares_in(tx, payment, *refunded_total, *refunded_on, at, now).await?;
+                            return Ok(shares.unwrap_or_else(|| EventOutcome::Parked { waiting_for: payment.clone() }));
                         };
                         // Stripe gives the running total: book only what is new, whatever the order.
                         if refunded_total.0 <= already {
@@ -396,7 +655,16 @@ macro_rules! shared_store {
                         .fetch_optional(&mut **tx)
                         .await?;
                         let Some(campaign_id) = campaign_id else {
-                            return Ok(EventOutcome::Parked { waiting_for: payment.clone() });
+                            // A dispute of a share payment is for staff to settle with the member.
+                            let for_shares: Option<String> =
+                                sqlx::query_scalar("SELECT id FROM share_applications WHERE payment = $1")
+                                    .bind(payment)
+                                    .fetch_optional(&mut **tx)
+                                    .await?;
+                            return Ok(match for_shares {
+                                Some(_) => EventOutcome::Unmatched,
+                                None => EventOutcome::Parked { waiting_for: payment.clone() },
+                            });
                         };
                         // Every stage implies the withdrawal, so a closing that comes first still nets out.
                         let withdrawn = LedgerEntry {
@@ -562,17 +830,7 @@ macro_rules! shared_store {
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let campaign_id = Self::campaign_id(&mut tx, campaign).await?;
-                let person_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = COALESCE(excluded.name, people.name)
-                     RETURNING id",
-                )
-                .bind(d.email.key())
-                .bind(d.email.as_str())
-                .bind(&d.name)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                let person_id = Self::person_in(&mut tx, &d.email, d.name.as_deref(), now).await?;
                 sqlx::query(
                     "INSERT INTO donations (id, person_id, campaign_id, amount_pence, frequency, name, display_name, place,
                                             anonymous, marketing_consent, status, created_at)
@@ -785,6 +1043,95 @@ macro_rules! shared_store {
                 Ok(sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'")
                     .fetch_one(&self.pool)
                     .await?)
+            }
+
+            async fn create_share_application(
+                &self,
+                id: &str,
+                a: &NewShareApplication,
+                cap: Pence,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let person_id = Self::person_in(&mut tx, &a.email, Some(&a.name), now).await?;
+                sqlx::query(
+                    "INSERT INTO share_applications (id, person_id, name, address_line1, address_line2, town, postcode, email,
+                                                     amount_pence, shares, cap_pence, status, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)",
+                )
+                .bind(id)
+                .bind(person_id)
+                .bind(&a.name)
+                .bind(&a.address.line1)
+                .bind(&a.address.line2)
+                .bind(&a.address.town)
+                .bind(&a.address.postcode)
+                .bind(a.email.as_str())
+                .bind(a.amount.0)
+                .bind(a.shares)
+                .bind(cap.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn share_application(&self, id: &str) -> Result<Option<ShareApplication>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, email, amount_pence AS amount, shares, status FROM share_applications WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn cancel_share_application(&self, id: &str) -> Result<bool, StoreError> {
+                let done =
+                    sqlx::query("UPDATE share_applications SET status = 'cancelled' WHERE id = $1 AND status = 'pending'")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn holding(&self, email: &EmailAddress) -> Result<Pence, StoreError> {
+                let paid: Option<i64> = sqlx::query_scalar(
+                    "SELECT m.amount_paid_pence FROM members m JOIN people p ON p.id = m.person_id WHERE p.email_key = $1",
+                )
+                .bind(email.key())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(Pence(paid.unwrap_or(0)))
+            }
+
+            async fn register(&self) -> Result<Vec<RegisterEntry>, StoreError> {
+                let rows: Vec<MemberRow> = sqlx::query_as(
+                    "SELECT member_number, name, address_line1, address_line2, town, postcode, email, shares,
+                            amount_paid_pence, entered_on, ceased_on
+                     FROM members ORDER BY member_number",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(RegisterEntry::from).collect())
+            }
+
+            async fn allotments(&self, member: Option<i64>) -> Result<Vec<Allotment>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT member_number, application_id, shares, amount_pence AS amount, allotted_on FROM share_allotments
+                     WHERE $1 IS NULL OR member_number = $1 ORDER BY id",
+                )
+                .bind(member)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn share_capital(&self) -> Result<Pence, StoreError> {
+                let paid: i64 =
+                    sqlx::query_scalar("SELECT CAST(COALESCE(SUM(amount_paid_pence), 0) AS BIGINT) FROM members")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(Pence(paid))
             }
 
             async fn add_staff(

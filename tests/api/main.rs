@@ -12,4 +12,5 @@ mod fund;
 mod giving;
 mod live;
 mod receipts;
+mod shares;
 mod webhooks;

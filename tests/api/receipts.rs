@@ -22,7 +22,7 @@ on_both_engines!(
     the_file_transport_writes_valid_eml_files,
 );
 
-async fn app_with_smtp(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> TestApp {
+pub async fn app_with_smtp(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> TestApp {
     let settings = [
         ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
         ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),

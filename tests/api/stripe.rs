@@ -125,6 +125,15 @@ impl CardGift {
         e
     }
 
+    /// The same payment, for shares: the checkout `POST /join` started for `application`.
+    pub fn shares_paid(&self, application: &str) -> Value {
+        let mut e = self.paid(None);
+        let o = &mut e["data"]["object"];
+        o["metadata"] = json!({ "kind": "shares", "application": application });
+        o["client_reference_id"] = json!(application);
+        e
+    }
+
     /// Stripe's running total of refunds on the charge, after one more refund.
     pub fn refunded(&self, total: i64, n: u32) -> Value {
         let mut e = fixture("charge_refunded_partial.json");

@@ -1,0 +1,107 @@
+//! Joining the co-operative: the share application form, the way to the payment page, and thanks.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+
+use super::AppState;
+use super::donate::to_checkout;
+use super::error::PageError;
+use crate::domain::shares::over_the_cap;
+use crate::domain::{FieldErrors, JoinForm};
+use crate::payments::{CheckoutRequest, Purchase};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/join", get(join_form).post(join)).route("/join/thanks", get(thanks))
+}
+
+#[derive(Template)]
+#[template(path = "pages/join.html")]
+struct JoinPage<'a> {
+    org_name: &'a str,
+    form: &'a JoinForm,
+    errors: &'a FieldErrors,
+    /// The text fields: name, label, what was typed, and the browser's autocomplete hint.
+    fields: [(&'static str, &'static str, &'a str, &'static str); 6],
+    price: String,
+    max_holding: String,
+}
+
+impl JoinPage<'_> {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    fn is_email(&self, field: &str) -> bool {
+        field == "email"
+    }
+}
+
+fn page(state: &AppState, form: &JoinForm, errors: &FieldErrors) -> Result<Html<String>, PageError> {
+    let rules = state.config.share_rules();
+    let page = JoinPage {
+        org_name: &state.config.org_name,
+        form,
+        errors,
+        fields: [
+            ("name", "Full name, as the register will hold it", &form.name, "name"),
+            ("address_line1", "Address", &form.address_line1, "address-line1"),
+            ("address_line2", "Address line 2 (optional)", &form.address_line2, "address-line2"),
+            ("town", "Town or city", &form.town, "address-level2"),
+            ("postcode", "Postcode", &form.postcode, "postal-code"),
+            ("email", "Email, for your membership confirmation", &form.email, "email"),
+        ],
+        price: rules.price.display_exact(),
+        max_holding: rules.max_holding.display_exact(),
+    };
+    Ok(Html(page.render()?))
+}
+
+async fn join_form(State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    page(&state, &JoinForm::default(), &FieldErrors::new())
+}
+
+async fn join(State(state): State<AppState>, Form(form): Form<JoinForm>) -> Result<Response, PageError> {
+    let rules = state.config.share_rules();
+    let refuse =
+        |errors: FieldErrors| Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &form, &errors)?).into_response());
+    let application = match form.parse(rules) {
+        Ok(application) => application,
+        Err(errors) => return refuse(errors),
+    };
+    // Refused before any payment: nobody pays for shares they cannot be allotted.
+    let held = state.store.holding(&application.email).await?;
+    if let Some(room) = over_the_cap(held, application.amount, rules) {
+        let problem = if room.0 == 0 {
+            format!("You already hold {held} of shares, the most one member may hold")
+        } else {
+            format!("You already hold {held} of shares; you may buy up to {room} more")
+        };
+        return refuse(FieldErrors::from([("amount", problem)]));
+    }
+    let id = format!("shr_{}", uuid::Uuid::new_v4().simple());
+    state.store.create_share_application(&id, &application, rules.max_holding, state.clock.now()).await?;
+    let description = format!("{} shares in {}", application.shares, state.config.org_name);
+    let request = CheckoutRequest {
+        reference: &id,
+        purchase: Purchase::Shares,
+        campaign: None,
+        amount: application.amount,
+        email: application.email.as_str(),
+        description: &description,
+    };
+    Ok(to_checkout(&state, &request, "/join").await)
+}
+
+#[derive(Template)]
+#[template(path = "pages/join_thanks.html")]
+struct Thanks<'a> {
+    org_name: &'a str,
+}
+
+async fn thanks(State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    Ok(Html(Thanks { org_name: &state.config.org_name }.render()?))
+}
