@@ -10,7 +10,7 @@ use crate::domain::{CampaignKind, EmailAddress, GiftMethod, NewCampaign, Offline
 use crate::jobs::reconcile::differences;
 use crate::payments::PaymentGateway;
 use crate::payments::stripe::StripeGateway;
-use crate::store::{self, Store};
+use crate::store::{self, Actor, Store};
 
 #[derive(Parser)]
 #[command(name = "coopfund", version, about = "The fighting fund, supporters and members of a readers' co-operative")]
@@ -152,7 +152,7 @@ async fn create_campaign(config: &Config, args: CreateCampaign) -> anyhow::Resul
         NewCampaign::parse(&args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
     campaign.kind = args.kind;
     let store = store::open(&config.database_url).await?;
-    let created = store.create_campaign(&campaign, config.clock().now()).await?;
+    let created = store.create_campaign(&campaign, &Actor::command_line(), config.clock().now()).await?;
     announce(store.as_ref()).await;
     println!("created {} ({} to {}, target {})", created.slug, created.starts_on, created.ends_on, created.target);
     Ok(())
@@ -200,7 +200,7 @@ async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
         note: args.note.filter(|n| !n.trim().is_empty()),
     };
     let store = store::open(&config.database_url).await?;
-    let id = store.record_offline_gift(&gift, occurred_at, clock.now()).await?;
+    let id = store.record_offline_gift(&gift, occurred_at, &Actor::command_line(), clock.now()).await?;
     announce(store.as_ref()).await;
     println!("recorded {} by {} for {} ({id})", gift.amount, gift.method.as_str(), gift.campaign);
     Ok(())
@@ -215,7 +215,7 @@ async fn add_staff(config: &Config, args: AddStaff) -> anyhow::Result<()> {
     let password = password.trim_end_matches(['\r', '\n']);
     let hash = hash_password(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let store = store::open(&config.database_url).await?;
-    store.add_staff(&email, &hash, role, "command line", config.clock().now()).await?;
+    store.add_staff(&email, &hash, role, &Actor::command_line(), config.clock().now()).await?;
     println!("added {email} as {}", role.as_str());
     Ok(())
 }

@@ -3,6 +3,8 @@
 mod postgres;
 mod sql;
 mod sqlite;
+mod staff_sql;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -14,6 +16,10 @@ use crate::domain::{
     Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
 };
 use crate::jobs::reconcile::CountedPayment;
+pub use views::{
+    Actor, AuditEntry, CampaignChange, EmailRow, EventRow, GiftFilter, GiftRow, LedgerRow, PersonRow, StaffArea,
+    SupporterRow, SupporterTotals,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,11 +68,24 @@ pub trait ChangeFeed: Send {
 }
 
 #[async_trait]
-pub trait Store: ChangeNotices + 'static {
+pub trait Store: ChangeNotices + StaffArea + 'static {
     /// Whether the database answers: `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn create_campaign(&self, campaign: &NewCampaign, now: DateTime<Utc>) -> Result<Campaign, StoreError>;
+    async fn create_campaign(
+        &self,
+        campaign: &NewCampaign,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError>;
+    /// A new target or last day, in the audit log with who changed it.
+    async fn change_campaign(
+        &self,
+        slug: &str,
+        change: &CampaignChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
     async fn campaign(&self, slug: &str) -> Result<Option<Campaign>, StoreError>;
     /// The donations campaign whose dates contain `today`, or else the most recent one.
@@ -84,6 +103,7 @@ pub trait Store: ChangeNotices + 'static {
         &self,
         gift: &OfflineGift,
         occurred_at: DateTime<Utc>,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError>;
     /// Books one movement of money and the campaign's totals in one transaction.
@@ -166,7 +186,7 @@ pub trait Store: ChangeNotices + 'static {
         email: &EmailAddress,
         password_hash: &str,
         role: Role,
-        actor: &str,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// A member of staff by address, however it is capitalised.

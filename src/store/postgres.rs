@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
+use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices};
 
 /// The channel on which instances announce that the fund's figures changed.
@@ -24,6 +25,7 @@ shared_store!(
     skip_locked: " FOR UPDATE SKIP LOCKED",
     next_receipt: "SELECT nextval($1::regclass)"
 );
+staff_area!(Postgres);
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {
     let options = PgConnectOptions::from_str(url)?

@@ -61,8 +61,9 @@ macro_rules! shared_store {
         use $crate::domain::notice::receipt_number;
         use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
         use $crate::store::{
-            Allotment, CampaignRow, Donation, LedgerEntry, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PublicGift,
-            ShareApplication, StaffMember, Store, StoreError, Supporter,
+            Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
+            LedgerEntry, LedgerRow, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
+            ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals,
         };
         use $crate::jobs::reconcile::CountedPayment;
 
@@ -92,6 +93,25 @@ macro_rules! shared_store {
                     .fetch_optional(&mut **tx)
                     .await?
                     .ok_or_else(|| StoreError::UnknownCampaign(slug.to_owned()))
+            }
+
+            /// Who did what, in the transaction that does it.
+            async fn audit_in(
+                tx: &mut Transaction<'_, $engine>,
+                actor: &Actor,
+                action: &str,
+                detail: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(actor.staff_id)
+                    .bind(&actor.name)
+                    .bind(action)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
             }
 
             /// The ledger row and the campaign's running totals, in the caller's transaction.
@@ -178,7 +198,7 @@ macro_rules! shared_store {
                 let booked = Self::book_in(tx, campaign_id, &entry, now).await?;
                 if booked && let Some(email) = p.email {
                     let purpose = format!("{} to the {title}", p.purpose);
-                    Self::receipt_in(tx, email, p.amount, p.counts_on, purpose, now).await?;
+                    Self::receipt_in(tx, email, p.payment, p.amount, p.counts_on, purpose, now).await?;
                 }
                 Ok(Some(booked))
             }
@@ -187,6 +207,7 @@ macro_rules! shared_store {
             async fn receipt_in(
                 tx: &mut Transaction<'_, $engine>,
                 email: &str,
+                reference: &str,
                 amount: Pence,
                 paid_on: NaiveDate,
                 purpose: String,
@@ -196,23 +217,27 @@ macro_rules! shared_store {
                 let year = paid_on.year();
                 let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
                 let notice = Notice::Receipt { number: receipt_number(year, sequence), amount, paid_on, purpose };
-                Self::enqueue_in(tx, email, &notice, now).await
+                Self::enqueue_in(tx, email, &notice, reference, now).await
             }
 
+            /// Queues an email about the payment or gift `reference`.
             async fn enqueue_in(
                 tx: &mut Transaction<'_, $engine>,
                 email: &str,
                 notice: &Notice,
+                reference: &str,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
                 let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
                 sqlx::query(
-                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference)
+                     VALUES ($1, $2, $3, 'pending', $4, $5)",
                 )
                 .bind(email)
                 .bind(uuid::Uuid::new_v4().simple().to_string())
                 .bind(payload)
                 .bind(now)
+                .bind(reference)
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
@@ -382,7 +407,7 @@ macro_rules! shared_store {
                     holding_shares: held_shares + shares,
                     holding_amount: Pence(held) + amount,
                 };
-                Self::enqueue_in(tx, &email, &notice, now).await?;
+                Self::enqueue_in(tx, &email, &notice, payment, now).await?;
                 Ok(EventOutcome::Processed { money_moved: true })
             }
 
@@ -468,7 +493,7 @@ macro_rules! shared_store {
                 }
                 let notice =
                     Notice::Refund { amount: Pence(back), refunded_on, purpose: "your payment for shares".to_owned() };
-                Self::enqueue_in(tx, &email, &notice, now).await?;
+                Self::enqueue_in(tx, &email, &notice, payment, now).await?;
                 Ok(Some(EventOutcome::Processed { money_moved: true }))
             }
 
@@ -642,7 +667,7 @@ macro_rules! shared_store {
                                 refunded_on: *refunded_on,
                                 purpose: format!("your gift to the {title}"),
                             };
-                            Self::enqueue_in(tx, &email, &notice, now).await?;
+                            Self::enqueue_in(tx, &email, &notice, payment, now).await?;
                         }
                         Ok(processed(booked))
                     }
@@ -671,14 +696,15 @@ macro_rules! shared_store {
                             amount: -*amount,
                             gifts: 0,
                             source: "stripe",
-                            source_id: format!("{dispute}:withdrawn"),
+                            // Under the payment's id, so that its page finds it: `{payment}:{dispute}:…`.
+                            source_id: format!("{payment}:{dispute}:withdrawn"),
                             occurred_at: at,
                         };
                         let mut moved = Self::book_in(tx, campaign_id, &withdrawn, now).await?;
                         if *stage == DisputeStage::Won {
                             let reinstated = LedgerEntry {
                                 amount: *amount,
-                                source_id: format!("{dispute}:reinstated"),
+                                source_id: format!("{payment}:{dispute}:reinstated"),
                                 ..withdrawn
                             };
                             moved |= Self::book_in(tx, campaign_id, &reinstated, now).await?;
@@ -698,11 +724,50 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn create_campaign(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
+            async fn create_campaign(&self, c: &NewCampaign, actor: &Actor, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
                 if !self.insert_campaign_if_new(c, now).await? {
                     return Err(StoreError::DuplicateSlug(c.slug.clone()));
                 }
+                let detail = format!(
+                    "{} {:?}: {} to {}, target {}",
+                    c.slug, c.title, c.starts_on, c.ends_on, c.target
+                );
+                $crate::store::StaffArea::audit(self, actor, "campaign.create", &detail, now).await?;
                 self.campaign(&c.slug).await?.ok_or_else(|| StoreError::UnknownCampaign(c.slug.clone()))
+            }
+
+            async fn change_campaign(
+                &self,
+                slug: &str,
+                change: &CampaignChange,
+                actor: &Actor,
+                now: DateTime<Utc>,
+            ) -> Result<Campaign, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let before: Option<(i64, NaiveDate)> =
+                    sqlx::query_as(concat!("SELECT target_pence, ends_on FROM campaigns WHERE slug = $1", $for_update))
+                        .bind(slug)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((target, ends_on)) = before else {
+                    return Err(StoreError::UnknownCampaign(slug.to_owned()));
+                };
+                sqlx::query("UPDATE campaigns SET target_pence = $2, ends_on = $3, updated_at = $4 WHERE slug = $1")
+                    .bind(slug)
+                    .bind(change.target.0)
+                    .bind(change.ends_on)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let detail = format!(
+                    "{slug}: target {} → {}, ends {ends_on} → {}",
+                    Pence(target),
+                    change.target,
+                    change.ends_on
+                );
+                Self::audit_in(&mut tx, actor, "campaign.change", &detail, now).await?;
+                tx.commit().await?;
+                self.campaign(slug).await?.ok_or_else(|| StoreError::UnknownCampaign(slug.to_owned()))
             }
 
             async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
@@ -775,6 +840,7 @@ macro_rules! shared_store {
                 &self,
                 gift: &OfflineGift,
                 occurred_at: DateTime<Utc>,
+                actor: &Actor,
                 now: DateTime<Utc>,
             ) -> Result<String, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
@@ -807,8 +873,18 @@ macro_rules! shared_store {
                         .fetch_one(&mut *tx)
                         .await?;
                     let purpose = format!("a gift by {} to the {title}", gift.method.as_str().replace('_', " "));
-                    Self::receipt_in(&mut tx, email.as_str(), gift.amount, gift.received_on, purpose, now).await?;
+                    Self::receipt_in(&mut tx, email.as_str(), &entry.source_id, gift.amount, gift.received_on, purpose, now)
+                        .await?;
                 }
+                let detail = format!(
+                    "{} {} by {} received {} for {}",
+                    entry.source_id,
+                    gift.amount,
+                    gift.method.as_str(),
+                    gift.received_on,
+                    gift.campaign
+                );
+                Self::audit_in(&mut tx, actor, "gift.add", &detail, now).await?;
                 tx.commit().await?;
                 Ok(entry.source_id)
             }
@@ -1139,7 +1215,7 @@ macro_rules! shared_store {
                 email: &EmailAddress,
                 password_hash: &str,
                 role: Role,
-                actor: &str,
+                actor: &Actor,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
@@ -1157,12 +1233,8 @@ macro_rules! shared_store {
                 let Some(id) = added else {
                     return Err(StoreError::DuplicateStaff(email.to_string()));
                 };
-                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, 'staff.add', $2, $3)")
-                    .bind(actor)
-                    .bind(format!("staff #{id} {email} as {}", role.as_str()))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let detail = format!("staff #{id} {email} as {}", role.as_str());
+                Self::audit_in(&mut tx, actor, "staff.add", &detail, now).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Sqlite};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
+use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices};
 
 // `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
@@ -23,6 +24,7 @@ shared_store!(
     next_receipt: "INSERT INTO counters (name, value) VALUES ($1, 1)
                    ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value"
 );
+staff_area!(Sqlite);
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
     let options = SqliteConnectOptions::from_str(url)?

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use coopfund::domain::{EmailAddress, GiftMethod, OfflineGift, Pence};
-use coopfund::store::Store;
+use coopfund::store::{Actor, Store};
 use futures::StreamExt;
 use mail_parser::MimeHeaders;
 
@@ -172,7 +172,7 @@ async fn a_thousand_receipts_with_two_workers_on_postgres_each_arrive_once() {
         let store = store.clone();
         async move {
             let gift = cheque(100 + i, &format!("reader{i}@example.org"));
-            store.record_offline_gift(&gift, now, now).await.expect("record")
+            store.record_offline_gift(&gift, now, &Actor::command_line(), now).await.expect("record")
         }
     });
     futures::stream::iter(writes).buffer_unordered(16).collect::<Vec<_>>().await;
@@ -202,7 +202,10 @@ async fn a_thousand_receipts_with_two_workers_on_postgres_each_arrive_once() {
 async fn an_email_given_back_at_shutdown_is_claimed_again_at_once(engine: Engine) {
     let db = TestDb::new(engine).await;
     let (store, now) = seeded_store(&db).await;
-    store.record_offline_gift(&cheque(2500, "reader@example.org"), now, now).await.expect("record");
+    store
+        .record_offline_gift(&cheque(2500, "reader@example.org"), now, &Actor::command_line(), now)
+        .await
+        .expect("record");
     let until = now + chrono::Duration::minutes(2);
     let claimed = store.claim_emails(now, until, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);

@@ -1,0 +1,292 @@
+//! The staff area's SQL, written once for both engines and instantiated by `staff_area!`.
+
+/// The gifts list's query: every ledger row that is a new gift to a fund, with who gave it
+/// and how, filtered by whichever of `$1`–`$6` are set.
+macro_rules! gift_search {
+    () => {
+        "SELECT l.source_id AS reference, l.occurred_at, l.amount_pence AS amount,
+                COALESCE(p.refunded_pence, 0) AS refunded, c.slug AS campaign,
+                COALESCE(o.method, 'online') AS method, COALESCE(o.email, p.email) AS email,
+                COALESCE(o.name, d.name) AS name, o.note, COUNT(*) OVER () AS total
+         FROM ledger l
+         JOIN campaigns c ON c.id = l.campaign_id
+         LEFT JOIN payments p ON l.source = 'stripe' AND p.payment = l.source_id
+         LEFT JOIN donations d ON d.id = p.donation_id
+         LEFT JOIN offline_gifts o ON l.source = 'offline' AND l.source_id = 'gift-' || o.id
+         WHERE l.gifts = 1 AND c.kind = 'donations'
+           AND ($1 IS NULL OR LOWER(COALESCE(o.email, p.email, '')) LIKE $1 ESCAPE '\\'
+                           OR LOWER(COALESCE(o.name, d.name, '')) LIKE $1 ESCAPE '\\')
+           AND ($2 IS NULL OR l.amount_pence = $2)
+           AND ($3 IS NULL OR l.occurred_at >= $3)
+           AND ($4 IS NULL OR l.occurred_at < $4)
+           AND ($5 IS NULL OR COALESCE(o.method, 'online') = $5)
+           AND ($6 IS NULL OR c.slug = $6)
+         ORDER BY l.occurred_at DESC, l.id DESC
+         LIMIT $7 OFFSET $8"
+    };
+}
+
+/// `text` with LIKE's `%`, `_` and escape character made literal (`ESCAPE '\\'`).
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// A case-insensitive LIKE pattern (against a lower-cased column) that finds `text` anywhere.
+pub fn contains_pattern(text: &str) -> String {
+    format!("%{}%", escape_like(&text.to_lowercase()))
+}
+
+/// The ledger ids booked after a payment (`{payment}:refunded:…`, `{payment}:{dispute}:…`).
+pub fn later_movements_pattern(payment: &str) -> String {
+    format!("{}:%", escape_like(payment))
+}
+
+macro_rules! staff_area {
+    ($engine:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::StaffArea for SqlStore<$engine> {
+            async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT data FROM staff_sessions WHERE id = $1 AND expires_at > $2")
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn save_session(
+                &self,
+                id: &str,
+                data: &str,
+                expires_at: DateTime<Utc>,
+                only_new: bool,
+            ) -> Result<bool, StoreError> {
+                let statement = if only_new {
+                    "INSERT INTO staff_sessions (id, data, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO NOTHING"
+                } else {
+                    "INSERT INTO staff_sessions (id, data, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+                };
+                let done = sqlx::query(statement).bind(id).bind(data).bind(expires_at).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM staff_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn login_failures(
+                &self,
+                email_key: &str,
+                address: &str,
+                since: DateTime<Utc>,
+            ) -> Result<(i64, i64), StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM login_failures WHERE email_key = $1 AND at >= $3),
+                            (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at >= $3)",
+                )
+                .bind(email_key)
+                .bind(address)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn record_login_failure(&self, email_key: &str, address: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+                // Old failures and sessions go as new ones come: neither table grows without bound.
+                sqlx::query("DELETE FROM login_failures WHERE at < $1")
+                    .bind(at - chrono::Duration::days(1))
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1").bind(at).execute(&self.pool).await?;
+                sqlx::query("INSERT INTO login_failures (email_key, address, at) VALUES ($1, $2, $3)")
+                    .bind(email_key)
+                    .bind(address)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+                Ok(sqlx::query_as("SELECT actor, action, detail, at FROM audit_log ORDER BY id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn search_gifts(
+                &self,
+                filter: &GiftFilter,
+                limit: i64,
+                offset: i64,
+            ) -> Result<(Vec<GiftRow>, i64), StoreError> {
+                #[derive(sqlx::FromRow)]
+                struct Counted {
+                    #[sqlx(flatten)]
+                    gift: GiftRow,
+                    total: i64,
+                }
+                let rows: Vec<Counted> = sqlx::query_as(gift_search!())
+                    .bind(filter.text.as_deref().map($crate::store::staff_sql::contains_pattern))
+                    .bind(filter.amount.map(|a| a.0))
+                    .bind(filter.from)
+                    .bind(filter.until)
+                    .bind(filter.method.as_deref())
+                    .bind(filter.campaign.as_deref())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let total = rows.first().map_or(0, |r| r.total);
+                Ok((rows.into_iter().map(|r| r.gift).collect(), total))
+            }
+
+            async fn gift_history(&self, reference: &str) -> Result<Vec<LedgerRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT source_id, amount_pence AS amount, gifts, occurred_at, recorded_at FROM ledger
+                     WHERE source_id = $1 OR source_id LIKE $2 ESCAPE '\\' ORDER BY id",
+                )
+                .bind(reference)
+                .bind($crate::store::staff_sql::later_movements_pattern(reference))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn emails_about(&self, reference: &str) -> Result<Vec<EmailRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, recipient, status, attempts, last_error, created_at, sent_at, next_attempt_at, payload
+                     FROM outbox WHERE reference = $1 ORDER BY id",
+                )
+                .bind(reference)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn gifts_since(&self, since: DateTime<Utc>) -> Result<(i64, Pence), StoreError> {
+                let (count, sum): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(l.amount_pence), 0) AS BIGINT)
+                     FROM ledger l JOIN campaigns c ON c.id = l.campaign_id
+                     WHERE l.gifts = 1 AND c.kind = 'donations' AND l.occurred_at >= $1",
+                )
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok((count, Pence(sum)))
+            }
+
+            async fn campaign_movements(&self, slug: &str) -> Result<Vec<(DateTime<Utc>, Pence)>, StoreError> {
+                let rows: Vec<(DateTime<Utc>, i64)> = sqlx::query_as(
+                    "SELECT l.occurred_at, l.amount_pence FROM ledger l JOIN campaigns c ON c.id = l.campaign_id
+                     WHERE c.slug = $1 ORDER BY l.occurred_at",
+                )
+                .bind(slug)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(at, pence)| (at, Pence(pence))).collect())
+            }
+
+            async fn people(&self, text: Option<&str>, limit: i64) -> Result<Vec<PersonRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT pe.email, pe.name,
+                            (SELECT COUNT(*) FROM payments p WHERE LOWER(p.email) = pe.email_key)
+                              + (SELECT COUNT(*) FROM offline_gifts o WHERE LOWER(o.email) = pe.email_key) AS gifts,
+                            CAST((SELECT COALESCE(SUM(p.amount_pence - p.refunded_pence), 0) FROM payments p
+                                  WHERE LOWER(p.email) = pe.email_key)
+                              + (SELECT COALESCE(SUM(o.amount_pence), 0) FROM offline_gifts o
+                                 WHERE LOWER(o.email) = pe.email_key) AS BIGINT) AS given,
+                            (SELECT s.status FROM supporters s JOIN donations d ON d.id = s.donation_id
+                             WHERE d.person_id = pe.id ORDER BY s.started_at DESC LIMIT 1) AS supporter,
+                            m.member_number, m.shares
+                     FROM people pe LEFT JOIN members m ON m.person_id = pe.id
+                     WHERE $1 IS NULL OR pe.email_key LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(pe.name, '')) LIKE $1 ESCAPE '\\'
+                     ORDER BY pe.id DESC LIMIT $2",
+                )
+                .bind(text.map($crate::store::staff_sql::contains_pattern))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn supporters(&self) -> Result<Vec<SupporterRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT s.subscription, pe.email, COALESCE(d.name, pe.name) AS name, s.amount_pence AS amount,
+                            s.status, s.started_at
+                     FROM supporters s LEFT JOIN donations d ON d.id = s.donation_id
+                     LEFT JOIN people pe ON pe.id = d.person_id
+                     ORDER BY s.started_at DESC",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn supporter_totals(&self) -> Result<SupporterTotals, StoreError> {
+                let (active, monthly): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(amount_pence), 0) AS BIGINT) FROM supporters WHERE status = 'active'",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(SupporterTotals { active, monthly: Pence(monthly) })
+            }
+
+            async fn troubled_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, type AS kind, status, note, waiting_for, created, received_at, payload FROM stripe_events
+                     WHERE status IN ('parked', 'unmatched', 'unparsed') ORDER BY received_at DESC, id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn stripe_event(&self, id: &str) -> Result<Option<EventRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, type AS kind, status, note, waiting_for, created, received_at, payload
+                     FROM stripe_events WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn unsent_emails(&self, limit: i64) -> Result<Vec<EmailRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, recipient, status, attempts, last_error, created_at, sent_at, next_attempt_at, payload
+                     FROM outbox WHERE status IN ('pending', 'failed') ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn retry_email(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = NULL, claimed_until = NULL, attempts = 0,
+                                       first_attempt_at = NULL
+                     WHERE id = $1 AND status = 'failed'",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::audit_in(&mut tx, actor, "email.retry", &format!("email #{id}"), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn audit(&self, actor: &Actor, action: &str, detail: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::audit_in(&mut tx, actor, action, detail, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use gift_search;
+pub(crate) use staff_area;

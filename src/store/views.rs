@@ -1,0 +1,192 @@
+//! What the staff pages read and who changes things: rows shaped for display, and the actor
+//! every change is audited under.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::StoreError;
+use crate::domain::Pence;
+
+/// Sessions, login throttling and the staff pages' reads; implemented in `staff_sql.rs`.
+#[async_trait]
+pub trait StaffArea: Send + Sync {
+    /// A session by id, unless it has expired.
+    async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Writes a session; with `only_new`, returns false instead when the id is taken.
+    async fn save_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+        only_new: bool,
+    ) -> Result<bool, StoreError>;
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+    /// Failed logins since `since` for the account and for the address they came from.
+    async fn login_failures(
+        &self,
+        email_key: &str,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, i64), StoreError>;
+    async fn record_login_failure(&self, email_key: &str, address: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Gifts (ledger rows that are new gifts), newest first, with the number matching in all.
+    async fn search_gifts(
+        &self,
+        filter: &GiftFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<GiftRow>, i64), StoreError>;
+    /// A gift and everything after it that moved its money: refunds, disputes.
+    async fn gift_history(&self, reference: &str) -> Result<Vec<LedgerRow>, StoreError>;
+    /// The emails about a payment: its receipt, refund notices.
+    async fn emails_about(&self, reference: &str) -> Result<Vec<EmailRow>, StoreError>;
+    /// How many gifts to the fund since `since`, and their sum.
+    async fn gifts_since(&self, since: DateTime<Utc>) -> Result<(i64, Pence), StoreError>;
+    /// Every movement of a campaign's money, oldest first: the dashboard's chart.
+    async fn campaign_movements(&self, slug: &str) -> Result<Vec<(DateTime<Utc>, Pence)>, StoreError>;
+    async fn people(&self, text: Option<&str>, limit: i64) -> Result<Vec<PersonRow>, StoreError>;
+    async fn supporters(&self) -> Result<Vec<SupporterRow>, StoreError>;
+    async fn supporter_totals(&self) -> Result<SupporterTotals, StoreError>;
+    /// Webhook events that did not simply count, newest first.
+    async fn troubled_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError>;
+    async fn stripe_event(&self, id: &str) -> Result<Option<EventRow>, StoreError>;
+    /// Emails waiting or given up, oldest first.
+    async fn unsent_emails(&self, limit: i64) -> Result<Vec<EmailRow>, StoreError>;
+    /// A failed email goes back in the queue, with a fresh 26 hours of retries.
+    async fn retry_email(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records a change made outside a transaction of its own (processing an event again).
+    async fn audit(&self, actor: &Actor, action: &str, detail: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// Who made a change: a member of staff, or the command line (whoever has the server).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub staff_id: Option<i64>,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn command_line() -> Actor {
+        Actor { staff_id: None, name: "command line".to_owned() }
+    }
+}
+
+/// Which gifts a search asks for; every part optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GiftFilter {
+    /// Part of the giver's email or name, any case.
+    pub text: Option<String>,
+    pub amount: Option<Pence>,
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub until: Option<DateTime<Utc>>,
+    /// `online` or an offline method (`cheque`, …).
+    pub method: Option<String>,
+    pub campaign: Option<String>,
+}
+
+/// One gift as the gifts list shows it: a ledger row that is a new gift.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct GiftRow {
+    /// The ledger's source id: a PaymentIntent, an invoice, or `gift-N` for an offline gift.
+    pub reference: String,
+    pub occurred_at: DateTime<Utc>,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    #[sqlx(try_from = "i64")]
+    pub refunded: Pence,
+    pub campaign: String,
+    pub method: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A movement of money as the ledger holds it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LedgerRow {
+    pub source_id: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub gifts: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An email in the outbox, as staff see it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct EmailRow {
+    pub id: i64,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The notice as JSON: its kind and receipt number.
+    pub payload: String,
+}
+
+/// A verified webhook event that did not simply count: parked, unmatched or unreadable.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub note: Option<String>,
+    pub waiting_for: Option<String>,
+    pub created: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub payload: String,
+}
+
+/// One person, found by email, with what they have given and hold.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PersonRow {
+    pub email: String,
+    pub name: Option<String>,
+    pub gifts: i64,
+    #[sqlx(try_from = "i64")]
+    pub given: Pence,
+    /// `active`, `past_due` or `cancelled` for a monthly supporter.
+    pub supporter: Option<String>,
+    pub member_number: Option<i64>,
+    pub shares: Option<i64>,
+}
+
+/// A monthly supporter.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SupporterRow {
+    pub subscription: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What the dashboard counts of supporters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SupporterTotals {
+    pub active: i64,
+    pub monthly: Pence,
+}
+
+/// The change staff make to a campaign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignChange {
+    pub target: Pence,
+    pub ends_on: NaiveDate,
+}
