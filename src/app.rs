@@ -104,7 +104,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let server_stop = stop.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move { server_stop.cancelled().await };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+        // The peer's address limits failed staff logins per address.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "server stopped");
         }
     });

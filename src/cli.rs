@@ -1,9 +1,10 @@
 //! The command line of SPEC §2: one function per subcommand.
 
-use chrono::{NaiveDate, NaiveTime, TimeZone};
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
+use crate::domain::gift::counts_at;
 use crate::domain::shares::register_csv;
 use crate::domain::staff::hash_password;
 use crate::domain::{CampaignKind, EmailAddress, GiftMethod, NewCampaign, OfflineGift, Role, parse_amount, today_in};
@@ -184,12 +185,7 @@ async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
     if args.date > today_in(zone, clock.now()) {
         anyhow::bail!("--date: {} is in the future", args.date);
     }
-    // The gift counts at midday on the day it was received, in the fund's calendar.
-    let occurred_at = zone
-        .from_local_datetime(&args.date.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()))
-        .earliest()
-        .map(|t| t.to_utc())
-        .unwrap_or_else(|| clock.now());
+    let occurred_at = counts_at(args.date, zone);
     let gift = OfflineGift {
         campaign: args.campaign,
         amount,

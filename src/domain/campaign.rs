@@ -8,6 +8,7 @@ use super::money::Pence;
 /// A campaign as stored, with its running totals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Campaign {
+    pub kind: CampaignKind,
     pub slug: String,
     pub title: String,
     pub target: Pence,
@@ -27,6 +28,13 @@ pub enum Status {
     Open,
     LastDay,
     Closed,
+}
+
+impl Status {
+    /// Counting now: it can be closed.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Open | Status::LastDay)
+    }
 }
 
 impl Campaign {
@@ -271,6 +279,7 @@ mod tests {
 
     fn november(raised: i64) -> Campaign {
         Campaign {
+            kind: CampaignKind::Donations,
             slug: "fighting-fund-2026-11".into(),
             title: "Fighting fund".into(),
             target: Pence::from_pounds(18_000),

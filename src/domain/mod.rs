@@ -1,6 +1,7 @@
 //! Pure types and rules of the fund: no I/O, no HTTP, no SQL.
 
 pub mod campaign;
+pub mod chart;
 pub mod donation;
 pub mod email;
 pub mod gift;
@@ -13,7 +14,7 @@ pub mod staff;
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
 pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
 pub use email::{EmailAddress, EmailError, mask_addresses};
-pub use gift::{GiftMethod, OfflineGift};
+pub use gift::{GiftMethod, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;
 pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};
@@ -26,4 +27,13 @@ use chrono_tz::Tz;
 /// The calendar date at `now` in the fund's time zone: the day on which gifts count.
 pub fn today_in(zone: Tz, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&zone).date_naive()
+}
+
+/// The instant `day` begins in `zone`: midnight there, or the first moment after a gap.
+pub fn start_of_day(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    (0..4)
+        .find_map(|hour| zone.from_local_datetime(&(midnight + chrono::Duration::hours(hour))).earliest())
+        .map_or_else(|| midnight.and_utc(), |t| t.to_utc())
 }

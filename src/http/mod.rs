@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod join;
 mod public;
+mod staff;
 mod webhooks;
 pub mod widget;
 
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(donate::router())
         .merge(join::router())
         .merge(demo::router())
+        .merge(staff::router(&state))
         .layer(CompressionLayer::new());
     // Everything that waits on the database or the network has a deadline, request metrics
     // and a line in the log. The figures, the widget and their stream, fetched under every

@@ -6,7 +6,7 @@ use stripe_webhook::{Webhook, WebhookError};
 use super::events;
 use crate::app::AppState;
 use crate::domain::{EventOutcome, ReceivedEvent};
-use crate::store::StoreError;
+use crate::store::{Actor, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -66,6 +66,37 @@ pub async fn apply_parked(state: &AppState) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Applies a kept event again at staff's request (after a fix, or once the donation it names
+/// exists), saying how it ended; `None` when there is no such event.
+pub async fn process_again(state: &AppState, id: &str, actor: &Actor) -> Result<Option<String>, StoreError> {
+    let now = state.clock.now();
+    let Some(row) = state.store.stripe_event(id).await? else {
+        return Ok(None);
+    };
+    let detail = format!("{id} ({}, {})", row.kind, row.status);
+    state.store.audit(actor, "event.process", &detail, now).await?;
+    let kept = ReceivedEvent { id: row.id, kind: row.kind, created: row.created, payload: row.payload };
+    let Ok(event) = serde_json::from_str::<stripe_webhook::Event>(&kept.payload) else {
+        return Ok(Some("still unreadable".to_owned()));
+    };
+    let meaning = events::interpret(&event, state.config.fund_timezone);
+    let outcome = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
+    crate::metrics::webhook_event(&kept.kind, outcome.label());
+    tracing::info!(event = %kept.id, outcome = outcome.label(), "webhook event processed again by staff");
+    if let EventOutcome::Processed { money_moved } = outcome {
+        if money_moved {
+            money_has_moved(state);
+        }
+        if meaning.payment_created().is_some() {
+            apply_parked(state).await?;
+        }
+    }
+    Ok(Some(match outcome {
+        EventOutcome::Duplicate => "already processed: nothing changed".to_owned(),
+        other => other.label().to_owned(),
+    }))
 }
 
 /// The figures change, and the payment's email is waiting in the outbox.

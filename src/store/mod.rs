@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, OfflineGift, PaymentEvent,
-    Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
+    Campaign, CampaignKind, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, OfflineGift,
+    PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
 };
 use crate::jobs::reconcile::CountedPayment;
 pub use views::{
@@ -126,7 +126,8 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
     async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError>;
 
     /// Stores a verified event by its id and applies what it means, in one transaction.
-    /// A second delivery of the same id changes nothing. With `retry`, applies a parked event again.
+    /// A second delivery of the same id changes nothing. With `retry`, applies again an event
+    /// that was parked, unmatched or unreadable (the parked sweep, or staff asking).
     async fn apply_payment_event(
         &self,
         event: &ReceivedEvent,
@@ -340,6 +341,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 struct CampaignRow {
     slug: String,
     title: String,
+    kind: String,
     target_pence: i64,
     starts_on: NaiveDate,
     ends_on: NaiveDate,
@@ -352,6 +354,7 @@ struct CampaignRow {
 impl From<CampaignRow> for Campaign {
     fn from(row: CampaignRow) -> Campaign {
         Campaign {
+            kind: if row.kind == "shares" { CampaignKind::Shares } else { CampaignKind::Donations },
             slug: row.slug,
             title: row.title,
             target: Pence(row.target_pence),

@@ -13,7 +13,7 @@ pub struct SqlStore<DB: Database> {
 /// A campaign with its totals: the sum of at most 16 striped rows, whatever the size of the ledger.
 macro_rules! campaign_columns {
     () => {
-        "slug, title, target_pence, starts_on, ends_on, monthly_series,
+        "slug, title, kind, target_pence, starts_on, ends_on, monthly_series,
          CAST(COALESCE((SELECT SUM(t.raised_pence) FROM campaign_totals t WHERE t.campaign_id = campaigns.id), 0) AS BIGINT)
            AS raised_pence,
          CAST(COALESCE((SELECT SUM(t.gifts) FROM campaign_totals t WHERE t.campaign_id = campaigns.id), 0) AS BIGINT)
@@ -977,7 +977,10 @@ macro_rules! shared_store {
                 let mut tx = self.pool.begin_with($begin).await?;
                 // Stored first: a second delivery, even a concurrent one, finds it and changes nothing.
                 let fresh: Option<String> = if retry {
-                    sqlx::query_scalar(concat!("SELECT id FROM stripe_events WHERE id = $1 AND status = 'parked'", $for_update))
+                    sqlx::query_scalar(concat!(
+                        "SELECT id FROM stripe_events WHERE id = $1 AND status IN ('parked', 'unmatched', 'unparsed')",
+                        $for_update
+                    ))
                         .bind(&event.id)
                         .fetch_optional(&mut *tx)
                         .await?

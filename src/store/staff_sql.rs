@@ -45,6 +45,13 @@ macro_rules! staff_area {
     ($engine:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::StaffArea for SqlStore<$engine> {
+            async fn staff_by_id(&self, id: i64) -> Result<Option<StaffMember>, StoreError> {
+                Ok(sqlx::query_as("SELECT id, email, role, password_hash FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT data FROM staff_sessions WHERE id = $1 AND expires_at > $2")
                     .bind(id)

@@ -10,6 +10,8 @@ use crate::domain::Pence;
 /// Sessions, login throttling and the staff pages' reads; implemented in `staff_sql.rs`.
 #[async_trait]
 pub trait StaffArea: Send + Sync {
+    /// A member of staff by id: a session names them so.
+    async fn staff_by_id(&self, id: i64) -> Result<Option<super::StaffMember>, StoreError>;
     /// A session by id, unless it has expired.
     async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// Writes a session; with `only_new`, returns false instead when the id is taken.

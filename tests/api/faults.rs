@@ -184,7 +184,7 @@ async fn killed_at_random_moments_every_gift_counts_once_and_every_receipt_goes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_request_is_one_log_line_with_its_id_and_no_email_address() {
+async fn each_request_is_one_log_line_with_its_id_and_no_email_address_or_password() {
     let db = TestDb::new(Engine::Sqlite).await;
     let log_path = db.dir().join("coopfund.log");
     let log = std::fs::File::create(&log_path).expect("log file");
@@ -195,7 +195,11 @@ async fn each_request_is_one_log_line_with_its_id_and_no_email_address() {
         ("MAIL_DIR", db.dir().join("mail").display().to_string()),
         ("RUST_LOG", "info".to_owned()),
     ]);
+    crate::staff::add_staff(&env, "finance@paper.example", "finance");
     let mut service = Service::start_logging_to(env, log).await;
+    let staff = crate::staff::StaffSession::open(&service.base).await;
+    assert_eq!(staff.log_in("finance@paper.example", "a wrong guess at it").await.status(), 401);
+    assert_eq!(staff.log_in("finance@paper.example", crate::staff::PASSWORD).await.status(), 303);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let health = http.get(format!("{}/healthz?email=jane.doe@example.org", service.base)).send().await.expect("GET");
     let id = health.headers()["x-request-id"].to_str().expect("a request id").to_owned();
@@ -217,6 +221,11 @@ async fn each_request_is_one_log_line_with_its_id_and_no_email_address() {
         "no address or name in the log:\n{log}"
     );
     assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
+    assert!(log.contains("/staff/login") && log.contains("login failed"), "{log}");
+    assert!(
+        !log.contains(crate::staff::PASSWORD) && !log.contains("a wrong guess"),
+        "no password in the log, right or wrong:\n{log}"
+    );
 }
 
 /// A PostgreSQL server of this test's own, to stop and start without disturbing the others.

@@ -13,4 +13,5 @@ mod giving;
 mod live;
 mod receipts;
 mod shares;
+mod staff;
 mod webhooks;

@@ -1,0 +1,219 @@
+//! Campaigns (admin): create one, change its target or last day, close it. The public
+//! figures follow at once, on every instance.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::Frame;
+use super::auth::{Admin, AtLeast, StaffUser, Viewer};
+use crate::domain::{Campaign, CampaignKind, FieldErrors, NewCampaign, Progress, parse_amount};
+use crate::http::AppState;
+use crate::http::error::PageError;
+use crate::store::{CampaignChange, StoreError};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CampaignForm {
+    title: String,
+    target: String,
+    starts_on: String,
+    ends_on: String,
+    slug: String,
+    monthly: Option<String>,
+    kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/campaigns.html")]
+struct CampaignsPage<'a> {
+    frame: Frame<'a>,
+    campaigns: Vec<(Progress, &'static str)>,
+    form: &'a CampaignForm,
+    errors: &'a FieldErrors,
+    /// The new campaign form's text fields: name, label, what was typed, input type.
+    fields: [(&'static str, &'static str, &'a str, &'static str); 5],
+    /// The campaign whose change was refused, and why.
+    change_error: Option<(String, String)>,
+}
+
+impl CampaignsPage<'_> {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+}
+
+async fn page(
+    state: &AppState,
+    user: &StaffUser,
+    form: &CampaignForm,
+    errors: &FieldErrors,
+    change_error: Option<(String, String)>,
+) -> Result<Html<String>, PageError> {
+    let today = state.fund.today();
+    let campaigns = state.store.campaigns().await?.iter().map(|c| (c.progress(today), c.kind.as_str())).collect();
+    let fields = [
+        ("title", "Title", form.title.as_str(), "text"),
+        ("target", "Target (£)", form.target.as_str(), "text"),
+        ("starts_on", "First day", form.starts_on.as_str(), "date"),
+        ("ends_on", "Last day", form.ends_on.as_str(), "date"),
+        ("slug", "Slug (optional)", form.slug.as_str(), "text"),
+    ];
+    let page =
+        CampaignsPage { frame: Frame::new(state, user, "campaigns"), campaigns, form, errors, fields, change_error };
+    Ok(Html(page.render()?))
+}
+
+pub async fn list(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    page(
+        &state,
+        &user,
+        &CampaignForm { kind: "donations".into(), ..CampaignForm::default() },
+        &FieldErrors::new(),
+        None,
+    )
+    .await
+}
+
+fn date(errors: &mut FieldErrors, field: &'static str, value: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| errors.insert(field, "Enter the date as YYYY-MM-DD".to_owned()))
+        .ok()
+}
+
+fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let target = parse_amount(&form.target).map_err(|e| errors.insert("target", e.to_string())).ok();
+    let starts_on = date(&mut errors, "starts_on", &form.starts_on);
+    let ends_on = date(&mut errors, "ends_on", &form.ends_on);
+    let kind = match form.kind.as_str() {
+        "" | "donations" => CampaignKind::Donations,
+        "shares" => CampaignKind::Shares,
+        _ => {
+            errors.insert("kind", "Choose donations or shares".to_owned());
+            CampaignKind::Donations
+        }
+    };
+    let monthly = form.monthly.is_some();
+    if monthly && kind == CampaignKind::Shares {
+        errors.insert("monthly", "Only the fighting fund rolls over each month".to_owned());
+    }
+    let (Some(target), Some(starts_on), Some(ends_on)) = (target, starts_on, ends_on) else {
+        return Err(errors);
+    };
+    let slug = Some(form.slug.trim()).filter(|s| !s.is_empty());
+    match NewCampaign::parse(&form.title, target, starts_on, ends_on, slug, monthly) {
+        Ok(campaign) if errors.is_empty() => Ok(NewCampaign { kind, ..campaign }),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            let field = match e {
+                crate::domain::CampaignError::EmptyTitle => "title",
+                crate::domain::CampaignError::TargetNotPositive => "target",
+                crate::domain::CampaignError::EndsBeforeStart => "ends_on",
+                crate::domain::CampaignError::BadSlug => "slug",
+            };
+            errors.insert(field, e.to_string());
+            Err(errors)
+        }
+    }
+}
+
+pub async fn create(
+    AtLeast(user): Admin,
+    State(state): State<AppState>,
+    Form(form): Form<CampaignForm>,
+) -> Result<Response, PageError> {
+    let refuse = async |errors: FieldErrors| -> Result<Response, PageError> {
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &user, &form, &errors, None).await?).into_response())
+    };
+    let campaign = match parse(&form) {
+        Ok(campaign) => campaign,
+        Err(errors) => return refuse(errors).await,
+    };
+    match state.store.create_campaign(&campaign, &user.actor(), state.clock.now()).await {
+        Ok(_) => {}
+        Err(StoreError::DuplicateSlug(slug)) => {
+            return refuse(FieldErrors::from([("slug", format!("A campaign {slug} already exists"))])).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.fund.changed();
+    Ok(Redirect::to("/staff/campaigns").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    ends_on: String,
+}
+
+/// Applies a change, or shows the campaigns page with why it was refused.
+async fn apply(
+    state: &AppState,
+    user: &StaffUser,
+    campaign: &Campaign,
+    change: Result<CampaignChange, String>,
+) -> Result<Response, PageError> {
+    let change = change.and_then(|c| {
+        if c.ends_on < campaign.starts_on {
+            Err(format!("It starts on {}: it cannot end before that", campaign.starts_on))
+        } else if c.target <= crate::domain::Pence::ZERO {
+            Err("The target must be more than £0".to_owned())
+        } else {
+            Ok(c)
+        }
+    });
+    match change {
+        Ok(change) => {
+            state.store.change_campaign(&campaign.slug, &change, &user.actor(), state.clock.now()).await?;
+            state.fund.changed();
+            Ok(Redirect::to("/staff/campaigns").into_response())
+        }
+        Err(why) => {
+            let blank = CampaignForm { kind: "donations".into(), ..CampaignForm::default() };
+            let html = page(state, user, &blank, &FieldErrors::new(), Some((campaign.slug.clone(), why))).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+        }
+    }
+}
+
+pub async fn change(
+    AtLeast(user): Admin,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Form(form): Form<ChangeForm>,
+) -> Result<Response, PageError> {
+    let Some(campaign) = state.store.campaign(&slug).await? else {
+        return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
+    };
+    let change = parse_amount(&form.target).map_err(|e| format!("Target: {e}")).and_then(|target| {
+        NaiveDate::parse_from_str(form.ends_on.trim(), "%Y-%m-%d")
+            .map(|ends_on| CampaignChange { target, ends_on })
+            .map_err(|_| "Enter the last day as YYYY-MM-DD".to_owned())
+    });
+    apply(&state, &user, &campaign, change).await
+}
+
+/// Ends a campaign yesterday: from today it counts nothing new of its own.
+pub async fn close(
+    AtLeast(user): Admin,
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(campaign) = state.store.campaign(&slug).await? else {
+        return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
+    };
+    let yesterday = state.fund.today().pred_opt().unwrap_or(campaign.ends_on);
+    let change = if campaign.ends_on <= yesterday {
+        Err("It has already closed".to_owned())
+    } else {
+        Ok(CampaignChange { target: campaign.target, ends_on: yesterday })
+    };
+    apply(&state, &user, &campaign, change).await
+}

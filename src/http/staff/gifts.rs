@@ -1,0 +1,376 @@
+//! Gifts: search with filters and pages, CSV export, each gift's history and receipt, and
+//! entering gifts that came by cheque, phone, standing order, cash or bank transfer.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::auth::{AtLeast, Finance, Viewer};
+use super::{Frame, local_time};
+use crate::domain::gift::counts_at;
+use crate::domain::{FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day, today_in};
+use crate::http::AppState;
+use crate::http::error::PageError;
+use crate::store::{EmailRow, GiftFilter, GiftRow, StoreError};
+
+const PAGE: i64 = 50;
+/// The most rows one CSV export holds; narrow the search for more.
+const EXPORT: i64 = 100_000;
+
+/// The search as typed, every field a string so that a mistake is shown, not a 400.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GiftQuery {
+    q: String,
+    amount: String,
+    from: String,
+    to: String,
+    method: String,
+    campaign: String,
+    page: String,
+}
+
+impl GiftQuery {
+    /// The filter it asks for, or what is wrong with it.
+    fn filter(&self, zone: Tz) -> Result<GiftFilter, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let typed = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut day = |field: &'static str, v: &str| match typed(v) {
+            None => None,
+            Some(v) => NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                .map_err(|_| errors.insert(field, "Enter the date as YYYY-MM-DD".to_owned()))
+                .ok(),
+        };
+        let from = day("from", &self.from);
+        let to = day("to", &self.to);
+        let amount = match typed(&self.amount) {
+            None => None,
+            Some(v) => parse_amount(&v).map_err(|e| errors.insert("amount", e.to_string())).ok(),
+        };
+        let method = typed(&self.method);
+        if method.as_deref().is_some_and(|m| m != "online" && GiftMethod::parse(m).is_none()) {
+            errors.insert("method", "Choose a method from the list".to_owned());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(GiftFilter {
+            text: typed(&self.q),
+            amount,
+            from: from.map(|d| start_of_day(zone, d)),
+            until: to.and_then(|d| d.succ_opt()).map(|d| start_of_day(zone, d)),
+            method,
+            campaign: typed(&self.campaign),
+        })
+    }
+
+    fn page(&self) -> i64 {
+        self.page.trim().parse::<i64>().unwrap_or(1).clamp(1, 1_000_000)
+    }
+
+    /// The same search as a query string, for the CSV link and the pages.
+    fn query_string(&self, page: Option<i64>) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("q", &self.q),
+            ("amount", &self.amount),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("method", &self.method),
+            ("campaign", &self.campaign),
+        ] {
+            if !value.trim().is_empty() {
+                out.append_pair(key, value.trim());
+            }
+        }
+        if let Some(page) = page {
+            out.append_pair("page", &page.to_string());
+        }
+        out.finish()
+    }
+}
+
+/// A gift as a row of a table.
+pub struct GiftLine {
+    pub reference: String,
+    pub when: String,
+    pub amount: String,
+    pub refunded: Option<String>,
+    pub campaign: String,
+    pub method: String,
+    pub giver: String,
+    pub note: String,
+}
+
+fn method_label(method: &str) -> String {
+    match GiftMethod::parse(method) {
+        Some(known) => known.label().to_owned(),
+        None => method.to_owned(),
+    }
+}
+
+pub fn gift_lines(rows: Vec<GiftRow>, zone: Tz) -> Vec<GiftLine> {
+    rows.into_iter()
+        .map(|g| GiftLine {
+            when: local_time(g.occurred_at, zone),
+            amount: g.amount.display_exact(),
+            refunded: (g.refunded > Pence::ZERO).then(|| g.refunded.display_exact()),
+            method: method_label(&g.method),
+            giver: match (g.name, g.email) {
+                (Some(name), Some(email)) => format!("{name} <{email}>"),
+                (name, email) => name.or(email).unwrap_or_default(),
+            },
+            note: g.note.unwrap_or_default(),
+            campaign: g.campaign,
+            reference: g.reference,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "staff/gifts.html")]
+struct GiftsPage<'a> {
+    frame: Frame<'a>,
+    query: &'a GiftQuery,
+    errors: FieldErrors,
+    gifts: Vec<GiftLine>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    previous: Option<String>,
+    next: Option<String>,
+    csv: String,
+    campaigns: Vec<String>,
+    methods: Vec<(&'static str, &'static str)>,
+}
+
+fn methods() -> Vec<(&'static str, &'static str)> {
+    std::iter::once(("online", "online (Stripe)")).chain(GiftMethod::ALL.map(|m| (m.as_str(), m.label()))).collect()
+}
+
+async fn campaign_slugs(state: &AppState) -> Result<Vec<String>, StoreError> {
+    Ok(state.store.campaigns().await?.into_iter().map(|c| c.slug).collect())
+}
+
+pub async fn list(
+    AtLeast(user): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<GiftQuery>,
+) -> Result<Response, PageError> {
+    let zone = state.config.fund_timezone;
+    let page = query.page();
+    let (filter, errors) = match query.filter(zone) {
+        Ok(filter) => (Some(filter), FieldErrors::new()),
+        Err(errors) => (None, errors),
+    };
+    let (rows, total) = match &filter {
+        Some(filter) => state.store.search_gifts(filter, PAGE, (page - 1) * PAGE).await?,
+        None => (Vec::new(), 0),
+    };
+    let pages = (total + PAGE - 1) / PAGE;
+    let link = |p: i64| format!("/staff/gifts?{}", query.query_string(Some(p)));
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let html = GiftsPage {
+        frame: Frame::new(&state, &user, "gifts"),
+        query: &query,
+        errors,
+        gifts: gift_lines(rows, zone),
+        total,
+        page,
+        pages,
+        previous: (page > 1).then(|| link(page - 1)),
+        next: (page < pages).then(|| link(page + 1)),
+        csv: format!("/staff/gifts.csv?{}", query.query_string(None)),
+        campaigns: campaign_slugs(&state).await?,
+        methods: methods(),
+    }
+    .render()?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// The search's gifts as CSV (RFC 4180): amounts in pounds and pence, times in the fund's zone.
+pub async fn csv(
+    AtLeast(_user): Finance,
+    State(state): State<AppState>,
+    Query(query): Query<GiftQuery>,
+) -> Result<Response, PageError> {
+    let zone = state.config.fund_timezone;
+    let Ok(filter) = query.filter(zone) else {
+        return Ok(
+            (StatusCode::UNPROCESSABLE_ENTITY, "the search has mistakes: correct it on the gifts page").into_response()
+        );
+    };
+    let (rows, _) = state.store.search_gifts(&filter, EXPORT, 0).await?;
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    let written: Result<(), csv::Error> = (|| {
+        out.write_record(["reference", "date", "amount", "refunded", "campaign", "method", "name", "email", "note"])?;
+        for g in &rows {
+            out.write_record([
+                g.reference.as_str(),
+                &g.occurred_at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+                &g.amount.decimal(),
+                &g.refunded.decimal(),
+                &g.campaign,
+                &g.method,
+                g.name.as_deref().unwrap_or(""),
+                g.email.as_deref().unwrap_or(""),
+                g.note.as_deref().unwrap_or(""),
+            ])?;
+        }
+        Ok(())
+    })();
+    let body = written.and_then(|()| out.into_inner().map_err(|e| csv::Error::from(e.into_error())));
+    let Ok(body) = body else {
+        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "the export could not be written").into_response());
+    };
+    let name = format!("gifts-{}.csv", today_in(zone, state.clock.now()));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// One line of a gift's history.
+struct Movement {
+    what: String,
+    amount: String,
+    when: String,
+}
+
+/// An email about the gift, as its page lists it.
+struct Email {
+    subject: String,
+    recipient: String,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/gift.html")]
+struct GiftPage<'a> {
+    frame: Frame<'a>,
+    reference: &'a str,
+    movements: Vec<Movement>,
+    emails: Vec<Email>,
+}
+
+fn email_line(e: EmailRow, org_name: &str, zone: Tz) -> Email {
+    let subject = serde_json::from_str::<crate::domain::Notice>(&e.payload)
+        .map(|n| n.subject(org_name))
+        .unwrap_or_else(|_| "(unreadable)".to_owned());
+    let status = match (e.status.as_str(), e.sent_at) {
+        ("sent", Some(at)) => format!("sent {}", local_time(at, zone)),
+        (status, _) => format!("{status} after {} attempts", e.attempts),
+    };
+    Email { subject, recipient: e.recipient, status }
+}
+
+pub async fn detail(
+    AtLeast(user): Viewer,
+    State(state): State<AppState>,
+    Path(reference): Path<String>,
+) -> Result<Response, PageError> {
+    let zone = state.config.fund_timezone;
+    let history = state.store.gift_history(&reference).await?;
+    if history.is_empty() {
+        return Ok((StatusCode::NOT_FOUND, Html("No such gift.")).into_response());
+    }
+    let movements = history
+        .into_iter()
+        .map(|row| Movement {
+            what: match row.source_id.strip_prefix(&format!("{reference}:")) {
+                None => "payment".to_owned(),
+                Some(rest) if rest.starts_with("refunded:") => "refund".to_owned(),
+                Some(rest) if rest.ends_with(":withdrawn") => "dispute opened: money withdrawn".to_owned(),
+                Some(rest) if rest.ends_with(":reinstated") => "dispute won: money reinstated".to_owned(),
+                Some(rest) => rest.to_owned(),
+            },
+            amount: row.amount.display_exact(),
+            when: local_time(row.occurred_at, zone),
+        })
+        .collect();
+    let org = &state.config.org_name;
+    let emails = state.store.emails_about(&reference).await?.into_iter().map(|e| email_line(e, org, zone)).collect();
+    let page = GiftPage { frame: Frame::new(&state, &user, "gifts"), reference: &reference, movements, emails };
+    Ok(Html(page.render()?).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "staff/gift_entry.html")]
+struct EntryPage<'a> {
+    frame: Frame<'a>,
+    form: &'a OfflineGiftForm,
+    errors: &'a FieldErrors,
+    campaigns: Vec<String>,
+    methods: Vec<(&'static str, &'static str)>,
+}
+
+async fn entry_page(
+    state: &AppState,
+    user: &super::StaffUser,
+    form: &OfflineGiftForm,
+    errors: &FieldErrors,
+) -> Result<Html<String>, PageError> {
+    let campaigns = state
+        .store
+        .campaigns()
+        .await?
+        .into_iter()
+        .filter(|c| c.kind == crate::domain::CampaignKind::Donations)
+        .map(|c| c.slug)
+        .collect();
+    let methods = GiftMethod::ALL.map(|m| (m.as_str(), m.label())).to_vec();
+    let page = EntryPage { frame: Frame::new(state, user, "entry"), form, errors, campaigns, methods };
+    Ok(Html(page.render()?))
+}
+
+pub async fn entry_form(AtLeast(user): Finance, State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    let current = state.fund.current().await?;
+    let form = OfflineGiftForm {
+        campaign: current.map(|c| c.progress.slug.clone()).unwrap_or_default(),
+        method: "cheque".to_owned(),
+        received_on: state.fund.today().to_string(),
+        ..OfflineGiftForm::default()
+    };
+    entry_page(&state, &user, &form, &FieldErrors::new()).await
+}
+
+/// Records an offline gift; it counts in the public figures at once.
+pub async fn enter(
+    AtLeast(user): Finance,
+    State(state): State<AppState>,
+    Form(form): Form<OfflineGiftForm>,
+) -> Result<Response, PageError> {
+    let refuse = async |errors: FieldErrors| -> Result<Response, PageError> {
+        let page = entry_page(&state, &user, &form, &errors).await?;
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    };
+    let gift = match form.parse(state.fund.today()) {
+        Ok(gift) => gift,
+        Err(errors) => return refuse(errors).await,
+    };
+    let zone = state.config.fund_timezone;
+    let recorded = state
+        .store
+        .record_offline_gift(&gift, counts_at(gift.received_on, zone), &user.actor(), state.clock.now())
+        .await;
+    let reference = match recorded {
+        Ok(reference) => reference,
+        Err(StoreError::UnknownCampaign(_)) => {
+            return refuse(FieldErrors::from([("campaign", "There is no such campaign".to_owned())])).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.fund.changed();
+    state.outbox_wake.notify_one();
+    Ok(Redirect::to(&format!("/staff/gifts/{reference}")).into_response())
+}

@@ -1,0 +1,93 @@
+//! The staff area (SPEC §8): one router, a database-backed session, a CSRF check on every
+//! form, and a role on every handler (see [`auth::AtLeast`]).
+
+mod auth;
+mod campaigns;
+mod dashboard;
+mod gifts;
+mod operations;
+mod people;
+mod sessions;
+
+use axum::Router;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use super::AppState;
+use auth::StaffUser;
+
+/// A session ends after this long without a request.
+const IDLE: Duration = Duration::hours(2);
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let https = state.config.public_base_url.scheme() == "https";
+    let sessions = SessionManagerLayer::new(sessions::DbSessions(state.store.clone()))
+        .with_name("coopfund_staff")
+        .with_path("/staff")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(https)
+        // Saved on every request, so that the idle expiry starts again with each one.
+        .with_always_save(true)
+        .with_expiry(Expiry::OnInactivity(IDLE));
+    Router::new()
+        .route("/staff/login", get(auth::form).post(auth::login))
+        .route("/staff/logout", post(auth::logout))
+        .route("/staff", get(dashboard::page))
+        .route("/staff/gifts", get(gifts::list))
+        .route("/staff/gifts.csv", get(gifts::csv))
+        .route("/staff/gifts/new", get(gifts::entry_form).post(gifts::enter))
+        .route("/staff/gifts/{reference}", get(gifts::detail))
+        .route("/staff/people", get(people::people))
+        .route("/staff/supporters", get(people::supporters))
+        .route("/staff/members", get(people::members))
+        .route("/staff/members.csv", get(people::register_csv))
+        .route("/staff/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/staff/campaigns/{slug}", post(campaigns::change))
+        .route("/staff/campaigns/{slug}/close", post(campaigns::close))
+        .route("/staff/events", get(operations::events))
+        .route("/staff/events/{id}/process", post(operations::reprocess))
+        .route("/staff/outbox", get(operations::outbox))
+        .route("/staff/outbox/{id}/retry", post(operations::retry))
+        .route("/staff/audit", get(operations::audit))
+        .layer(axum::middleware::from_fn(auth::csrf))
+        .layer(sessions)
+}
+
+/// The menu: section, link and label. Entering gifts shows only to those who may.
+const MENU: [(&str, &str, &str); 10] = [
+    ("dashboard", "/staff", "Fund"),
+    ("gifts", "/staff/gifts", "Gifts"),
+    ("entry", "/staff/gifts/new", "Enter a gift"),
+    ("people", "/staff/people", "People"),
+    ("supporters", "/staff/supporters", "Supporters"),
+    ("members", "/staff/members", "Members"),
+    ("campaigns", "/staff/campaigns", "Campaigns"),
+    ("events", "/staff/events", "Webhook events"),
+    ("outbox", "/staff/outbox", "Outbox"),
+    ("audit", "/staff/audit", "Audit log"),
+];
+
+/// What every staff page shows around its content: who is signed in, and the menu.
+pub struct Frame<'a> {
+    pub org_name: &'a str,
+    pub user: &'a StaffUser,
+    /// The menu entry to mark as current.
+    pub section: &'static str,
+    pub menu: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl<'a> Frame<'a> {
+    pub fn new(state: &'a AppState, user: &'a StaffUser, section: &'static str) -> Frame<'a> {
+        Frame { org_name: &state.config.org_name, user, section, menu: &MENU }
+    }
+}
+
+/// "17 Nov 2026 14:05" in the fund's time zone.
+pub fn local_time(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone).format("%-d %b %Y %H:%M").to_string()
+}

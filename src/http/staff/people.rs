@@ -1,0 +1,102 @@
+//! People (one record per email joining gifts, support and shares), monthly supporters,
+//! and the register of members with its history and CSV download.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::{AtLeast, Finance, Viewer};
+use super::{Frame, local_time};
+use crate::domain::shares::register_csv as register_as_csv;
+use crate::domain::{Pence, RegisterEntry, today_in};
+use crate::http::AppState;
+use crate::http::error::PageError;
+use crate::store::{Allotment, PersonRow, SupporterRow, SupporterTotals};
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct Search {
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/people.html")]
+struct PeoplePage<'a> {
+    frame: Frame<'a>,
+    q: &'a str,
+    people: Vec<PersonRow>,
+}
+
+pub async fn people(
+    AtLeast(user): Viewer,
+    State(state): State<AppState>,
+    Query(search): Query<Search>,
+) -> Result<Html<String>, PageError> {
+    let text = Some(search.q.trim()).filter(|q| !q.is_empty());
+    let people = state.store.people(text, 200).await?;
+    let page = PeoplePage { frame: Frame::new(&state, &user, "people"), q: search.q.trim(), people };
+    Ok(Html(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "staff/supporters.html")]
+struct SupportersPage<'a> {
+    frame: Frame<'a>,
+    totals: SupporterTotals,
+    supporters: Vec<(SupporterRow, String)>,
+}
+
+pub async fn supporters(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    let zone = state.config.fund_timezone;
+    let supporters = state.store.supporters().await?.into_iter().map(|s| {
+        let since = local_time(s.started_at, zone);
+        (s, since)
+    });
+    let page = SupportersPage {
+        frame: Frame::new(&state, &user, "supporters"),
+        totals: state.store.supporter_totals().await?,
+        supporters: supporters.collect(),
+    };
+    Ok(Html(page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "staff/members.html")]
+struct MembersPage<'a> {
+    frame: Frame<'a>,
+    members: Vec<RegisterEntry>,
+    history: Vec<Allotment>,
+    capital: Pence,
+}
+
+pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    let mut history = state.store.allotments(None).await?;
+    history.reverse();
+    history.truncate(200);
+    let page = MembersPage {
+        frame: Frame::new(&state, &user, "members"),
+        members: state.store.register().await?,
+        history,
+        capital: state.store.share_capital().await?,
+    };
+    Ok(Html(page.render()?))
+}
+
+/// The register as SPEC §7's CSV, the same as `coopfund register export`.
+pub async fn register_csv(AtLeast(_user): Finance, State(state): State<AppState>) -> Result<Response, PageError> {
+    let Ok(body) = register_as_csv(&state.store.register().await?) else {
+        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "the register could not be written").into_response());
+    };
+    let name = format!("register-{}.csv", today_in(state.config.fund_timezone, state.clock.now()));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}

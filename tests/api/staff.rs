@@ -1,0 +1,402 @@
+//! The staff area over HTTP: sessions, CSRF, roles, login limits, and what staff do there.
+
+use std::collections::HashMap;
+
+use coopfund::domain::ReceivedEvent;
+use reqwest::Response;
+
+use crate::helpers::{Engine, NOW, TestApp, ok, run_cli_with_input};
+use crate::on_both_engines;
+use crate::stripe::{CardGift, FakeStripe};
+
+on_both_engines!(
+    every_staff_route_needs_a_session,
+    signing_in_rotates_the_session_and_the_cookie_is_locked_down,
+    forms_without_the_csrf_token_are_refused_and_change_nothing,
+    roles_are_enforced_on_every_route_not_only_in_menus,
+    the_sixth_wrong_password_locks_the_account_even_with_the_right_one,
+    finance_enters_a_cheque_and_the_public_figures_move_at_once,
+    an_admin_changes_the_target_and_the_public_figures_follow,
+    a_kept_event_is_processed_again_and_counts_once,
+    the_people_supporters_members_and_outbox_pages_show_what_is_stored,
+);
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Adds a member of staff through the CLI, as an operator does.
+pub fn add_staff(env: &HashMap<&'static str, String>, email: &str, role: &str) {
+    ok(run_cli_with_input(env, &["staff", "add", "--email", email, "--role", role], &format!("{PASSWORD}\n")));
+}
+
+/// The staff session cookie a response sets, as `name=value`.
+fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("coopfund_staff="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+fn csrf_in(page: &str) -> String {
+    let start = page.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
+    page[start..].split('"').next().expect("a token").to_owned()
+}
+
+/// A browser-like client of the staff area: keeps its cookie and puts the CSRF token in forms.
+pub struct StaffSession {
+    http: reqwest::Client,
+    base: String,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl StaffSession {
+    /// Opens the login page: a session with a CSRF token, nobody signed in.
+    pub async fn open(base: &str) -> StaffSession {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let page = http.get(format!("{base}/staff/login")).send().await.expect("GET login");
+        assert_eq!(page.status(), 200);
+        let cookie = session_cookie(&page).expect("the login page starts a session");
+        let csrf = csrf_in(&page.text().await.expect("login page"));
+        StaffSession { http, base: base.to_owned(), cookie, csrf }
+    }
+
+    pub async fn sign_in(base: &str, email: &str) -> StaffSession {
+        let mut session = StaffSession::open(base).await;
+        let response = session.log_in(email, PASSWORD).await;
+        assert_eq!(response.status(), 303, "signed in as {email}");
+        session.cookie = session_cookie(&response).expect("a new session at login");
+        session.csrf = csrf_in(&session.get("/staff").await.text().await.expect("dashboard"));
+        session
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> Response {
+        self.post("/staff/login", &[("email", email), ("password", password)]).await
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        let request = self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie);
+        request.send().await.expect("GET")
+    }
+
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.expect("page")
+    }
+
+    /// Posts a form with this session's CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &self.csrf));
+        self.post_exactly(path, &fields).await
+    }
+
+    /// Posts exactly these fields: no token unless given.
+    pub async fn post_exactly(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let request = self.http.post(format!("{}{path}", self.base)).header("cookie", &self.cookie).form(fields);
+        request.send().await.expect("POST")
+    }
+}
+
+fn staffed_app_env(app: &TestApp) {
+    add_staff(&app.env, "viewer@paper.example", "viewer");
+    add_staff(&app.env, "finance@paper.example", "finance");
+    add_staff(&app.env, "admin@paper.example", "admin");
+}
+
+const GET_ROUTES: [&str; 13] = [
+    "/staff",
+    "/staff/gifts",
+    "/staff/gifts.csv",
+    "/staff/gifts/new",
+    "/staff/gifts/gift-1",
+    "/staff/people",
+    "/staff/supporters",
+    "/staff/members",
+    "/staff/members.csv",
+    "/staff/campaigns",
+    "/staff/events",
+    "/staff/outbox",
+    "/staff/audit",
+];
+
+const POST_ROUTES: [&str; 7] = [
+    "/staff/gifts/new",
+    "/staff/campaigns",
+    "/staff/campaigns/fighting-fund-2026-11",
+    "/staff/campaigns/fighting-fund-2026-11/close",
+    "/staff/events/evt_1/process",
+    "/staff/outbox/1/retry",
+    "/staff/logout",
+];
+
+fn redirects_to_login(response: &Response) -> bool {
+    response.status() == 303 && response.headers().get("location").is_some_and(|l| l == "/staff/login")
+}
+
+async fn every_staff_route_needs_a_session(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    for path in GET_ROUTES {
+        assert!(redirects_to_login(&app.get(path).await), "GET {path}");
+    }
+    let anonymous = StaffSession::open(&app.base).await;
+    for path in POST_ROUTES {
+        let response = anonymous.post(path, &[("amount", "50"), ("method", "cheque")]).await;
+        assert!(redirects_to_login(&response), "POST {path}: {}", response.status());
+    }
+    assert_eq!(app.raised().await, 0);
+    app.running.stop().await;
+}
+
+async fn signing_in_rotates_the_session_and_the_cookie_is_locked_down(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let session = StaffSession::open(&app.base).await;
+    let wrong = session.log_in("viewer@paper.example", "not the password").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.expect("page").contains("do not match an account"));
+    let response = session.log_in("Viewer@Paper.example", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    let set = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap_or("")).collect::<Vec<_>>();
+    let cookie = set.iter().find(|c| c.starts_with("coopfund_staff=")).expect("a session cookie");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/staff"] {
+        assert!(cookie.contains(part), "{part} missing from {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+    let signed_in = session_cookie(&response).expect("cookie");
+    assert_ne!(signed_in, session.cookie, "a new session id at login");
+    let old = StaffSession { cookie: session.cookie.clone(), ..StaffSession::open(&app.base).await };
+    assert!(redirects_to_login(&old.get("/staff").await), "the id from before login is worthless");
+
+    let staff = StaffSession { cookie: signed_in, ..old };
+    assert!(staff.page("/staff").await.contains("viewer@paper.example"));
+    let staff = StaffSession { csrf: csrf_in(&staff.page("/staff").await), ..staff };
+    assert!(redirects_to_login(&staff.post("/staff/logout", &[]).await));
+    assert!(redirects_to_login(&staff.get("/staff").await), "signed out");
+    app.running.stop().await;
+}
+
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let staff = StaffSession::sign_in(&app.base, "admin@paper.example").await;
+    let cheque =
+        [("campaign", "fighting-fund-2026-11"), ("amount", "50"), ("method", "cheque"), ("received_on", "2026-11-17")];
+    assert_eq!(staff.post_exactly("/staff/gifts/new", &cheque).await.status(), 403, "no token");
+    let mut forged = cheque.to_vec();
+    forged.push(("csrf_token", "0000"));
+    assert_eq!(staff.post_exactly("/staff/gifts/new", &forged).await.status(), 403, "a wrong token");
+    let other = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    forged.pop();
+    forged.push(("csrf_token", &other.csrf));
+    assert_eq!(staff.post_exactly("/staff/gifts/new", &forged).await.status(), 403, "another session's token");
+    assert_eq!(staff.post_exactly("/staff/campaigns/fighting-fund-2026-11/close", &[]).await.status(), 403);
+    let login = StaffSession::open(&app.base).await;
+    let no_token = [("email", "admin@paper.example"), ("password", PASSWORD)];
+    assert_eq!(login.post_exactly("/staff/login", &no_token).await.status(), 403, "the login form too");
+    assert_eq!(app.raised().await, 0);
+    assert_eq!(app.get_json("/api/campaigns/current").await["status"], "open");
+    app.running.stop().await;
+}
+
+async fn roles_are_enforced_on_every_route_not_only_in_menus(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let viewer = StaffSession::sign_in(&app.base, "viewer@paper.example").await;
+    let finance = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    let admin = StaffSession::sign_in(&app.base, "admin@paper.example").await;
+    for path in ["/staff", "/staff/gifts", "/staff/people", "/staff/members", "/staff/campaigns", "/staff/events"] {
+        assert_eq!(viewer.get(path).await.status(), 200, "a viewer reads {path}");
+    }
+    assert!(!viewer.page("/staff").await.contains("/staff/gifts/new\""), "no entry link for a viewer");
+    for path in ["/staff/gifts.csv", "/staff/members.csv", "/staff/gifts/new"] {
+        assert_eq!(viewer.get(path).await.status(), 403, "a viewer cannot GET {path}");
+        assert_eq!(finance.get(path).await.status(), 200, "finance can GET {path}");
+    }
+    let cheque =
+        [("campaign", "fighting-fund-2026-11"), ("amount", "50"), ("method", "cheque"), ("received_on", "2026-11-17")];
+    assert_eq!(viewer.post("/staff/gifts/new", &cheque).await.status(), 403);
+    assert_eq!(viewer.post("/staff/outbox/1/retry", &[]).await.status(), 403);
+    assert_eq!(viewer.post("/staff/events/evt_1/process", &[]).await.status(), 403);
+    let change = [("target", "1"), ("ends_on", "2026-11-30")];
+    for who in [&viewer, &finance] {
+        assert_eq!(who.post("/staff/campaigns/fighting-fund-2026-11", &change).await.status(), 403);
+        assert_eq!(who.post("/staff/campaigns/fighting-fund-2026-11/close", &[]).await.status(), 403);
+        assert_eq!(who.post("/staff/campaigns", &[("title", "X"), ("target", "1")]).await.status(), 403);
+    }
+    assert_eq!(app.raised().await, 0);
+    assert_eq!(app.get_json("/api/campaigns/current").await["target_pence"], 1_800_000);
+    assert_eq!(admin.get("/staff/gifts/new").await.status(), 200, "admin may do what finance may");
+    app.running.stop().await;
+}
+
+async fn the_sixth_wrong_password_locks_the_account_even_with_the_right_one(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let session = StaffSession::open(&app.base).await;
+    for attempt in 1..=5 {
+        assert_eq!(session.log_in("finance@paper.example", &format!("guess {attempt}")).await.status(), 401);
+    }
+    let locked = session.log_in("finance@paper.example", PASSWORD).await;
+    assert_eq!(locked.status(), 429, "the right password after five wrong ones");
+    assert!(locked.text().await.expect("page").contains("Wait 15 minutes"));
+    assert_eq!(session.log_in("admin@paper.example", PASSWORD).await.status(), 303, "other accounts unaffected");
+    app.running.stop().await;
+}
+
+async fn finance_enters_a_cheque_and_the_public_figures_move_at_once(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let staff = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    let bad = staff
+        .post("/staff/gifts/new", &[("campaign", "fighting-fund-2026-11"), ("amount", "-3"), ("method", "barter")])
+        .await;
+    assert_eq!(bad.status(), 422);
+    let page = bad.text().await.expect("page");
+    assert!(page.contains("id=\"amount-error\"") && page.contains("id=\"method-error\""), "{page}");
+    assert!(page.contains("value=\"-3\""), "input kept");
+
+    let cheque = [
+        ("campaign", "fighting-fund-2026-11"),
+        ("amount", "50"),
+        ("method", "cheque"),
+        ("received_on", "2026-11-16"),
+        ("email", "reader@example.org"),
+        ("name", "Rosa Reader"),
+        ("note", "cheque no. 100123"),
+    ];
+    let entered = staff.post("/staff/gifts/new", &cheque).await;
+    assert_eq!(entered.status(), 303);
+    let gift_page = entered.headers()["location"].to_str().expect("location").to_owned();
+    assert!(gift_page.starts_with("/staff/gifts/gift-"), "{gift_page}");
+    assert_eq!(app.raised().await, 5_000, "the public figures moved at once");
+    let detail = staff.page(&gift_page).await;
+    assert!(detail.contains("£50.00") && detail.contains("Your receipt R-2026-000001"), "{detail}");
+
+    let gifts = staff.page("/staff/gifts?q=ROSA").await;
+    assert!(gifts.contains("Rosa Reader") && gifts.contains("cheque no. 100123"), "{gifts}");
+    assert!(staff.page("/staff/gifts?q=nobody").await.contains("0 gifts"));
+    assert_eq!(staff.get("/staff/gifts?from=yesterday").await.status(), 422, "a bad date is shown, not a 400");
+    let csv = staff.get("/staff/gifts.csv?method=cheque").await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.expect("csv");
+    assert!(csv.starts_with("reference,date,amount,refunded,campaign,method,name,email,note\r\n"), "{csv}");
+    assert!(
+        csv.contains(",50.00,0.00,fighting-fund-2026-11,cheque,Rosa Reader,reader@example.org,cheque no. 100123\r\n")
+    );
+    let audit = staff.page("/staff/audit").await;
+    assert!(audit.contains("finance@paper.example") && audit.contains("gift.add"), "{audit}");
+    assert!(staff.page("/staff").await.contains("£50.00"), "the dashboard shows today's figures");
+    app.running.stop().await;
+}
+
+async fn an_admin_changes_the_target_and_the_public_figures_follow(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let admin = StaffSession::sign_in(&app.base, "admin@paper.example").await;
+    let change = [("target", "20000"), ("ends_on", "2026-11-30")];
+    assert_eq!(admin.post("/staff/campaigns/fighting-fund-2026-11", &change).await.status(), 303);
+    assert_eq!(app.get_json("/api/campaigns/current").await["target_pence"], 2_000_000);
+    let refused =
+        admin.post("/staff/campaigns/fighting-fund-2026-11", &[("target", "20000"), ("ends_on", "2026-10-01")]).await;
+    assert_eq!(refused.status(), 422);
+    let created = [
+        ("title", "Share issue"),
+        ("target", "50000"),
+        ("starts_on", "2026-11-01"),
+        ("ends_on", "2026-12-31"),
+        ("kind", "shares"),
+    ];
+    assert_eq!(admin.post("/staff/campaigns", &created).await.status(), 303);
+    assert_eq!(app.get_json("/api/campaigns/share-issue").await["target_pence"], 5_000_000);
+    let duplicate = admin.post("/staff/campaigns", &created).await;
+    assert_eq!(duplicate.status(), 422);
+    assert!(duplicate.text().await.expect("page").contains("already exists"));
+    assert_eq!(admin.post("/staff/campaigns/fighting-fund-2026-11/close", &[]).await.status(), 303);
+    let closed = app.get_json("/api/campaigns/fighting-fund-2026-11").await;
+    assert_eq!((closed["ends_on"].as_str(), closed["status"].as_str()), (Some("2026-11-16"), Some("closed")));
+    let audit = admin.page("/staff/audit").await;
+    assert!(audit.contains("campaign.change") && audit.contains("campaign.create"), "{audit}");
+    app.running.stop().await;
+}
+
+async fn a_kept_event_is_processed_again_and_counts_once(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let app = TestApp::spawn_with_stripe(engine, NOW, &stripe).await;
+    staffed_app_env(&app);
+    // An event an earlier version could not read, kept as unparsed; this version can.
+    let gift = CardGift::new("kept", 2_500).paid(None);
+    let kept = ReceivedEvent {
+        id: "evt_kept_paid".to_owned(),
+        kind: "checkout.session.completed".to_owned(),
+        created: NOW.parse().expect("instant"),
+        payload: gift.to_string(),
+    };
+    let store = &app.running.state.store;
+    store.record_unparsed_event(&kept, "unknown field", NOW.parse().expect("instant")).await.expect("kept");
+    let finance = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    let events = finance.page("/staff/events").await;
+    assert!(events.contains("evt_kept_paid") && events.contains("unparsed") && events.contains("Process again"));
+    let again = finance.post("/staff/events/evt_kept_paid/process", &[]).await;
+    assert_eq!(again.status(), 303);
+    assert!(
+        finance.page(again.headers()["location"].to_str().expect("back")).await.contains("evt_kept_paid: processed")
+    );
+    let twice = finance.post("/staff/events/evt_kept_paid/process", &[]).await;
+    assert!(finance.page(twice.headers()["location"].to_str().expect("back")).await.contains("already processed"));
+    assert_eq!(app.deliver(&gift).await, 200, "Stripe's own retry changes nothing either");
+    assert_eq!(app.raised().await, 2_500, "counted once");
+    assert!(!finance.page("/staff/events").await.contains("Process again"), "nothing left to look at");
+    assert!(finance.page("/staff/audit").await.contains("event.process"));
+    app.running.stop().await;
+}
+
+async fn the_people_supporters_members_and_outbox_pages_show_what_is_stored(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let form = [("amount", "10"), ("frequency", "monthly"), ("email", "sam@example.org"), ("name", "Sam Supporter")];
+    let donated = app.http.post(app.url("/donate")).form(&form).send().await.expect("donate");
+    let checkout = donated.headers()["location"].to_str().expect("location").to_owned();
+    let paid = app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay");
+    assert_eq!(paid.status(), 303);
+    let join = [
+        ("name", "Ada Lovelace"),
+        ("address_line1", "1 Mill Lane"),
+        ("town", "Leeds"),
+        ("postcode", "LS1 4AP"),
+        ("email", "sam@example.org"),
+        ("amount", "100"),
+        ("declaration", "yes"),
+    ];
+    let applied = app.http.post(app.url("/join")).form(&join).send().await.expect("join");
+    let checkout = applied.headers()["location"].to_str().expect("location").to_owned();
+    assert_eq!(app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay").status(), 303);
+
+    let staff = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    let people = staff.page("/staff/people?q=SAM").await;
+    assert!(
+        people.contains("sam@example.org") && people.contains("active") && people.contains("no. 1, 100 shares"),
+        "{people}"
+    );
+    let supporters = staff.page("/staff/supporters").await;
+    assert!(supporters.contains("Sam Supporter") && supporters.contains("£10.00"), "{supporters}");
+    let members = staff.page("/staff/members").await;
+    assert!(members.contains("Ada Lovelace") && members.contains("1 Mill Lane, Leeds, LS1 4AP"), "{members}");
+    let register = staff.get("/staff/members.csv").await.text().await.expect("csv");
+    assert!(register.starts_with("member_number,name,address,email,shares,amount_paid,entered_on,ceased_on\r\n1,"));
+
+    let store = &app.running.state.store;
+    let stuck = store.unsent_emails(10).await.expect("emails");
+    let id = stuck.first().map(|e| e.id).unwrap_or(1);
+    store.email_failed(id, None, "550 mailbox unavailable").await.expect("fail it");
+    let outbox = staff.page("/staff/outbox").await;
+    assert!(outbox.contains("550 mailbox unavailable") && outbox.contains("Retry"), "{outbox}");
+    assert_eq!(staff.post(&format!("/staff/outbox/{id}/retry"), &[]).await.status(), 303);
+    let emails = store.unsent_emails(10).await.expect("emails");
+    assert!(emails.iter().all(|e| e.status != "failed"), "back in the queue");
+    app.running.stop().await;
+}
