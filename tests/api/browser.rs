@@ -121,3 +121,56 @@ impl HostPage {
 async fn record(State(seen): State<Arc<Mutex<Vec<String>>>>, text: String) {
     seen.lock().expect("lock").push(text);
 }
+
+/// Chromium driven through Debian's ChromeDriver (WebDriver), for journeys that click and type.
+pub struct Driven {
+    pub client: fantoccini::Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Driven {
+    pub async fn start(width: u32, height: u32) -> Driven {
+        let chromedriver = std::env::var("COOPFUND_TEST_CHROMEDRIVER").expect(
+            "COOPFUND_TEST_CHROMEDRIVER is not set: run the tests with scripts/test, which installs ChromeDriver",
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let driver = tokio::process::Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().expect("profile directory");
+        let mut args: Vec<String> = FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.push(format!("--window-size={width},{height}"));
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".to_owned(), serde_json::json!({ "binary": chromium(), "args": args }));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            let mut builder = fantoccini::ClientBuilder::new(connector.clone());
+            builder.capabilities(capabilities.clone());
+            if let Ok(client) = builder.connect(&url).await {
+                return Driven { client, driver, _profile: profile };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("ChromeDriver did not answer at {url}");
+    }
+
+    /// A screenshot of the window into the test's target directory.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, png).expect("write the screenshot");
+        path
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+    }
+}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use coopfund::domain::ReceivedEvent;
 use reqwest::Response;
 
+use crate::browser::Driven;
 use crate::helpers::{Engine, NOW, TestApp, ok, run_cli_with_input};
 use crate::on_both_engines;
 use crate::stripe::{CardGift, FakeStripe};
@@ -19,6 +20,7 @@ on_both_engines!(
     an_admin_changes_the_target_and_the_public_figures_follow,
     a_kept_event_is_processed_again_and_counts_once,
     the_people_supporters_members_and_outbox_pages_show_what_is_stored,
+    in_a_browser_finance_enters_a_cheque_and_downloads_the_gifts,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -398,5 +400,50 @@ async fn the_people_supporters_members_and_outbox_pages_show_what_is_stored(engi
     assert_eq!(staff.post(&format!("/staff/outbox/{id}/retry"), &[]).await.status(), 303);
     let emails = store.unsent_emails(10).await.expect("emails");
     assert!(emails.iter().all(|e| e.status != "failed"), "back in the queue");
+    app.running.stop().await;
+}
+
+/// The journey of SPEC §8 in a real browser: sign in, enter a £50 cheque, see the dashboard
+/// and the public figures move by £50, download the gifts CSV.
+async fn in_a_browser_finance_enters_a_cheque_and_downloads_the_gifts(engine: Engine) {
+    use fantoccini::Locator;
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let browser = Driven::start(1280, 900).await;
+    let client = &browser.client;
+    client.goto(&app.url("/staff")).await.expect("open /staff");
+    assert!(client.current_url().await.expect("url").path().ends_with("/staff/login"), "signed out: the login");
+    client.find(Locator::Css("#email")).await.expect("email").send_keys("finance@paper.example").await.expect("type");
+    client.find(Locator::Css("#password")).await.expect("password").send_keys(PASSWORD).await.expect("type");
+    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("sign in");
+    let raised = client.wait().for_element(Locator::Css("#raised")).await.expect("the dashboard");
+    assert_eq!(raised.text().await.expect("text"), "£0");
+
+    client.goto(&app.url("/staff/gifts/new")).await.expect("entry form");
+    client.find(Locator::Css("#amount")).await.expect("amount").send_keys("50").await.expect("type");
+    client.find(Locator::Css("#note")).await.expect("note").send_keys("cheque no. 100123").await.expect("type");
+    client.find(Locator::Css("main button[type=submit]")).await.expect("button").click().await.expect("record");
+    let heading = Locator::XPath("//h1[starts-with(., 'Gift gift-')]");
+    client.wait().for_element(heading).await.expect("the gift's own page");
+
+    client.goto(&app.url("/staff")).await.expect("dashboard");
+    let raised = client.find(Locator::Css("#raised")).await.expect("raised").text().await.expect("text");
+    assert_eq!(raised, "£50");
+    assert_eq!(app.raised().await, 5_000, "the public JSON moved by £50");
+    let shot = browser.screenshot(&format!("staff-dashboard-{engine:?}.png")).await;
+    eprintln!("dashboard screenshot: {}", shot.display());
+    client.set_window_size(390, 844).await.expect("phone width");
+    browser.screenshot(&format!("staff-dashboard-phone-{engine:?}.png")).await;
+
+    // The browser's own download of the CSV link, with its session cookie.
+    client.goto(&app.url("/staff/gifts")).await.expect("gifts");
+    let href = client.find(Locator::Css("a[download]")).await.expect("CSV link").attr("href").await.expect("href");
+    let script = "const done = arguments[arguments.length - 1];
+                  fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));";
+    let csv = client.execute_async(script, vec![href.unwrap_or_default().into()]).await.expect("fetch the CSV");
+    let csv = csv.as_str().unwrap_or_default().to_owned();
+    assert!(csv.starts_with("reference,date,amount,refunded,campaign,method,name,email,note\r\n"), "{csv}");
+    assert!(csv.contains(",50.00,0.00,fighting-fund-2026-11,cheque,,,cheque no. 100123\r\n"), "{csv}");
+    browser.stop().await;
     app.running.stop().await;
 }
