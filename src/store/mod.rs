@@ -17,8 +17,8 @@ use crate::domain::{
 };
 use crate::jobs::reconcile::CountedPayment;
 pub use views::{
-    Actor, AuditEntry, CampaignChange, EmailRow, EventRow, GiftFilter, GiftRow, LedgerRow, PersonRow, StaffArea,
-    SupporterRow, SupporterTotals,
+    Actor, AuditEntry, CampaignChange, EmailRow, EventRow, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow,
+    StaffArea, SupporterRow, SupporterTotals,
 };
 
 #[derive(Debug, thiserror::Error)]

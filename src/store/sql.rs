@@ -62,6 +62,7 @@ macro_rules! shared_store {
         use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
+            HeldApplication,
             LedgerEntry, LedgerRow, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
             ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals,
         };

@@ -237,6 +237,15 @@ macro_rules! staff_area {
                 Ok(SupporterTotals { active, monthly: Pence(monthly) })
             }
 
+            async fn held_applications(&self) -> Result<Vec<HeldApplication>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, name, email, amount_pence AS amount, note, payment FROM share_applications
+                     WHERE status = 'held' ORDER BY paid_at",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn troubled_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT id, type AS kind, status, note, waiting_for, created, received_at, payload FROM stripe_events

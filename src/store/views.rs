@@ -51,6 +51,8 @@ pub trait StaffArea: Send + Sync {
     async fn people(&self, text: Option<&str>, limit: i64) -> Result<Vec<PersonRow>, StoreError>;
     async fn supporters(&self) -> Result<Vec<SupporterRow>, StoreError>;
     async fn supporter_totals(&self) -> Result<SupporterTotals, StoreError>;
+    /// Paid share applications held back because allotting them would break the cap.
+    async fn held_applications(&self) -> Result<Vec<HeldApplication>, StoreError>;
     /// Webhook events that did not simply count, newest first.
     async fn troubled_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError>;
     async fn stripe_event(&self, id: &str) -> Result<Option<EventRow>, StoreError>;
@@ -169,6 +171,18 @@ pub struct SupporterRow {
     pub amount: Pence,
     pub status: String,
     pub started_at: DateTime<Utc>,
+}
+
+/// A paid application for shares that staff must decide on.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct HeldApplication {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    pub note: Option<String>,
+    pub payment: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]

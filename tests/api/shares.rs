@@ -207,6 +207,10 @@ async fn an_allotment_that_would_break_the_cap_is_held_for_staff(engine: Engine)
     let store = &app.running.state.store;
     assert_eq!(store.share_application(&second).await.expect("read").expect("kept").status, "held");
     assert_eq!(store.share_application(&first).await.expect("read").expect("kept").status, "allotted");
+    crate::staff::add_staff(&app.env, "viewer@paper.example", "viewer");
+    let staff = crate::staff::StaffSession::sign_in(&app.base, "viewer@paper.example").await;
+    let members = staff.page("/staff/members").await;
+    assert!(members.contains("held for a decision") && members.contains("past the cap of £20,000.00"), "{members}");
     app.running.stop().await;
 }
 

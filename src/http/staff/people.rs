@@ -13,7 +13,7 @@ use crate::domain::shares::register_csv as register_as_csv;
 use crate::domain::{Pence, RegisterEntry, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
-use crate::store::{Allotment, PersonRow, SupporterRow, SupporterTotals};
+use crate::store::{Allotment, HeldApplication, PersonRow, SupporterRow, SupporterTotals};
 
 #[derive(Default, Deserialize)]
 #[serde(default)]
@@ -69,6 +69,7 @@ struct MembersPage<'a> {
     members: Vec<RegisterEntry>,
     history: Vec<Allotment>,
     capital: Pence,
+    held: Vec<HeldApplication>,
 }
 
 pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
@@ -80,6 +81,7 @@ pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Re
         members: state.store.register().await?,
         history,
         capital: state.store.share_capital().await?,
+        held: state.store.held_applications().await?,
     };
     Ok(Html(page.render()?))
 }
