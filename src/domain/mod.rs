@@ -10,6 +10,7 @@ pub mod notice;
 pub mod payment;
 pub mod shares;
 pub mod staff;
+pub mod table;
 
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
 pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};

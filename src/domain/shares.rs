@@ -155,30 +155,22 @@ pub struct RegisterEntry {
 
 /// The register as CSV (RFC 4180, UTF-8) with the header SPEC §7 names.
 pub fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, csv::Error> {
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    out.write_record([
-        "member_number",
-        "name",
-        "address",
-        "email",
-        "shares",
-        "amount_paid",
-        "entered_on",
-        "ceased_on",
-    ])?;
-    for m in entries {
-        out.write_record([
-            m.member_number.to_string(),
-            m.name.clone(),
-            m.address.one_line(),
-            m.email.clone(),
-            m.shares.to_string(),
-            m.amount_paid.decimal(),
-            m.entered_on.to_string(),
-            m.ceased_on.map(|d| d.to_string()).unwrap_or_default(),
-        ])?;
-    }
-    out.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+    let header = ["member_number", "name", "address", "email", "shares", "amount_paid", "entered_on", "ceased_on"];
+    super::table::to_csv(
+        &header,
+        entries.iter().map(|m| {
+            [
+                m.member_number.to_string(),
+                m.name.clone(),
+                m.address.one_line(),
+                m.email.clone(),
+                m.shares.to_string(),
+                m.amount_paid.decimal(),
+                m.entered_on.to_string(),
+                m.ceased_on.map(|d| d.to_string()).unwrap_or_default(),
+            ]
+        }),
+    )
 }
 
 #[cfg(test)]

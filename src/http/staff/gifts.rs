@@ -4,16 +4,17 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::auth::{AtLeast, Finance, Viewer};
-use super::{Frame, local_time};
+use super::{Frame, csv_download, local_time};
 use crate::domain::gift::counts_at;
-use crate::domain::{FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day, today_in};
+use crate::domain::table::to_csv;
+use crate::domain::{FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{EmailRow, GiftFilter, GiftRow, StoreError};
@@ -206,38 +207,24 @@ pub async fn csv(
         );
     };
     let (rows, _) = state.store.search_gifts(&filter, EXPORT, 0).await?;
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let written: Result<(), csv::Error> = (|| {
-        out.write_record(["reference", "date", "amount", "refunded", "campaign", "method", "name", "email", "note"])?;
-        for g in &rows {
-            out.write_record([
-                g.reference.as_str(),
-                &g.occurred_at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
-                &g.amount.decimal(),
-                &g.refunded.decimal(),
-                &g.campaign,
-                &g.method,
-                g.name.as_deref().unwrap_or(""),
-                g.email.as_deref().unwrap_or(""),
-                g.note.as_deref().unwrap_or(""),
-            ])?;
-        }
-        Ok(())
-    })();
-    let body = written.and_then(|()| out.into_inner().map_err(|e| csv::Error::from(e.into_error())));
-    let Ok(body) = body else {
-        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "the export could not be written").into_response());
-    };
-    let name = format!("gifts-{}.csv", today_in(zone, state.clock.now()));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
+    let header = ["reference", "date", "amount", "refunded", "campaign", "method", "name", "email", "note"];
+    let body = to_csv(
+        &header,
+        rows.into_iter().map(|g| {
+            [
+                g.reference,
+                g.occurred_at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+                g.amount.decimal(),
+                g.refunded.decimal(),
+                g.campaign,
+                g.method,
+                g.name.unwrap_or_default(),
+                g.email.unwrap_or_default(),
+                g.note.unwrap_or_default(),
+            ]
+        }),
+    );
+    Ok(csv_download(&state, "gifts", body))
 }
 
 /// One line of a gift's history.

@@ -10,6 +10,8 @@ mod people;
 mod sessions;
 
 use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -18,6 +20,7 @@ use tower_sessions::cookie::time::Duration;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use super::AppState;
+use crate::domain::today_in;
 use auth::StaffUser;
 
 /// A session ends after this long without a request.
@@ -85,6 +88,20 @@ impl<'a> Frame<'a> {
     pub fn new(state: &'a AppState, user: &'a StaffUser, section: &'static str) -> Frame<'a> {
         Frame { org_name: &state.config.org_name, user, section, menu: &MENU }
     }
+}
+
+/// A CSV file to download as `{name}-{today}.csv`, never cached on the way.
+pub fn csv_download(state: &AppState, name: &str, body: Result<Vec<u8>, csv::Error>) -> Response {
+    let Ok(body) = body else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the export could not be written").into_response();
+    };
+    let file = format!("{name}-{}.csv", today_in(state.config.fund_timezone, state.clock.now()));
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    (headers, body).into_response()
 }
 
 /// "17 Nov 2026 14:05" in the fund's time zone.

@@ -3,14 +3,13 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 use serde::Deserialize;
 
 use super::auth::{AtLeast, Finance, Viewer};
-use super::{Frame, local_time};
+use super::{Frame, csv_download, local_time};
 use crate::domain::shares::register_csv as register_as_csv;
-use crate::domain::{Pence, RegisterEntry, today_in};
+use crate::domain::{Pence, RegisterEntry};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{Allotment, HeldApplication, PersonRow, SupporterRow, SupporterTotals};
@@ -88,17 +87,5 @@ pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Re
 
 /// The register as SPEC §7's CSV, the same as `coopfund register export`.
 pub async fn register_csv(AtLeast(_user): Finance, State(state): State<AppState>) -> Result<Response, PageError> {
-    let Ok(body) = register_as_csv(&state.store.register().await?) else {
-        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "the register could not be written").into_response());
-    };
-    let name = format!("register-{}.csv", today_in(state.config.fund_timezone, state.clock.now()));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(csv_download(&state, "register", register_as_csv(&state.store.register().await?)))
 }
