@@ -175,6 +175,8 @@ pub fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, csv::Error> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const RULES: ShareRules = ShareRules { price: Pence(100), max_holding: Pence(2_000_000) };
@@ -249,5 +251,34 @@ mod tests {
             "member_number,name,address,email,shares,amount_paid,entered_on,ceased_on\r\n\
              1,\"O'Brien, \"\"Red\"\" Ada\",\"1 Mill Lane, Leeds, LS1 4AP\",ada@example.org,150,150.00,2026-11-17,\r\n"
         );
+    }
+
+    proptest! {
+        /// Any join form is refused field by field or makes whole shares within the cap.
+        #[test]
+        fn any_join_form_is_refused_or_makes_whole_shares_within_the_cap(
+            name in ".{0,120}",
+            line1 in ".{0,120}",
+            town in ".{0,20}",
+            postcode in prop_oneof![Just("LS1 4AP".to_owned()), ".{0,10}"],
+            email in prop_oneof![Just("a@example.org".to_owned()), ".{0,30}"],
+            amount in prop_oneof![Just("100".to_owned()), "[0-9.,£]{0,12}", ".{0,12}"],
+            declaration in proptest::option::of(".{0,3}"),
+            price in 1i64..1_000,
+        ) {
+            let rules = ShareRules { price: Pence(price), max_holding: Pence(2_000_000) };
+            let form = JoinForm {
+                name, address_line1: line1, town, postcode, email, amount, declaration,
+                ..JoinForm::default()
+            };
+            match form.parse(rules) {
+                Ok(app) => {
+                    prop_assert_eq!(app.amount.0, app.shares * price);
+                    prop_assert!(app.shares >= 1 && app.amount <= rules.max_holding);
+                    prop_assert!(!app.name.is_empty() && !app.name.chars().any(char::is_control));
+                }
+                Err(errors) => prop_assert!(!errors.is_empty()),
+            }
+        }
     }
 }

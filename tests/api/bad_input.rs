@@ -24,6 +24,10 @@ fn form(what: &'static str, body: &str) -> Bad {
     bad(what, "POST", "/donate", Some("application/x-www-form-urlencoded"), body.as_bytes())
 }
 
+fn join(what: &'static str, body: &str) -> Bad {
+    bad(what, "POST", "/join", Some("application/x-www-form-urlencoded"), body.as_bytes())
+}
+
 async fn every_route_refuses_bad_input_with_a_4xx_and_stores_nothing(engine: Engine) {
     let app = TestApp::spawn(engine, NOW).await;
     let long = "a".repeat(100_000);
@@ -58,6 +62,30 @@ async fn every_route_refuses_bad_input_with_a_4xx_and_stores_nothing(engine: Eng
         bad("a 5 kB slug", "GET", &format!("/api/campaigns/{}", &long[..5000]), None, b""),
         bad("a path of 20 kB", "GET", &format!("/{}", &long[..20_000]), None, b""),
         bad("two versions of the script", "GET", "/widget/fund.js?v=1&v=2", None, b""),
+        join("a join form with a 100 kB name", &format!("name={long}&email=a@example.org&amount=10&declaration=yes")),
+        join(
+            "shares in exponent form",
+            "name=A&address_line1=1&town=T&postcode=LS1%204AP&email=a@example.org&amount=1e3",
+        ),
+        join("a part share", "name=A&address_line1=1&town=T&postcode=LS1%204AP&email=a@example.org&amount=0.5"),
+        join("a 29-digit share amount", "name=A&email=a@example.org&amount=76352325476935232547699922224"),
+        join("a NUL in an address", "name=A&address_line1=%00&town=T&postcode=LS1%204AP&email=a@example.org&amount=5"),
+        bad("JSON to the join form", "POST", "/join", Some("application/json"), br#"{"amount": 5}"#),
+        bad("an unknown share checkout", "GET", "/demo/checkout/shr_00000000000000000000000000000000", None, b""),
+        bad(
+            "a staff login with no session",
+            "POST",
+            "/staff/login",
+            Some("application/x-www-form-urlencoded"),
+            b"email=a&password=b",
+        ),
+        bad(
+            "a staff login that is not UTF-8",
+            "POST",
+            "/staff/login",
+            Some("application/x-www-form-urlencoded"),
+            b"email=\xff",
+        ),
         bad("an unsigned webhook", "POST", "/webhooks/stripe", Some("application/json"), b"{}"),
         bad("a webhook that is not UTF-8", "POST", "/webhooks/stripe", None, b"\xff\xfe"),
     ];
@@ -77,6 +105,7 @@ async fn every_route_refuses_bad_input_with_a_4xx_and_stores_nothing(engine: Eng
     let state = &app.running.state;
     assert!(state.store.recent_gifts(10).await.expect("gifts").is_empty(), "nothing paid");
     assert_eq!(state.store.outbox_counts().await.expect("outbox").pending, 0, "no email");
+    assert!(state.store.register().await.expect("register").is_empty(), "no member");
     assert_eq!(app.get("/healthz").await.status(), 200, "still serving");
     app.running.stop().await;
 }
