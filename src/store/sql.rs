@@ -273,14 +273,14 @@ macro_rules! shared_store {
                 now: DateTime<Utc>,
             ) -> Result<EventOutcome, StoreError> {
                 let (payment, application, amount, allotted_on) = paid;
-                let app: Option<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(concat!(
-                    "SELECT person_id, shares, cap_pence, email, payment FROM share_applications WHERE id = $1",
+                let app: Option<(i64, i64, i64, i64, String, Option<String>)> = sqlx::query_as(concat!(
+                    "SELECT person_id, amount_pence, shares, cap_pence, email, payment FROM share_applications WHERE id = $1",
                     $for_update
                 ))
                 .bind(application)
                 .fetch_optional(&mut **tx)
                 .await?;
-                let Some((person_id, shares, cap, email, paid_by)) = app else {
+                let Some((person_id, applied, shares, cap, email, paid_by)) = app else {
                     return Ok(EventOutcome::Unmatched);
                 };
                 if paid_by.is_some() {
@@ -299,10 +299,6 @@ macro_rules! shared_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 let (held_shares, held) = member.map_or((0, 0), |(_, s, a)| (s, a));
-                let applied: i64 = sqlx::query_scalar("SELECT amount_pence FROM share_applications WHERE id = $1")
-                    .bind(application)
-                    .fetch_one(&mut **tx)
-                    .await?;
                 let problem = if amount.0 != applied {
                     Some(format!("paid {} for shares applied for at {}", amount, Pence(applied)))
                 } else if held + amount.0 > cap {
@@ -437,11 +433,16 @@ macro_rules! shared_store {
                     return Ok(Some(EventOutcome::Processed { money_moved: false }));
                 }
                 let back = refunded_total.0.min(paid) - already;
-                sqlx::query("UPDATE share_applications SET refunded_pence = $2 WHERE id = $1")
-                    .bind(&application)
-                    .bind(refunded_total.0)
-                    .execute(&mut **tx)
-                    .await?;
+                // A held application refunded in full needs no decision any more.
+                sqlx::query(
+                    "UPDATE share_applications SET refunded_pence = $2,
+                       status = CASE WHEN status = 'held' AND $2 >= amount_pence THEN 'cancelled' ELSE status END
+                     WHERE id = $1",
+                )
+                .bind(&application)
+                .bind(refunded_total.0)
+                .execute(&mut **tx)
+                .await?;
                 if status == "allotted" {
                     // Shares paid for by what is refunded so far, less those already taken back.
                     let shares_back = refunded_total.0.min(paid) * shares / paid - already.min(paid) * shares / paid;

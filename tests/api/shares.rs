@@ -211,6 +211,11 @@ async fn an_allotment_that_would_break_the_cap_is_held_for_staff(engine: Engine)
     let staff = crate::staff::StaffSession::sign_in(&app.base, "viewer@paper.example").await;
     let members = staff.page("/staff/members").await;
     assert!(members.contains("held for a decision") && members.contains("past the cap of £20,000.00"), "{members}");
+    // Staff refund it in Stripe: nothing was allotted, so nothing is taken back, and it is settled.
+    assert_eq!(app.deliver(&CardGift::new("cap_2", 1_000_000).refunded(1_000_000, 1)).await, 200);
+    assert_eq!(store.share_application(&second).await.expect("read").expect("kept").status, "cancelled");
+    assert!(!staff.page("/staff/members").await.contains("held for a decision"));
+    assert!(register(&app)[0].contains(",15000,15000.00,"), "the first holding untouched");
     app.running.stop().await;
 }
 
