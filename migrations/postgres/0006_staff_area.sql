@@ -1,4 +1,4 @@
--- The staff area: sessions, failed logins, and which payment each email is about.
+-- The staff area: sessions, failed logins, staff who leave, and which payment each email is about.
 -- Keep in step with migrations/sqlite/0006_staff_area.sql.
 
 -- Staff sessions (tower-sessions records as JSON), so that any instance serves any request.
@@ -22,3 +22,6 @@ CREATE INDEX login_failures_by_address ON login_failures (address, at);
 -- The payment (or offline gift) an email is about: a gift's page shows its receipt.
 -- Not indexed: only that page reads it, and the outbox is written by every payment.
 ALTER TABLE outbox ADD COLUMN reference TEXT;
+
+-- Staff who leave keep their row, which the audit log refers to; they can no longer sign in.
+ALTER TABLE staff ADD COLUMN removed_at TIMESTAMPTZ;

@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::jobs::reconcile::CountedPayment;
 pub use views::{
     Actor, AuditEntry, CampaignChange, EmailRow, EventRow, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow,
-    StaffArea, SupporterRow, SupporterTotals,
+    StaffArea, StaffRow, SupporterRow, SupporterTotals,
 };
 
 #[derive(Debug, thiserror::Error)]

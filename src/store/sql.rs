@@ -62,7 +62,7 @@ macro_rules! shared_store {
         use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
-            HeldApplication,
+            HeldApplication, StaffRow,
             LedgerEntry, LedgerRow, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
             ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals,
         };
@@ -1226,7 +1226,10 @@ macro_rules! shared_store {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let added: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO staff (email, email_key, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (email_key) DO NOTHING RETURNING id",
+                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, password_hash = excluded.password_hash,
+                       role = excluded.role, removed_at = NULL
+                     WHERE staff.removed_at IS NOT NULL
+                     RETURNING id",
                 )
                 .bind(email.as_str())
                 .bind(email.key())
@@ -1245,8 +1248,10 @@ macro_rules! shared_store {
             }
 
             async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError> {
-                Ok(sqlx::query_as("SELECT id, email, role, password_hash FROM staff WHERE email_key = $1")
-                    .bind(email.key())
+                Ok(sqlx::query_as(
+                    "SELECT id, email, role, password_hash FROM staff WHERE email_key = $1 AND removed_at IS NULL",
+                )
+                .bind(email.key())
                     .fetch_optional(&self.pool)
                     .await?)
             }

@@ -46,10 +46,56 @@ macro_rules! staff_area {
         #[async_trait::async_trait]
         impl $crate::store::StaffArea for SqlStore<$engine> {
             async fn staff_by_id(&self, id: i64) -> Result<Option<StaffMember>, StoreError> {
-                Ok(sqlx::query_as("SELECT id, email, role, password_hash FROM staff WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                Ok(sqlx::query_as(
+                    "SELECT id, email, role, password_hash FROM staff WHERE id = $1 AND removed_at IS NULL",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn staff_list(&self) -> Result<Vec<StaffRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, email, role, created_at FROM staff WHERE removed_at IS NULL ORDER BY email_key",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn change_staff(
+                &self,
+                id: i64,
+                role: Option<Role>,
+                actor: &Actor,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done = match role {
+                    Some(role) => {
+                        sqlx::query("UPDATE staff SET role = $2 WHERE id = $1 AND removed_at IS NULL")
+                            .bind(id)
+                            .bind(role.as_str())
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query("UPDATE staff SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL")
+                            .bind(id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                };
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let (action, detail) = match role {
+                    Some(role) => ("staff.role", format!("staff #{id} is now {}", role.as_str())),
+                    None => ("staff.remove", format!("staff #{id} removed")),
+                };
+                Self::audit_in(&mut tx, actor, action, &detail, now).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {

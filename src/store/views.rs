@@ -12,6 +12,16 @@ use crate::domain::Pence;
 pub trait StaffArea: Send + Sync {
     /// A member of staff by id: a session names them so.
     async fn staff_by_id(&self, id: i64) -> Result<Option<super::StaffMember>, StoreError>;
+    /// Staff who can sign in, by address.
+    async fn staff_list(&self) -> Result<Vec<StaffRow>, StoreError>;
+    /// A new role, or with `None` removal (the row stays for the audit log); false if no such staff.
+    async fn change_staff(
+        &self,
+        id: i64,
+        role: Option<crate::domain::Role>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// A session by id, unless it has expired.
     async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// Writes a session; with `only_new`, returns false instead when the id is taken.
@@ -171,6 +181,15 @@ pub struct SupporterRow {
     pub amount: Pence,
     pub status: String,
     pub started_at: DateTime<Utc>,
+}
+
+/// A member of staff as the staff page lists them: never the password hash.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A paid application for shares that staff must decide on.

@@ -21,6 +21,7 @@ on_both_engines!(
     a_kept_event_is_processed_again_and_counts_once,
     the_people_supporters_members_and_outbox_pages_show_what_is_stored,
     in_a_browser_finance_enters_a_cheque_and_downloads_the_gifts,
+    an_admin_adds_promotes_and_removes_staff_and_a_removed_session_ends,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -110,7 +111,7 @@ fn staffed_app_env(app: &TestApp) {
     add_staff(&app.env, "admin@paper.example", "admin");
 }
 
-const GET_ROUTES: [&str; 13] = [
+const GET_ROUTES: [&str; 14] = [
     "/staff",
     "/staff/gifts",
     "/staff/gifts.csv",
@@ -124,15 +125,18 @@ const GET_ROUTES: [&str; 13] = [
     "/staff/events",
     "/staff/outbox",
     "/staff/audit",
+    "/staff/team",
 ];
 
-const POST_ROUTES: [&str; 7] = [
+const POST_ROUTES: [&str; 9] = [
     "/staff/gifts/new",
     "/staff/campaigns",
     "/staff/campaigns/fighting-fund-2026-11",
     "/staff/campaigns/fighting-fund-2026-11/close",
     "/staff/events/evt_1/process",
     "/staff/outbox/1/retry",
+    "/staff/team",
+    "/staff/team/1",
     "/staff/logout",
 ];
 
@@ -445,5 +449,50 @@ async fn in_a_browser_finance_enters_a_cheque_and_downloads_the_gifts(engine: En
     assert!(csv.starts_with("reference,date,amount,refunded,campaign,method,name,email,note\r\n"), "{csv}");
     assert!(csv.contains(",50.00,0.00,fighting-fund-2026-11,cheque,,,cheque no. 100123\r\n"), "{csv}");
     browser.stop().await;
+    app.running.stop().await;
+}
+
+async fn an_admin_adds_promotes_and_removes_staff_and_a_removed_session_ends(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    staffed_app_env(&app);
+    let admin = StaffSession::sign_in(&app.base, "admin@paper.example").await;
+    let finance = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    assert_eq!(finance.get("/staff/team").await.status(), 403, "only admins manage staff");
+    let add = [("email", "new@paper.example"), ("role", "viewer"), ("password", PASSWORD)];
+    assert_eq!(finance.post("/staff/team", &add).await.status(), 403);
+    let short =
+        admin.post("/staff/team", &[("email", "new@paper.example"), ("role", "viewer"), ("password", "short")]).await;
+    assert_eq!(short.status(), 422);
+    assert!(short.text().await.expect("page").contains("at least 12 characters"));
+    assert_eq!(admin.post("/staff/team", &add).await.status(), 303);
+    let again = admin.post("/staff/team", &add).await;
+    assert_eq!(again.status(), 422, "one account per address");
+    let newcomer = StaffSession::sign_in(&app.base, "new@paper.example").await;
+    assert_eq!(newcomer.get("/staff/gifts/new").await.status(), 403, "a viewer");
+
+    let team = admin.page("/staff/team").await;
+    let id_of = |email: &str| -> String {
+        let row = team.split("<tr>").find(|r| r.contains(email)).expect("a row");
+        let start = row.find("/staff/team/").expect("a form") + "/staff/team/".len();
+        row[start..].split('"').next().expect("an id").to_owned()
+    };
+    let newcomer_id = id_of("new@paper.example");
+    assert_eq!(admin.post(&format!("/staff/team/{newcomer_id}"), &[("role", "finance")]).await.status(), 303);
+    assert_eq!(newcomer.get("/staff/gifts/new").await.status(), 200, "the new role applies at once");
+    assert_eq!(admin.post(&format!("/staff/team/{newcomer_id}"), &[("role", "remove")]).await.status(), 303);
+    assert!(redirects_to_login(&newcomer.get("/staff").await), "a removed account's session ends");
+    assert_eq!(StaffSession::open(&app.base).await.log_in("new@paper.example", PASSWORD).await.status(), 401);
+
+    let admin_id = id_of("viewer@paper.example").parse::<i64>().expect("an id") + 2;
+    let own = admin.post(&format!("/staff/team/{admin_id}"), &[("role", "viewer")]).await;
+    assert_eq!(own.status(), 403, "nobody demotes or removes themselves");
+    assert!(admin.page("/staff").await.contains("admin@paper.example (admin)"));
+    let audit = admin.page("/staff/audit").await;
+    for action in ["staff.add", "staff.role", "staff.remove"] {
+        assert!(audit.contains(action), "{action} missing from the audit log");
+    }
+    // Their row stays for the audit log; the address may be given an account again.
+    assert_eq!(admin.post("/staff/team", &add).await.status(), 303);
+    assert_eq!(StaffSession::open(&app.base).await.log_in("new@paper.example", PASSWORD).await.status(), 303);
     app.running.stop().await;
 }

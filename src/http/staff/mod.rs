@@ -8,6 +8,7 @@ mod gifts;
 mod operations;
 mod people;
 mod sessions;
+mod team;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -57,12 +58,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/outbox", get(operations::outbox))
         .route("/staff/outbox/{id}/retry", post(operations::retry))
         .route("/staff/audit", get(operations::audit))
+        .route("/staff/team", get(team::list).post(team::add))
+        .route("/staff/team/{id}", post(team::change))
         .layer(axum::middleware::from_fn(auth::csrf))
         .layer(sessions)
 }
 
-/// The menu: section, link and label. Entering gifts shows only to those who may.
-const MENU: [(&str, &str, &str); 10] = [
+/// The menu: section, link and label. Entering gifts and managing staff show only to those who may.
+const MENU: [(&str, &str, &str); 11] = [
     ("dashboard", "/staff", "Fund"),
     ("gifts", "/staff/gifts", "Gifts"),
     ("entry", "/staff/gifts/new", "Enter a gift"),
@@ -73,6 +76,7 @@ const MENU: [(&str, &str, &str); 10] = [
     ("events", "/staff/events", "Webhook events"),
     ("outbox", "/staff/outbox", "Outbox"),
     ("audit", "/staff/audit", "Audit log"),
+    ("team", "/staff/team", "Staff"),
 ];
 
 /// What every staff page shows around its content: who is signed in, and the menu.
