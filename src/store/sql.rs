@@ -976,6 +976,24 @@ macro_rules! shared_store {
                 retry: bool,
                 now: DateTime<Utc>,
             ) -> Result<EventOutcome, StoreError> {
+                // Most events are a paid one-off gift: where the engine can, one statement does it all.
+                if !retry
+                    && let PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, customer, .. } = meaning
+                {
+                    let gift = NewPayment {
+                        counts_on: *counts_on,
+                        payment,
+                        amount: *amount,
+                        donation: donation.as_deref(),
+                        email: email.as_deref(),
+                        customer: customer.as_deref(),
+                        purpose: "a one-off gift",
+                        paid_at: event.created,
+                    };
+                    if let Some(outcome) = self.gift_in_one_statement(event, &gift, now).await? {
+                        return Ok(outcome);
+                    }
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 // Stored first: a second delivery, even a concurrent one, finds it and changes nothing.
                 let fresh: Option<String> = if retry {
