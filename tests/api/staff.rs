@@ -440,7 +440,9 @@ async fn in_a_browser_finance_enters_a_cheque_and_downloads_the_gifts(engine: En
     browser.screenshot(&format!("staff-dashboard-phone-{engine:?}.png")).await;
 
     // The browser's own download of the CSV link, with its session cookie.
+    client.set_window_size(1280, 900).await.expect("desktop width");
     client.goto(&app.url("/staff/gifts")).await.expect("gifts");
+    browser.screenshot(&format!("staff-gifts-{engine:?}.png")).await;
     let href = client.find(Locator::Css("a[download]")).await.expect("CSV link").attr("href").await.expect("href");
     let script = "const done = arguments[arguments.length - 1];
                   fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));";
