@@ -294,6 +294,27 @@ async fn finance_enters_a_cheque_and_the_public_figures_move_at_once(engine: Eng
     assert!(
         csv.contains(",50.00,0.00,fighting-fund-2026-11,cheque,Rosa Reader,reader@example.org,cheque no. 100123\r\n")
     );
+    let issue = [
+        "campaign",
+        "create",
+        "--kind",
+        "shares",
+        "--title",
+        "Share issue",
+        "--target",
+        "500",
+        "--starts",
+        "2026-11-01",
+        "--ends",
+        "2026-11-30",
+    ];
+    ok(app.cli(&issue));
+    let to_shares =
+        [("campaign", "share-issue"), ("amount", "50"), ("method", "cheque"), ("received_on", "2026-11-16")];
+    let refused = staff.post("/staff/gifts/new", &to_shares).await;
+    assert_eq!(refused.status(), 422, "share capital comes only through allotment");
+    assert!(refused.text().await.expect("page").contains("Choose one of the funds"));
+    assert_eq!(app.get_json("/api/campaigns/share-issue").await["raised_pence"], 0);
     let audit = staff.page("/staff/audit").await;
     assert!(audit.contains("finance@paper.example") && audit.contains("gift.add"), "{audit}");
     assert!(staff.page("/staff").await.contains("£50.00"), "the dashboard shows today's figures");
@@ -304,9 +325,10 @@ async fn an_admin_changes_the_target_and_the_public_figures_follow(engine: Engin
     let app = TestApp::spawn(engine, NOW).await;
     staffed_app_env(&app);
     let admin = StaffSession::sign_in(&app.base, "admin@paper.example").await;
-    let change = [("target", "20000"), ("ends_on", "2026-11-30")];
+    let change = [("target", "20000.50"), ("ends_on", "2026-11-30")];
     assert_eq!(admin.post("/staff/campaigns/fighting-fund-2026-11", &change).await.status(), 303);
-    assert_eq!(app.get_json("/api/campaigns/current").await["target_pence"], 2_000_000);
+    assert_eq!(app.get_json("/api/campaigns/current").await["target_pence"], 2_000_050);
+    assert!(admin.page("/staff/campaigns").await.contains("value=\"20000.50\""), "the form keeps the pence");
     let refused =
         admin.post("/staff/campaigns/fighting-fund-2026-11", &[("target", "20000"), ("ends_on", "2026-10-01")]).await;
     assert_eq!(refused.status(), 422);

@@ -32,7 +32,8 @@ pub struct CampaignForm {
 #[template(path = "staff/campaigns.html")]
 struct CampaignsPage<'a> {
     frame: Frame<'a>,
-    campaigns: Vec<(Progress, &'static str)>,
+    /// Each campaign's figures, kind, and target in pounds and pence for its form.
+    campaigns: Vec<(Progress, &'static str, String)>,
     form: &'a CampaignForm,
     errors: &'a FieldErrors,
     /// The new campaign form's text fields: name, label, what was typed, input type.
@@ -55,7 +56,13 @@ async fn page(
     change_error: Option<(String, String)>,
 ) -> Result<Html<String>, PageError> {
     let today = state.fund.today();
-    let campaigns = state.store.campaigns().await?.iter().map(|c| (c.progress(today), c.kind.as_str())).collect();
+    let campaigns = state
+        .store
+        .campaigns()
+        .await?
+        .iter()
+        .map(|c| (c.progress(today), c.kind.as_str(), c.target.decimal()))
+        .collect();
     let fields = [
         ("title", "Title", form.title.as_str(), "text"),
         ("target", "Target (£)", form.target.as_str(), "text"),

@@ -14,7 +14,7 @@ use super::auth::{AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
 use crate::domain::gift::counts_at;
 use crate::domain::table::to_csv;
-use crate::domain::{FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day};
+use crate::domain::{CampaignKind, FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{EmailRow, GiftFilter, GiftRow, StoreError};
@@ -312,7 +312,7 @@ async fn entry_page(
         .campaigns()
         .await?
         .into_iter()
-        .filter(|c| c.kind == crate::domain::CampaignKind::Donations)
+        .filter(|c| c.kind == CampaignKind::Donations)
         .map(|c| c.slug)
         .collect();
     let methods = GiftMethod::ALL.map(|m| (m.as_str(), m.label())).to_vec();
@@ -345,6 +345,11 @@ pub async fn enter(
         Ok(gift) => gift,
         Err(errors) => return refuse(errors).await,
     };
+    // Gifts count in a fund; share capital comes only through allotment.
+    let is_fund = state.store.campaign(&gift.campaign).await?.is_some_and(|c| c.kind == CampaignKind::Donations);
+    if !is_fund {
+        return refuse(FieldErrors::from([("campaign", "Choose one of the funds".to_owned())])).await;
+    }
     let zone = state.config.fund_timezone;
     let recorded = state
         .store
@@ -352,9 +357,6 @@ pub async fn enter(
         .await;
     let reference = match recorded {
         Ok(reference) => reference,
-        Err(StoreError::UnknownCampaign(_)) => {
-            return refuse(FieldErrors::from([("campaign", "There is no such campaign".to_owned())])).await;
-        }
         Err(e) => return Err(e.into()),
     };
     state.fund.changed();
