@@ -69,7 +69,12 @@ macro_rules! shared_store {
         use $crate::jobs::reconcile::CountedPayment;
 
         impl SqlStore<$engine> {
-            async fn insert_campaign_if_new(&self, c: &NewCampaign, now: DateTime<Utc>) -> Result<bool, StoreError> {
+            /// Alone on the pool (roll-over, seeding) or inside the transaction that audits it.
+            async fn insert_campaign_if_new<'e>(
+                db: impl sqlx::Executor<'e, Database = $engine>,
+                c: &NewCampaign,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
                 let inserted: Option<String> = sqlx::query_scalar(
                     "INSERT INTO campaigns (slug, title, kind, target_pence, starts_on, ends_on, monthly_series, created_at, updated_at)
                      VALUES ($1, $2, $8, $3, $4, $5, $6, $7, $7)
@@ -83,7 +88,7 @@ macro_rules! shared_store {
                 .bind(&c.monthly_series)
                 .bind(now)
                 .bind(c.kind.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(db)
                 .await?;
                 Ok(inserted.is_some())
             }
@@ -214,11 +219,16 @@ macro_rules! shared_store {
                 purpose: String,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                use chrono::Datelike;
-                let year = paid_on.year();
-                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
-                let notice = Notice::Receipt { number: receipt_number(year, sequence), amount, paid_on, purpose };
+                let number = Self::next_receipt_number(tx, paid_on).await?;
+                let notice = Notice::Receipt { number, amount, paid_on, purpose };
                 Self::enqueue_in(tx, email, &notice, reference, now).await
+            }
+
+            /// `R-2026-000123`: the next number, unique across the service, for a payment on `paid_on`.
+            async fn next_receipt_number(tx: &mut Transaction<'_, $engine>, paid_on: NaiveDate) -> Result<String, StoreError> {
+                use chrono::Datelike;
+                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
+                Ok(receipt_number(paid_on.year(), sequence))
             }
 
             /// Queues an email about the payment or gift `reference`.
@@ -392,10 +402,8 @@ macro_rules! shared_store {
                     .bind(at)
                     .execute(&mut **tx)
                     .await?;
-                use chrono::Datelike;
-                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
                 let notice = Notice::Membership {
-                    number: receipt_number(allotted_on.year(), sequence),
+                    number: Self::next_receipt_number(tx, allotted_on).await?,
                     member_number,
                     new_member: member.is_none(),
                     shares,
@@ -727,14 +735,16 @@ macro_rules! shared_store {
             }
 
             async fn create_campaign(&self, c: &NewCampaign, actor: &Actor, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
-                if !self.insert_campaign_if_new(c, now).await? {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !Self::insert_campaign_if_new(&mut *tx, c, now).await? {
                     return Err(StoreError::DuplicateSlug(c.slug.clone()));
                 }
                 let detail = format!(
                     "{} {:?}: {} to {}, target {}",
                     c.slug, c.title, c.starts_on, c.ends_on, c.target
                 );
-                $crate::store::StaffArea::audit(self, actor, "campaign.create", &detail, now).await?;
+                Self::audit_in(&mut tx, actor, "campaign.create", &detail, now).await?;
+                tx.commit().await?;
                 self.campaign(&c.slug).await?.ok_or_else(|| StoreError::UnknownCampaign(c.slug.clone()))
             }
 
@@ -822,7 +832,7 @@ macro_rules! shared_store {
                         continue;
                     }
                     let next = NewCampaign::next_in_series(&series, &title, Pence(target), today);
-                    if self.insert_campaign_if_new(&next, now).await? {
+                    if Self::insert_campaign_if_new(&self.pool, &next, now).await? {
                         created.push(next.slug);
                     }
                 }
@@ -835,7 +845,7 @@ macro_rules! shared_store {
                     return Ok(false);
                 }
                 let demo = NewCampaign::next_in_series("fighting-fund", "Fighting fund", Pence::from_pounds(18_000), today);
-                self.insert_campaign_if_new(&demo, now).await
+                Self::insert_campaign_if_new(&self.pool, &demo, now).await
             }
 
             async fn record_offline_gift(
