@@ -5,7 +5,7 @@ use stripe_webhook::{Webhook, WebhookError};
 
 use super::events;
 use crate::app::AppState;
-use crate::domain::{EventOutcome, ReceivedEvent};
+use crate::domain::{EventOutcome, PaymentEvent, ReceivedEvent};
 use crate::store::{Actor, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +37,21 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let outcome = state.store.apply_payment_event(&received, &meaning, false, now).await?;
-    crate::metrics::webhook_event(&received.kind, outcome.label());
     tracing::info!(event = %received.id, kind = %received.kind, outcome = outcome.label(), "webhook event");
-    if let EventOutcome::Processed { money_moved } = outcome {
+    follow_up(state, &received.kind, &meaning, &outcome).await?;
+    Ok(outcome)
+}
+
+/// What follows an applied event: its count in the metrics, the figures and the outbox woken
+/// when money moved, and the events that waited for a payment it brought.
+async fn follow_up(
+    state: &AppState,
+    kind: &str,
+    meaning: &PaymentEvent,
+    outcome: &EventOutcome,
+) -> Result<(), StoreError> {
+    crate::metrics::webhook_event(kind, outcome.label());
+    if let EventOutcome::Processed { money_moved } = *outcome {
         if money_moved {
             money_has_moved(state);
         }
@@ -47,7 +59,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
             apply_parked(state).await?;
         }
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Applies again the events that came before the payment they refer to.
@@ -83,24 +95,17 @@ pub async fn process_again(state: &AppState, id: &str, actor: &Actor) -> Result<
     };
     let meaning = events::interpret(&event, state.config.fund_timezone);
     let outcome = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
-    crate::metrics::webhook_event(&kept.kind, outcome.label());
     tracing::info!(event = %kept.id, outcome = outcome.label(), "webhook event processed again by staff");
-    if let EventOutcome::Processed { money_moved } = outcome {
-        if money_moved {
-            money_has_moved(state);
-        }
-        if meaning.payment_created().is_some() {
-            apply_parked(state).await?;
-        }
-    }
+    follow_up(state, &kept.kind, &meaning, &outcome).await?;
     Ok(Some(match outcome {
         EventOutcome::Duplicate => "already processed: nothing changed".to_owned(),
         other => other.label().to_owned(),
     }))
 }
 
-/// The figures change, and the payment's email is waiting in the outbox.
-fn money_has_moved(state: &AppState) {
+/// The figures change, and the payment's email is waiting in the outbox: after any booking,
+/// by webhook or by hand.
+pub fn money_has_moved(state: &AppState) {
     crate::metrics::ledger_rows(1);
     state.fund.changed();
     state.outbox_wake.notify_one();

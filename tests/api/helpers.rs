@@ -183,6 +183,12 @@ impl TestApp {
         ok(self.cli(&[&args[..], &["--date", "2026-11-12"]].concat()));
     }
 
+    /// Opens a share issue, `share-issue`, from 1 November to `ends` through the CLI.
+    pub fn open_share_issue(&self, target: &str, ends: &str) {
+        let args = ["campaign", "create", "--kind", "shares", "--title", "Share issue", "--target", target];
+        ok(self.cli(&[&args[..], &["--starts", "2026-11-01", "--ends", ends]].concat()));
+    }
+
     /// Runs the `coopfund` binary against this app's database and clock.
     pub fn cli(&self, args: &[&str]) -> Output {
         run_cli(&self.env, args)

@@ -222,21 +222,7 @@ async fn an_allotment_that_would_break_the_cap_is_held_for_staff(engine: Engine)
 async fn a_share_issue_has_its_own_ticker_and_the_fund_never_moves(engine: Engine) {
     let stripe = FakeStripe::start().await;
     let app = TestApp::spawn_with_stripe(engine, NOW, &stripe).await;
-    let created = [
-        "campaign",
-        "create",
-        "--kind",
-        "shares",
-        "--title",
-        "Share issue",
-        "--target",
-        "50000",
-        "--starts",
-        "2026-11-01",
-        "--ends",
-        "2026-12-31",
-    ];
-    ok(app.cli(&created));
+    app.open_share_issue("50000", "2026-12-31");
     let fund_before = fund(&app).await;
     assert_eq!(fund_before["slug"], "fighting-fund-2026-11", "a share issue is never the current fund");
     let application = apply(&app, &stripe, "ada@example.org", "250").await;

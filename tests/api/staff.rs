@@ -294,21 +294,7 @@ async fn finance_enters_a_cheque_and_the_public_figures_move_at_once(engine: Eng
     assert!(
         csv.contains(",50.00,0.00,fighting-fund-2026-11,cheque,Rosa Reader,reader@example.org,cheque no. 100123\r\n")
     );
-    let issue = [
-        "campaign",
-        "create",
-        "--kind",
-        "shares",
-        "--title",
-        "Share issue",
-        "--target",
-        "500",
-        "--starts",
-        "2026-11-01",
-        "--ends",
-        "2026-11-30",
-    ];
-    ok(app.cli(&issue));
+    app.open_share_issue("500", "2026-11-30");
     let to_shares =
         [("campaign", "share-issue"), ("amount", "50"), ("method", "cheque"), ("received_on", "2026-11-16")];
     let refused = staff.post("/staff/gifts/new", &to_shares).await;

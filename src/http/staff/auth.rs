@@ -135,17 +135,19 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
+/// The answer when the session store fails: the request can be tried again.
+fn sessions_unavailable(e: tower_sessions::session::Error) -> Response {
+    tracing::error!(error = %e, "session store failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable; try again shortly").into_response()
+}
+
 /// The session's CSRF token, made on first sight: the login form needs one before anyone signs in.
 async fn csrf_token(session: &Session) -> Result<String, Response> {
-    let broken = |e: tower_sessions::session::Error| {
-        tracing::error!(error = %e, "session store failed");
-        (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable; try again shortly").into_response()
-    };
-    if let Some(token) = session.get::<String>(CSRF).await.map_err(broken)? {
+    if let Some(token) = session.get::<String>(CSRF).await.map_err(sessions_unavailable)? {
         return Ok(token);
     }
     let token = fresh_token();
-    session.insert(CSRF, &token).await.map_err(broken)?;
+    session.insert(CSRF, &token).await.map_err(sessions_unavailable)?;
     Ok(token)
 }
 
@@ -217,10 +219,7 @@ pub async fn login(
         session.insert(STAFF_ID, member.id).await?;
         session.insert(CSRF, fresh_token()).await
     };
-    if let Err(e) = signed_in.await {
-        tracing::error!(error = %e, "session store failed");
-        return Err((StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable; try again shortly").into_response());
-    }
+    signed_in.await.map_err(sessions_unavailable)?;
     tracing::info!(staff = member.id, "staff signed in");
     Ok(Redirect::to("/staff").into_response())
 }

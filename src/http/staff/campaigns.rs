@@ -76,14 +76,7 @@ async fn page(
 }
 
 pub async fn list(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
-    page(
-        &state,
-        &user,
-        &CampaignForm { kind: "donations".into(), ..CampaignForm::default() },
-        &FieldErrors::new(),
-        None,
-    )
-    .await
+    page(&state, &user, &CampaignForm::default(), &FieldErrors::new(), None).await
 }
 
 fn date(errors: &mut FieldErrors, field: &'static str, value: &str) -> Option<NaiveDate> {
@@ -183,7 +176,7 @@ async fn apply(
             Ok(Redirect::to("/staff/campaigns").into_response())
         }
         Err(why) => {
-            let blank = CampaignForm { kind: "donations".into(), ..CampaignForm::default() };
+            let blank = CampaignForm::default();
             let html = page(state, user, &blank, &FieldErrors::new(), Some((campaign.slug.clone(), why))).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }

@@ -17,6 +17,7 @@ use crate::domain::table::to_csv;
 use crate::domain::{CampaignKind, FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day};
 use crate::http::AppState;
 use crate::http::error::PageError;
+use crate::payments::ingest::money_has_moved;
 use crate::store::{EmailRow, GiftFilter, GiftRow, StoreError};
 
 const PAGE: i64 = 50;
@@ -359,7 +360,6 @@ pub async fn enter(
         Ok(reference) => reference,
         Err(e) => return Err(e.into()),
     };
-    state.fund.changed();
-    state.outbox_wake.notify_one();
+    money_has_moved(&state);
     Ok(Redirect::to(&format!("/staff/gifts/{reference}")).into_response())
 }

@@ -63,20 +63,17 @@ pub async fn add(
         .await
         .unwrap_or_else(|e| Err(crate::domain::PasswordError::Hashing(e.to_string())));
     let hash = hash.map_err(|e| errors.insert("password", e.to_string())).ok();
-    let added = match (email, role, hash) {
-        (Some(email), Some(role), Some(hash)) if errors.is_empty() => {
-            state.store.add_staff(&email, &hash, role, &user.actor(), state.clock.now()).await
-        }
-        _ => Err(StoreError::DuplicateStaff(String::new())),
+    let refuse = async |errors: FieldErrors| -> Result<Response, PageError> {
+        let blank = NewStaffForm { password: String::new(), ..form.clone() };
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &user, &blank, &errors).await?).into_response())
     };
-    match added {
+    let (Some(email), Some(role), Some(hash)) = (email, role, hash) else {
+        return refuse(errors).await;
+    };
+    match state.store.add_staff(&email, &hash, role, &user.actor(), state.clock.now()).await {
         Ok(()) => Ok(Redirect::to("/staff/team").into_response()),
         Err(StoreError::DuplicateStaff(who)) => {
-            if !who.is_empty() {
-                errors.insert("email", format!("{who} already has an account"));
-            }
-            let blank = NewStaffForm { password: String::new(), ..form };
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &user, &blank, &errors).await?).into_response())
+            refuse(FieldErrors::from([("email", format!("{who} already has an account"))])).await
         }
         Err(e) => Err(e.into()),
     }
