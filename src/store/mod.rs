@@ -1,5 +1,6 @@
 //! Storage: the `Store` trait and its SQLite and PostgreSQL engines. All SQL lives here.
 
+mod gift_batch;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -196,6 +197,9 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
     /// The payments counted since `since`, with what has been refunded of each.
     async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
 }
+
+/// What a one-off gift's receipt says it was for.
+const ONE_OFF_GIFT: &str = "a one-off gift";
 
 /// A payment about to be counted, as `count_payment` in `sql.rs` takes it.
 struct NewPayment<'a> {

@@ -8,6 +8,9 @@ use sqlx::{Database, Pool};
 
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
+    /// Where the engine books paid gifts in batches (PostgreSQL), its queue; `None` on SQLite,
+    /// which has no `INSERT` inside `WITH` and books each gift in its own transaction.
+    pub(super) gifts: Option<super::gift_batch::GiftQueue>,
 }
 
 /// A campaign with its totals: the sum of at most 16 striped rows, whatever the size of the ledger.
@@ -38,8 +41,20 @@ pub(super) const TOTAL_SHARDS: i64 = 16;
 /// contain it, else the latest that had started by then, else the next to start.
 macro_rules! campaign_for_day_order {
     () => {
-        " ORDER BY CASE WHEN starts_on <= $1 AND ends_on >= $1 THEN 0 WHEN starts_on <= $1 THEN 1 ELSE 2 END,
-                   CASE WHEN starts_on <= $1 THEN starts_on END DESC, starts_on, id DESC LIMIT 1"
+        campaign_for_day_order!("$1")
+    };
+    ($day:literal) => {
+        concat!(
+            " ORDER BY CASE WHEN starts_on <= ",
+            $day,
+            " AND ends_on >= ",
+            $day,
+            " THEN 0 WHEN starts_on <= ",
+            $day,
+            " THEN 1 ELSE 2 END, CASE WHEN starts_on <= ",
+            $day,
+            " THEN starts_on END DESC, starts_on, id DESC LIMIT 1"
+        )
     };
 }
 
@@ -554,7 +569,7 @@ macro_rules! shared_store {
                             donation,
                             email: email.as_deref(),
                             customer: customer.as_deref(),
-                            purpose: "a one-off gift",
+                            purpose: super::ONE_OFF_GIFT,
                             paid_at: at,
                         };
                         let Some(moved) = Self::count_payment(tx, &new, now).await? else {
@@ -986,21 +1001,22 @@ macro_rules! shared_store {
                 retry: bool,
                 now: DateTime<Utc>,
             ) -> Result<EventOutcome, StoreError> {
-                // Most events are a paid one-off gift: where the engine can, one statement does it all.
+                // Most events are a paid one-off gift: where the engine can, they are booked in batches.
                 if !retry
+                    && let Some(gifts) = &self.gifts
                     && let PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, customer, .. } = meaning
                 {
-                    let gift = NewPayment {
+                    let gift = super::gift_batch::PaidGift {
+                        event: event.clone(),
+                        received_at: now,
                         counts_on: *counts_on,
-                        payment,
+                        payment: payment.clone(),
                         amount: *amount,
-                        donation: donation.as_deref(),
-                        email: email.as_deref(),
-                        customer: customer.as_deref(),
-                        purpose: "a one-off gift",
-                        paid_at: event.created,
+                        donation: donation.clone(),
+                        email: email.clone(),
+                        customer: customer.clone(),
                     };
-                    if let Some(outcome) = self.gift_in_one_statement(event, &gift, now).await? {
+                    if let Some(outcome) = gifts.book(gift).await {
                         return Ok(outcome);
                     }
                 }

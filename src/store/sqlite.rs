@@ -43,19 +43,7 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         .connect_with(options)
         .await?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-    Ok(SqlStore { pool })
-}
-
-impl SqlStore<Sqlite> {
-    /// SQLite has no INSERT inside WITH: a paid gift takes the general path, in one transaction.
-    async fn gift_in_one_statement(
-        &self,
-        _event: &ReceivedEvent,
-        _gift: &NewPayment<'_>,
-        _now: DateTime<Utc>,
-    ) -> Result<Option<EventOutcome>, StoreError> {
-        Ok(None)
-    }
+    Ok(SqlStore { pool, gifts: None })
 }
 
 /// One instance per SQLite file: changes by the CLI are seen when the cached figures expire.
