@@ -127,6 +127,9 @@ pub enum EventOutcome {
     Duplicate,
     Processed {
         money_moved: bool,
+        /// Events parked before this payment arrived may now apply: the caller looks for them.
+        /// Set for a new payment when events were parked (or might have been) as it was booked.
+        may_unpark: bool,
     },
     /// Refers to a payment not known yet; applied when it arrives.
     Parked {
@@ -139,6 +142,10 @@ pub enum EventOutcome {
 }
 
 impl EventOutcome {
+    pub fn processed(money_moved: bool) -> EventOutcome {
+        EventOutcome::Processed { money_moved, may_unpark: false }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             EventOutcome::Duplicate => "duplicate",

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Letterhead, Transport, compose};
 use crate::config::Config;
 use crate::domain::Notice;
-use crate::store::{OutboxEmail, Store};
+use crate::store::{Delivery, OutboxEmail, Store, Tried};
 
 /// How long a worker holds a claim; one that dies lets it lapse and another sends instead.
 const CLAIM: Duration = Duration::from_secs(120);
@@ -74,18 +74,14 @@ impl Outbox {
                 }
                 return Ok(n * SENDING_AT_ONCE);
             }
-            let mut sends = Vec::with_capacity(chunk.len());
-            for email in chunk {
-                sends.push(self.send_one(email));
-            }
-            for sent in futures::future::join_all(sends).await {
-                sent?;
-            }
+            let tried = futures::future::join_all(chunk.iter().map(|email| self.send_one(email))).await;
+            // One write for the chunk: under load a write per email would compete with payments.
+            self.store.emails_tried(&tried).await?;
         }
         Ok(due.len())
     }
 
-    async fn send_one(&self, email: &OutboxEmail) -> Result<(), crate::store::StoreError> {
+    async fn send_one(&self, email: &OutboxEmail) -> Tried {
         let letterhead = Letterhead {
             org_name: &self.config.org_name,
             org_registration: &self.config.org_registration,
@@ -98,20 +94,21 @@ impl Outbox {
             Ok(message) => self.transport.send(message).await,
             Err(e) => Err(e),
         };
-        match result {
+        let delivery = match result {
             Ok(()) => {
                 tracing::info!(outbox = email.id, attempts = email.attempts, "email sent");
                 crate::metrics::email("sent");
-                self.store.email_sent(email.id, Utc::now()).await
+                Delivery::Sent { at: Utc::now() }
             }
             Err(e) => {
                 let retry_at = next_attempt(email.attempts, email.first_attempt_at, Utc::now());
                 let error = crate::domain::mask_addresses(&e.to_string());
                 tracing::warn!(outbox = email.id, attempts = email.attempts, %error, ?retry_at, "email not sent");
                 crate::metrics::email(if retry_at.is_some() { "retrying" } else { "failed" });
-                self.store.email_failed(email.id, retry_at, &e.to_string()).await
+                Delivery::Failed { retry_at, error: e.to_string() }
             }
-        }
+        };
+        Tried { id: email.id, delivery }
     }
 }
 

@@ -5,7 +5,7 @@ use stripe_webhook::{Webhook, WebhookError};
 
 use super::events;
 use crate::app::AppState;
-use crate::domain::{EventOutcome, PaymentEvent, ReceivedEvent};
+use crate::domain::{EventOutcome, ReceivedEvent};
 use crate::store::{Actor, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,24 +38,20 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let outcome = state.store.apply_payment_event(&received, &meaning, false, now).await?;
     tracing::info!(event = %received.id, kind = %received.kind, outcome = outcome.label(), "webhook event");
-    follow_up(state, &received.kind, &meaning, &outcome).await?;
+    follow_up(state, &received.kind, &outcome).await?;
     Ok(outcome)
 }
 
 /// What follows an applied event: its count in the metrics, the figures and the outbox woken
-/// when money moved, and the events that waited for a payment it brought.
-async fn follow_up(
-    state: &AppState,
-    kind: &str,
-    meaning: &PaymentEvent,
-    outcome: &EventOutcome,
-) -> Result<(), StoreError> {
+/// when money moved, and the events that waited for a payment it brought (the store says
+/// whether any were waiting; the sweep in `jobs::parked` catches one parked at that very moment).
+async fn follow_up(state: &AppState, kind: &str, outcome: &EventOutcome) -> Result<(), StoreError> {
     crate::metrics::webhook_event(kind, outcome.label());
-    if let EventOutcome::Processed { money_moved } = *outcome {
+    if let EventOutcome::Processed { money_moved, may_unpark } = *outcome {
         if money_moved {
             money_has_moved(state);
         }
-        if meaning.payment_created().is_some() {
+        if may_unpark {
             apply_parked(state).await?;
         }
     }
@@ -70,7 +66,7 @@ pub async fn apply_parked(state: &AppState) -> Result<(), StoreError> {
         };
         let meaning = events::interpret(&event, state.config.fund_timezone);
         let outcome = state.store.apply_payment_event(&parked, &meaning, true, state.clock.now()).await?;
-        if let EventOutcome::Processed { money_moved } = outcome {
+        if let EventOutcome::Processed { money_moved, .. } = outcome {
             tracing::info!(event = %parked.id, "parked webhook event applied");
             if money_moved {
                 money_has_moved(state);
@@ -96,7 +92,7 @@ pub async fn process_again(state: &AppState, id: &str, actor: &Actor) -> Result<
     let meaning = events::interpret(&event, state.config.fund_timezone);
     let outcome = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
     tracing::info!(event = %kept.id, outcome = outcome.label(), "webhook event processed again by staff");
-    follow_up(state, &kept.kind, &meaning, &outcome).await?;
+    follow_up(state, &kept.kind, &outcome).await?;
     Ok(Some(match outcome {
         EventOutcome::Duplicate => "already processed: nothing changed".to_owned(),
         other => other.label().to_owned(),

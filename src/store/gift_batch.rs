@@ -86,6 +86,7 @@ async fn run(mut receiver: mpsc::Receiver<(PaidGift, Answer)>, book: BookBatch) 
             waiting.push_back(next);
         }
         let (gifts, answers) = next_batch(&mut waiting);
+        crate::metrics::gift_batch(gifts.len());
         let book = book.clone();
         tokio::spawn(async move {
             answer(answers, book(gifts).await);
@@ -197,12 +198,12 @@ mod tests {
                 if gifts.iter().any(|g| g.event.id == "bad") {
                     return Err(StoreError::Database(sqlx::Error::PoolTimedOut));
                 }
-                Ok(gifts.iter().map(|g| EventOutcome::Processed { money_moved: g.payment != "p0" }).collect())
+                Ok(gifts.iter().map(|g| EventOutcome::processed(g.payment != "p0")).collect())
             })
         }));
         let (a, b) = tokio::join!(queue.book(gift("e0", "p0")), queue.book(gift("e1", "p1")));
-        assert_eq!(a, Some(EventOutcome::Processed { money_moved: false }));
-        assert_eq!(b, Some(EventOutcome::Processed { money_moved: true }));
+        assert_eq!(a, Some(EventOutcome::processed(false)));
+        assert_eq!(b, Some(EventOutcome::processed(true)));
         assert_eq!(queue.book(gift("bad", "p2")).await, None);
         assert!(batches.lock().expect("lock").iter().flatten().count() == 3);
     }

@@ -153,11 +153,10 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
         claimed_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
-    async fn email_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records how attempts to send claimed emails ended, all at once.
+    async fn emails_tried(&self, tried: &[Tried]) -> Result<(), StoreError>;
     /// Gives back a claimed email that was not tried (at shutdown): another worker sends it now.
     async fn release_email(&self, id: i64) -> Result<(), StoreError>;
-    /// A failed attempt: tried again at `retry_at`, or given up for staff to see when `None`.
-    async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// How many emails wait to be sent, and since when the oldest of them has waited.
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
@@ -224,6 +223,25 @@ pub struct OutboxEmail {
     pub payload: String,
     pub attempts: i64,
     pub first_attempt_at: DateTime<Utc>,
+}
+
+/// How one attempt to send an outbox email ended.
+#[derive(Clone, Debug)]
+pub struct Tried {
+    pub id: i64,
+    pub delivery: Delivery,
+}
+
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Sent {
+        at: DateTime<Utc>,
+    },
+    /// Tried again at `retry_at`, or given up for staff to see when `None`.
+    Failed {
+        retry_at: Option<DateTime<Utc>>,
+        error: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]

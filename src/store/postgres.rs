@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Postgres};
 use super::gift_batch::{GiftQueue, PaidGift};
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 use super::staff_sql::{gift_search, staff_area};
-use super::{ChangeFeed, ChangeNotices, ONE_OFF_GIFT};
+use super::{ChangeFeed, ChangeNotices, Delivery, ONE_OFF_GIFT};
 
 /// The channel on which instances announce that the fund's figures changed.
 const FUND_CHANNEL: &str = "coopfund_fund";
@@ -39,7 +39,7 @@ staff_area!(Postgres);
 /// deadlock, and each adds to one stripe of a campaign's totals so that they rarely wait.
 async fn book_gifts(pool: PgPool, gifts: Vec<PaidGift>) -> Result<Vec<EventOutcome>, StoreError> {
     let column = |f: fn(&PaidGift) -> String| gifts.iter().map(f).collect::<Vec<_>>();
-    let rows: Vec<(i64, bool, bool, bool)> = sqlx::query_as(concat!(
+    let rows: Vec<(bool, bool, bool, bool)> = sqlx::query_as(concat!(
         "WITH input AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::timestamptz[], $6::date[],
                                 $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[])
@@ -85,7 +85,8 @@ async fn book_gifts(pool: PgPool, gifts: Vec<PaidGift>) -> Result<Vec<EventOutco
          donation AS (
            UPDATE donations d SET status = 'paid', paid_at = COALESCE(d.paid_at, f.created) FROM fresh f
            WHERE d.id = f.donation AND d.status IN ('pending', 'processing', 'cancelled'))
-         SELECT i.ord, ev.id IS NOT NULL, camp.id IS NOT NULL, led.id IS NOT NULL
+         SELECT ev.id IS NOT NULL, camp.id IS NOT NULL, led.id IS NOT NULL,
+                EXISTS (SELECT 1 FROM stripe_events WHERE status = 'parked')
          FROM input i LEFT JOIN ev ON ev.id = i.event_id LEFT JOIN camp USING (counts_on)
            LEFT JOIN led ON led.source_id = i.payment
          ORDER BY i.ord"
@@ -107,12 +108,47 @@ async fn book_gifts(pool: PgPool, gifts: Vec<PaidGift>) -> Result<Vec<EventOutco
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(_, stored, matched, booked)| match (stored, matched) {
+        .map(|(stored, matched, booked, parked)| match (stored, matched) {
             (false, _) => EventOutcome::Duplicate,
             (true, false) => EventOutcome::Unmatched,
-            (true, true) => EventOutcome::Processed { money_moved: booked },
+            (true, true) => EventOutcome::Processed { money_moved: booked, may_unpark: parked },
         })
         .collect())
+}
+
+impl SqlStore<Postgres> {
+    /// One statement for a whole chunk of attempts: under load the outbox worker's marks
+    /// would otherwise cost a commit per email.
+    async fn mark_emails(&self, tried: &[Tried]) -> Result<(), StoreError> {
+        let mut ids = Vec::with_capacity(tried.len());
+        let mut sent = Vec::with_capacity(tried.len());
+        let mut retry = Vec::with_capacity(tried.len());
+        let mut errors = Vec::with_capacity(tried.len());
+        for attempt in tried {
+            ids.push(attempt.id);
+            let (at, retry_at, error) = match &attempt.delivery {
+                Delivery::Sent { at } => (Some(*at), None, None),
+                Delivery::Failed { retry_at, error } => (None, *retry_at, Some(error.as_str())),
+            };
+            sent.push(at);
+            retry.push(retry_at);
+            errors.push(error);
+        }
+        sqlx::query(
+            "UPDATE outbox SET status = CASE WHEN t.sent_at IS NOT NULL THEN 'sent'
+                                             WHEN t.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
+                               sent_at = t.sent_at, next_attempt_at = t.retry_at, claimed_until = NULL, last_error = t.error
+             FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::text[]) AS t(id, sent_at, retry_at, error)
+             WHERE outbox.id = t.id",
+        )
+        .bind(ids)
+        .bind(sent)
+        .bind(retry)
+        .bind(errors)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
 
 pub(super) async fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {

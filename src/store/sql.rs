@@ -79,7 +79,7 @@ macro_rules! shared_store {
             Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
             HeldApplication, StaffRow,
             LedgerEntry, LedgerRow, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
-            ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals,
+            ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals, Tried,
         };
         use $crate::jobs::reconcile::CountedPayment;
 
@@ -309,7 +309,7 @@ macro_rules! shared_store {
                     return Ok(EventOutcome::Unmatched);
                 };
                 if paid_by.is_some() {
-                    return Ok(EventOutcome::Processed { money_moved: false });
+                    return Ok(EventOutcome::processed(false));
                 }
                 // One allotment at a time per person: two first payments make one member, not two.
                 sqlx::query(concat!("SELECT id FROM people WHERE id = $1", $for_update))
@@ -341,7 +341,7 @@ macro_rules! shared_store {
                     .bind(note)
                     .execute(&mut **tx)
                     .await?;
-                    return Ok(EventOutcome::Processed { money_moved: false });
+                    return Ok(EventOutcome::processed(false));
                 }
                 let member_number = match member {
                     Some((number, _, _)) => number,
@@ -428,7 +428,7 @@ macro_rules! shared_store {
                     holding_amount: Pence(held) + amount,
                 };
                 Self::enqueue_in(tx, &email, &notice, payment, now).await?;
-                Ok(EventOutcome::Processed { money_moved: true })
+                Ok(EventOutcome::processed(true))
             }
 
             /// A refund of a share payment takes back the shares it paid for, in proportion; a
@@ -453,7 +453,7 @@ macro_rules! shared_store {
                     return Ok(None);
                 };
                 if refunded_total.0 <= already {
-                    return Ok(Some(EventOutcome::Processed { money_moved: false }));
+                    return Ok(Some(EventOutcome::processed(false)));
                 }
                 let back = refunded_total.0.min(paid) - already;
                 // A held application refunded in full needs no decision any more.
@@ -519,7 +519,7 @@ macro_rules! shared_store {
                 let notice =
                     Notice::Refund { amount: Pence(back), refunded_on, purpose: "your payment for shares".to_owned() };
                 Self::enqueue_in(tx, &email, &notice, payment, now).await?;
-                Ok(Some(EventOutcome::Processed { money_moved: true }))
+                Ok(Some(EventOutcome::processed(true)))
             }
 
             /// Moves a donation on, never back: paid and failed are final.
@@ -558,7 +558,7 @@ macro_rules! shared_store {
                 now: DateTime<Utc>,
             ) -> Result<EventOutcome, StoreError> {
                 let at = event.created;
-                let processed = |money_moved| EventOutcome::Processed { money_moved };
+                let processed = EventOutcome::processed;
                 match meaning {
                     PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, customer, .. } => {
                         let donation = donation.as_deref();
@@ -1046,7 +1046,10 @@ macro_rules! shared_store {
                 if fresh.is_none() {
                     return Ok(EventOutcome::Duplicate);
                 }
-                let outcome = Self::apply_in(&mut tx, event, meaning, now).await?;
+                let mut outcome = Self::apply_in(&mut tx, event, meaning, now).await?;
+                if let EventOutcome::Processed { may_unpark, .. } = &mut outcome {
+                    *may_unpark = meaning.payment_created().is_some();
+                }
                 let waiting_for = match &outcome {
                     EventOutcome::Parked { waiting_for } => Some(waiting_for.as_str()),
                     _ => None,
@@ -1120,13 +1123,8 @@ macro_rules! shared_store {
                 .await?)
             }
 
-            async fn email_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, claimed_until = NULL, last_error = NULL WHERE id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+            async fn emails_tried(&self, tried: &[Tried]) -> Result<(), StoreError> {
+                self.mark_emails(tried).await
             }
 
             async fn release_email(&self, id: i64) -> Result<(), StoreError> {
@@ -1134,20 +1132,6 @@ macro_rules! shared_store {
                     "UPDATE outbox SET claimed_until = NULL, attempts = attempts - 1 WHERE id = $1 AND status = 'pending'",
                 )
                 .bind(id)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn email_failed(&self, id: i64, retry_at: Option<DateTime<Utc>>, error: &str) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE outbox SET status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END,
-                                       next_attempt_at = $2, claimed_until = NULL, last_error = $3
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(retry_at)
-                .bind(error)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

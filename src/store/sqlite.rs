@@ -9,13 +9,13 @@ use sqlx::{ConnectOptions, Sqlite};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 use super::staff_sql::{gift_search, staff_area};
-use super::{ChangeFeed, ChangeNotices};
+use super::{ChangeFeed, ChangeNotices, Delivery};
 
-// `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
-// busy timeout instead of one failing when it upgrades a read lock.
 /// Statements slower than this are logged, at info: load is not a fault.
 const SLOW: Duration = Duration::from_secs(1);
 
+// `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
+// busy timeout instead of one failing when it upgrades a read lock.
 shared_store!(
     Sqlite,
     begin_write: "BEGIN IMMEDIATE",
@@ -44,6 +44,34 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         .await?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
     Ok(SqlStore { pool, gifts: None })
+}
+
+impl SqlStore<Sqlite> {
+    /// A chunk of attempts in one transaction: one commit, however many emails.
+    async fn mark_emails(&self, tried: &[Tried]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for attempt in tried {
+            match &attempt.delivery {
+                Delivery::Sent { at } => sqlx::query(
+                    "UPDATE outbox SET status = 'sent', sent_at = $2, claimed_until = NULL, last_error = NULL WHERE id = $1",
+                )
+                .bind(attempt.id)
+                .bind(at),
+                Delivery::Failed { retry_at, error } => sqlx::query(
+                    "UPDATE outbox SET status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END,
+                                       next_attempt_at = $2, claimed_until = NULL, last_error = $3
+                     WHERE id = $1",
+                )
+                .bind(attempt.id)
+                .bind(retry_at)
+                .bind(error),
+            }
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// One instance per SQLite file: changes by the CLI are seen when the cached figures expire.

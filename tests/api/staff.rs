@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use coopfund::domain::ReceivedEvent;
+use coopfund::store::{Delivery, Tried};
 use reqwest::Response;
 
 use crate::browser::Driven;
@@ -406,7 +407,8 @@ async fn the_people_supporters_members_and_outbox_pages_show_what_is_stored(engi
     let store = &app.running.state.store;
     let stuck = store.unsent_emails(10).await.expect("emails");
     let id = stuck.first().map(|e| e.id).unwrap_or(1);
-    store.email_failed(id, None, "550 mailbox unavailable").await.expect("fail it");
+    let failed = Delivery::Failed { retry_at: None, error: "550 mailbox unavailable".to_owned() };
+    store.emails_tried(&[Tried { id, delivery: failed }]).await.expect("fail it");
     let outbox = staff.page("/staff/outbox").await;
     assert!(outbox.contains("550 mailbox unavailable") && outbox.contains("Retry"), "{outbox}");
     assert_eq!(staff.post(&format!("/staff/outbox/{id}/retry"), &[]).await.status(), 303);
