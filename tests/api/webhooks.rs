@@ -1,5 +1,6 @@
 //! `POST /webhooks/stripe`: every payment counted once, whatever Stripe sends and in whatever order.
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::{Engine, NOW, TestApp};
@@ -8,6 +9,7 @@ use crate::stripe::{CardGift, FakeStripe, fixture, sign};
 
 on_both_engines!(
     one_event_delivered_ten_times_five_at_once_counts_once,
+    a_crowd_of_gifts_each_delivered_twice_counts_each_once,
     a_direct_debit_counts_once_and_only_when_paid,
     refunds_count_each_refund_once_in_any_order,
     disputes_take_money_out_and_a_won_dispute_puts_it_back,
@@ -32,6 +34,23 @@ async fn one_event_delivered_ten_times_five_at_once_counts_once(engine: Engine) 
     }
     let current = app.get_json("/api/campaigns/current").await;
     assert_eq!((current["raised_pence"].as_i64(), current["gifts"].as_i64()), (Some(2500), Some(1)));
+    app.running.stop().await;
+}
+
+/// 150 gifts, each delivered twice, 32 deliveries at once: on PostgreSQL they are booked in
+/// batches, with a gift's second delivery waiting for a later batch than its first.
+async fn a_crowd_of_gifts_each_delivered_twice_counts_each_once(engine: Engine) {
+    let (app, _stripe) = app(engine).await;
+    let gifts: Vec<CardGift> = (0..150).map(|i| CardGift::new(&format!("crowd_{i}"), 500 + i)).collect();
+    let deliveries: Vec<Value> = gifts.iter().flat_map(|g| [g.paid(None), g.paid(None)]).collect();
+    let statuses: Vec<u16> =
+        futures::stream::iter(deliveries.iter().map(|e| app.deliver(e))).buffer_unordered(32).collect().await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let current = app.get_json("/api/campaigns/current").await;
+    let expected: i64 = gifts.iter().map(CardGift::amount).sum();
+    assert_eq!((current["raised_pence"].as_i64(), current["gifts"].as_i64()), (Some(expected), Some(150)));
+    let outbox = app.running.state.store.outbox_counts().await.expect("outbox");
+    assert_eq!(outbox.pending + outbox.sent + outbox.failed, 150, "one receipt per gift");
     app.running.stop().await;
 }
 
