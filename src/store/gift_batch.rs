@@ -2,8 +2,9 @@
 //! these; under load one statement and one commit then serve a whole batch of deliveries
 //! instead of one each, and an idle service books each gift alone as it comes, with no wait.
 //!
-//! One task takes the gifts waiting in a queue, books them with the engine's statement and
-//! answers each delivery with its own outcome. Two gifts with the same event or payment never
+//! One task takes the gifts waiting in a queue, books them with the engine's statement (a few
+//! batches at once, so that the database is not idle while one commits) and answers each
+//! delivery with its own outcome. Two gifts with the same event or payment never
 //! share a batch (the second waits for the next), so each keeps the outcome the general path
 //! would give it. When a batch cannot be booked, every delivery in it is answered "book it
 //! alone" and takes the general path, so one bad event cannot fail the others.
@@ -82,7 +83,10 @@ async fn run(mut receiver: mpsc::Receiver<(PaidGift, Answer)>, book: BookBatch) 
                 None => return,
             }
         }
-        while let Ok(next) = receiver.try_recv() {
+        // Never more than a batch's worth taken from the queue, so that its bound holds.
+        while waiting.len() < MOST
+            && let Ok(next) = receiver.try_recv()
+        {
             waiting.push_back(next);
         }
         let (gifts, answers) = next_batch(&mut waiting);
@@ -98,8 +102,8 @@ async fn run(mut receiver: mpsc::Receiver<(PaidGift, Answer)>, book: BookBatch) 
 fn answer(answers: Vec<Answer>, booked: Result<Vec<EventOutcome>, StoreError>) {
     match booked {
         Ok(outcomes) if outcomes.len() == answers.len() => {
+            // A delivery may have gone (its sender hung up): its gift is booked all the same.
             for (answer, outcome) in answers.into_iter().zip(outcomes) {
-                // The delivery may have gone (its sender hung up): the gift is booked all the same.
                 let _ = answer.send(Some(outcome));
             }
         }
@@ -109,12 +113,18 @@ fn answer(answers: Vec<Answer>, booked: Result<Vec<EventOutcome>, StoreError>) {
                 outcomes = outcomes.len(),
                 "a batch of gifts gave the wrong number of outcomes"
             );
-            answers.into_iter().for_each(|answer| drop(answer.send(None)));
+            each_alone(answers);
         }
         Err(e) => {
             tracing::warn!(error = %e, gifts = answers.len(), "cannot book a batch of gifts; booking each alone");
-            answers.into_iter().for_each(|answer| drop(answer.send(None)));
+            each_alone(answers);
         }
+    }
+}
+
+fn each_alone(answers: Vec<Answer>) {
+    for answer in answers {
+        let _ = answer.send(None);
     }
 }
 
