@@ -26,7 +26,8 @@ sleep 0.5
 # Drain: the idle run left EVENTS receipts waiting; send them all to the sink.
 DATABASE_URL="postgres://coopfund@127.0.0.1:$PG_PORT/bench_idle" APP_ADDR=127.0.0.1:18184 RUST_LOG=warn \
   SMTP_URL=smtp://127.0.0.1:18025 "$BIN/coopfund" serve & drain=$!
-count() { cat "$WORK/count" 2>/dev/null || echo 0; }
+# The sink rewrites the file as it counts: read as 0 while it is empty.
+count() { local n; n=$(cat "$WORK/count" 2>/dev/null); echo "${n:-0}"; }
 for _ in $(seq 600); do [ "$(count)" -gt 0 ] && break; sleep 0.05; done
 start=$(date +%s.%N)
 for _ in $(seq 1200); do [ "$(count)" -ge "$EVENTS" ] && break; sleep 0.05; done
