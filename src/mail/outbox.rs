@@ -74,14 +74,22 @@ impl Outbox {
                 }
                 return Ok(n * SENDING_AT_ONCE);
             }
-            let tried = futures::future::join_all(chunk.iter().map(|email| self.send_one(email))).await;
-            // One write for the chunk: under load a write per email would compete with payments.
-            self.store.emails_tried(&tried).await?;
+            let mut failed = Vec::new();
+            for tried in futures::future::join_all(chunk.iter().map(|email| self.send_one(email))).await {
+                failed.extend(tried?);
+            }
+            // The chunk's failures in one write: with SMTP down, a write per attempt would
+            // compete with the payments still coming in.
+            if !failed.is_empty() {
+                self.store.emails_tried(&failed).await?;
+            }
         }
         Ok(due.len())
     }
 
-    async fn send_one(&self, email: &OutboxEmail) -> Tried {
+    /// Sends one email. A sent email is recorded at once, so that nothing can send it twice;
+    /// a failed attempt is returned, to be recorded with the rest of its chunk.
+    async fn send_one(&self, email: &OutboxEmail) -> Result<Option<Tried>, crate::store::StoreError> {
         let letterhead = Letterhead {
             org_name: &self.config.org_name,
             org_registration: &self.config.org_registration,
@@ -94,21 +102,22 @@ impl Outbox {
             Ok(message) => self.transport.send(message).await,
             Err(e) => Err(e),
         };
-        let delivery = match result {
+        match result {
             Ok(()) => {
                 tracing::info!(outbox = email.id, attempts = email.attempts, "email sent");
                 crate::metrics::email("sent");
-                Delivery::Sent { at: Utc::now() }
+                let sent = Tried { id: email.id, delivery: Delivery::Sent { at: Utc::now() } };
+                self.store.emails_tried(&[sent]).await?;
+                Ok(None)
             }
             Err(e) => {
                 let retry_at = next_attempt(email.attempts, email.first_attempt_at, Utc::now());
                 let error = crate::domain::mask_addresses(&e.to_string());
                 tracing::warn!(outbox = email.id, attempts = email.attempts, %error, ?retry_at, "email not sent");
                 crate::metrics::email(if retry_at.is_some() { "retrying" } else { "failed" });
-                Delivery::Failed { retry_at, error: e.to_string() }
+                Ok(Some(Tried { id: email.id, delivery: Delivery::Failed { retry_at, error: e.to_string() } }))
             }
-        };
-        Tried { id: email.id, delivery }
+        }
     }
 }
 
