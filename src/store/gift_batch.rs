@@ -20,7 +20,7 @@ use super::StoreError;
 use crate::domain::{EventOutcome, Pence, ReceivedEvent};
 
 /// The most gifts in one statement.
-pub(super) const MOST: usize = 64;
+const MOST: usize = 64;
 /// Batches being booked at once.
 const AT_ONCE: usize = 4;
 /// Deliveries waiting beyond this many hold their requests until the booker catches up.
@@ -215,6 +215,6 @@ mod tests {
         assert_eq!(a, Some(EventOutcome::processed(false)));
         assert_eq!(b, Some(EventOutcome::processed(true)));
         assert_eq!(queue.book(gift("bad", "p2")).await, None);
-        assert!(batches.lock().expect("lock").iter().flatten().count() == 3);
+        assert_eq!(batches.lock().expect("lock").iter().flatten().count(), 3);
     }
 }
