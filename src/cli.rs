@@ -58,15 +58,15 @@ pub enum CampaignCommand {
 pub struct CreateCampaign {
     #[arg(long)]
     title: String,
-    /// Pounds, e.g. 18000 or 18000.00
+    /// Pounds, e.g. 18000 or 18000.00; a share issue may have none
     #[arg(long)]
-    target: String,
+    target: Option<String>,
     /// First day on which gifts count, YYYY-MM-DD
     #[arg(long)]
     starts: NaiveDate,
-    /// Last day on which gifts count, YYYY-MM-DD
+    /// Last day on which gifts count, YYYY-MM-DD; a share issue may have none
     #[arg(long)]
-    ends: NaiveDate,
+    ends: Option<NaiveDate>,
     /// Defaults to the title's, with the month for a monthly campaign
     #[arg(long)]
     slug: Option<String>,
@@ -145,17 +145,15 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn create_campaign(config: &Config, args: CreateCampaign) -> anyhow::Result<()> {
-    let target = parse_amount(&args.target).map_err(|e| anyhow::anyhow!("--target: {e}"))?;
-    if args.monthly && args.kind == CampaignKind::Shares {
-        anyhow::bail!("--monthly: only the fighting fund rolls over each month, not a share issue");
-    }
-    let mut campaign =
-        NewCampaign::parse(&args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
-    campaign.kind = args.kind;
+    let target = args.target.as_deref().map(parse_amount).transpose().map_err(|e| anyhow::anyhow!("--target: {e}"))?;
+    let campaign =
+        NewCampaign::parse(args.kind, &args.title, target, args.starts, args.ends, args.slug.as_deref(), args.monthly)?;
     let store = store::open(&config.database_url).await?;
     let created = store.create_campaign(&campaign, &Actor::command_line(), config.clock().now()).await?;
     announce(store.as_ref()).await;
-    println!("created {} ({} to {}, target {})", created.slug, created.starts_on, created.ends_on, created.target);
+    let ends = created.ends_on.map_or_else(|| "no last day".to_owned(), |d| d.to_string());
+    let target = created.target.map_or_else(|| "none".to_owned(), |t| t.to_string());
+    println!("created {} ({} to {ends}, target {target})", created.slug, created.starts_on);
     Ok(())
 }
 
@@ -171,7 +169,8 @@ async fn list_campaigns(config: &Config) -> anyhow::Result<()> {
     let today = today_in(config.fund_timezone, config.clock().now());
     for campaign in store.campaigns().await? {
         let p = campaign.progress(today);
-        println!("{}\t{}\t{}..{}\t{}", p.slug, p.title, p.starts_on, p.ends_on, p.summary);
+        let ends = p.ends_on.map(|d| d.to_string()).unwrap_or_default();
+        println!("{}\t{}\t{}..{ends}\t{}", p.slug, p.title, p.starts_on, p.summary);
     }
     Ok(())
 }

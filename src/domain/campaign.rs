@@ -11,9 +11,11 @@ pub struct Campaign {
     pub kind: CampaignKind,
     pub slug: String,
     pub title: String,
-    pub target: Pence,
+    /// A fund always has one; a share issue may run without.
+    pub target: Option<Pence>,
     pub starts_on: NaiveDate,
-    pub ends_on: NaiveDate,
+    /// The last day on which money counts; a share issue may run without one.
+    pub ends_on: Option<NaiveDate>,
     /// Set for a campaign that rolls over by itself each month; names the series.
     pub monthly_series: Option<String>,
     pub raised: Pence,
@@ -39,24 +41,22 @@ impl Status {
 
 impl Campaign {
     pub fn status(&self, today: NaiveDate) -> Status {
-        if today < self.starts_on {
-            Status::Upcoming
-        } else if today < self.ends_on {
-            Status::Open
-        } else if today == self.ends_on {
-            Status::LastDay
-        } else {
-            Status::Closed
+        match self.ends_on {
+            _ if today < self.starts_on => Status::Upcoming,
+            Some(ends_on) if today == ends_on => Status::LastDay,
+            Some(ends_on) if today > ends_on => Status::Closed,
+            _ => Status::Open,
         }
     }
 
-    /// Calendar days from today to the last day; `None` once the campaign has closed.
+    /// Calendar days from today to the last day; `None` once the campaign has closed, or
+    /// when it has no last day.
     pub fn days_remaining(&self, today: NaiveDate) -> Option<i64> {
-        (today <= self.ends_on).then(|| (self.ends_on - today).num_days())
+        self.ends_on.filter(|ends_on| today <= *ends_on).map(|ends_on| (ends_on - today).num_days())
     }
 
-    pub fn remaining(&self) -> Pence {
-        Pence((self.target.0 - self.raised.0).max(0))
+    pub fn remaining(&self) -> Option<Pence> {
+        self.target.map(|target| Pence((target.0 - self.raised.0).max(0)))
     }
 
     /// The figures readers see, as of `today` in the fund's time zone.
@@ -64,51 +64,60 @@ impl Campaign {
         let status = self.status(today);
         let days_remaining = self.days_remaining(today);
         let raised = self.raised.display_floor();
-        let target = self.target.display_floor();
+        let target = self.target.map(Pence::display_floor);
         let when = match (status, days_remaining) {
-            (Status::Upcoming, _) => format!("opens {}", self.starts_on.format("%-d %B")),
-            (Status::Closed, _) | (_, None) => "closed".to_owned(),
-            (Status::LastDay, _) | (_, Some(0)) => "last day".to_owned(),
-            (_, Some(1)) => "1 day remaining".to_owned(),
-            (_, Some(days)) => format!("{days} days remaining"),
+            (Status::Upcoming, _) => Some(format!("opens {}", self.starts_on.format("%-d %B"))),
+            (Status::Closed, _) => Some("closed".to_owned()),
+            (Status::LastDay, _) | (_, Some(0)) => Some("last day".to_owned()),
+            (_, Some(1)) => Some("1 day remaining".to_owned()),
+            (_, Some(days)) => Some(format!("{days} days remaining")),
+            (_, None) => None,
         };
+        let mut summary = format!("{raised} raised");
+        if let Some(target) = &target {
+            summary.push_str(&format!(" of {target}"));
+        }
+        if let Some(when) = &when {
+            summary.push_str(&format!(", {when}"));
+        }
         Progress {
-            summary: format!("{raised} raised of {target}, {when}"),
-            when,
+            summary,
+            when: when.unwrap_or_else(|| "no closing date".to_owned()),
             slug: self.slug.clone(),
             title: self.title.clone(),
             currency: "GBP",
-            target_pence: self.target.0,
+            target_pence: self.target.map(|t| t.0),
             raised_pence: self.raised.0,
-            remaining_pence: self.remaining().0,
+            remaining_pence: self.remaining().map(|r| r.0),
             target,
             raised,
-            remaining: self.remaining().display_ceil(),
+            remaining: self.remaining().map(Pence::display_ceil),
             starts_on: self.starts_on,
             ends_on: self.ends_on,
             days_remaining,
             status,
-            target_reached: self.raised >= self.target,
+            target_reached: self.target.is_some_and(|target| self.raised >= target),
             gifts: self.gifts,
             updated_at: self.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
     }
 }
 
-/// The public JSON of SPEC §3, field for field.
+/// The public JSON of SPEC §3, field for field. A fund has every field; a share issue
+/// without a target or a last day has `null` for those and what follows from them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Progress {
     pub slug: String,
     pub title: String,
     pub currency: &'static str,
-    pub target_pence: i64,
+    pub target_pence: Option<i64>,
     pub raised_pence: i64,
-    pub remaining_pence: i64,
-    pub target: String,
+    pub remaining_pence: Option<i64>,
+    pub target: Option<String>,
     pub raised: String,
-    pub remaining: String,
+    pub remaining: Option<String>,
     pub starts_on: NaiveDate,
-    pub ends_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
     pub days_remaining: Option<i64>,
     pub status: Status,
     pub target_reached: bool,
@@ -144,9 +153,9 @@ pub struct NewCampaign {
     pub kind: CampaignKind,
     pub slug: String,
     pub title: String,
-    pub target: Pence,
+    pub target: Option<Pence>,
     pub starts_on: NaiveDate,
-    pub ends_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
     pub monthly_series: Option<String>,
 }
 
@@ -158,6 +167,12 @@ pub enum CampaignError {
     TargetNotPositive,
     #[error("the campaign must end on or after the day it starts")]
     EndsBeforeStart,
+    #[error("a fund needs a target; only a share issue may run without one")]
+    NoTarget,
+    #[error("a fund needs a last day; only a share issue may run without one")]
+    NoLastDay,
+    #[error("only the fighting fund rolls over each month, not a share issue")]
+    MonthlyShares,
     #[error("the slug may use only lower-case letters, digits and hyphens")]
     BadSlug,
 }
@@ -165,10 +180,11 @@ pub enum CampaignError {
 impl NewCampaign {
     /// Checks a campaign; the slug defaults to the title's, with the month for a monthly one.
     pub fn parse(
+        kind: CampaignKind,
         title: &str,
-        target: Pence,
+        target: Option<Pence>,
         starts_on: NaiveDate,
-        ends_on: NaiveDate,
+        ends_on: Option<NaiveDate>,
         slug: Option<&str>,
         monthly: bool,
     ) -> Result<NewCampaign, CampaignError> {
@@ -176,11 +192,19 @@ impl NewCampaign {
         if title.is_empty() {
             return Err(CampaignError::EmptyTitle);
         }
-        if target.0 <= 0 {
-            return Err(CampaignError::TargetNotPositive);
+        let is_fund = kind == CampaignKind::Donations;
+        match target {
+            None if is_fund => return Err(CampaignError::NoTarget),
+            Some(target) if target.0 <= 0 => return Err(CampaignError::TargetNotPositive),
+            _ => {}
         }
-        if ends_on < starts_on {
-            return Err(CampaignError::EndsBeforeStart);
+        match ends_on {
+            None if is_fund => return Err(CampaignError::NoLastDay),
+            Some(ends_on) if ends_on < starts_on => return Err(CampaignError::EndsBeforeStart),
+            _ => {}
+        }
+        if monthly && !is_fund {
+            return Err(CampaignError::MonthlyShares);
         }
         let base = match slug {
             Some(slug) if is_slug(slug) => slug.to_owned(),
@@ -197,15 +221,7 @@ impl NewCampaign {
         } else {
             (base, None)
         };
-        Ok(NewCampaign {
-            kind: CampaignKind::Donations,
-            slug,
-            title: title.to_owned(),
-            target,
-            starts_on,
-            ends_on,
-            monthly_series,
-        })
+        Ok(NewCampaign { kind, slug, title: title.to_owned(), target, starts_on, ends_on, monthly_series })
     }
 
     /// The calendar month's campaign of a monthly series, as the roll-over creates it.
@@ -215,9 +231,9 @@ impl NewCampaign {
             kind: CampaignKind::Donations,
             slug: month_slug(series, starts_on),
             title: title.to_owned(),
-            target,
+            target: Some(target),
             starts_on,
-            ends_on,
+            ends_on: Some(ends_on),
             monthly_series: Some(series.to_owned()),
         }
     }
@@ -282,9 +298,9 @@ mod tests {
             kind: CampaignKind::Donations,
             slug: "fighting-fund-2026-11".into(),
             title: "Fighting fund".into(),
-            target: Pence::from_pounds(18_000),
+            target: Some(Pence::from_pounds(18_000)),
             starts_on: date("2026-11-01"),
-            ends_on: date("2026-11-30"),
+            ends_on: Some(date("2026-11-30")),
             monthly_series: Some("fighting-fund".into()),
             raised: Pence(raised),
             gifts: 412,
@@ -297,8 +313,8 @@ mod tests {
         let p = november(910_550).progress(date("2026-11-17"));
         assert_eq!(p.summary, "£9,105 raised of £18,000, 13 days remaining");
         assert_eq!(p.raised, "£9,105");
-        assert_eq!(p.remaining, "£8,895");
-        assert_eq!(p.remaining_pence, 889_450);
+        assert_eq!(p.remaining.as_deref(), Some("£8,895"));
+        assert_eq!(p.remaining_pence, Some(889_450));
         assert_eq!(p.days_remaining, Some(13));
         assert_eq!(p.status, Status::Open);
         assert!(!p.target_reached);
@@ -321,7 +337,7 @@ mod tests {
     fn an_upcoming_campaign_says_when_it_opens() {
         let mut c = november(0);
         c.starts_on = date("2026-12-01");
-        c.ends_on = date("2026-12-31");
+        c.ends_on = Some(date("2026-12-31"));
         let p = c.progress(date("2026-11-20"));
         assert_eq!(p.status, Status::Upcoming);
         assert_eq!(p.summary, "£0 raised of £18,000, opens 1 December");
@@ -331,7 +347,7 @@ mod tests {
     fn past_the_target_nothing_is_still_needed() {
         let p = november(1_800_001).progress(date("2026-11-17"));
         assert!(p.target_reached);
-        assert_eq!((p.remaining.as_str(), p.remaining_pence), ("£0", 0));
+        assert_eq!((p.remaining.as_deref(), p.remaining_pence), (Some("£0"), Some(0)));
         assert_eq!(p.raised, "£18,000");
     }
 
@@ -340,7 +356,7 @@ mod tests {
         // BST ends at 01:00 UTC on 25 October 2026.
         let mut c = november(0);
         c.starts_on = date("2026-10-01");
-        c.ends_on = date("2026-10-31");
+        c.ends_on = Some(date("2026-10-31"));
         let at = |s: &str| today_in(London, s.parse::<DateTime<Utc>>().expect("instant"));
         // 23:30 UTC on the 24th is already 00:30 on the 25th in London (BST).
         assert_eq!(c.days_remaining(at("2026-10-24T23:30:00Z")), Some(6));
@@ -350,7 +366,7 @@ mod tests {
         assert_eq!(c.days_remaining(at("2026-10-26T00:00:00Z")), Some(5));
         // In spring the change to BST moves no day either.
         c.starts_on = date("2026-03-01");
-        c.ends_on = date("2026-03-31");
+        c.ends_on = Some(date("2026-03-31"));
         assert_eq!(c.days_remaining(at("2026-03-28T23:30:00Z")), Some(3));
         assert_eq!(c.days_remaining(at("2026-03-29T23:30:00Z")), Some(1));
         assert_eq!(c.status(at("2026-03-31T23:00:00Z")), Status::Closed);
@@ -360,7 +376,8 @@ mod tests {
     #[test]
     fn new_campaigns_are_checked() {
         let new = |t: &str, pounds, s, e, slug, monthly| {
-            NewCampaign::parse(t, Pence::from_pounds(pounds), date(s), date(e), slug, monthly)
+            let fund = CampaignKind::Donations;
+            NewCampaign::parse(fund, t, Some(Pence::from_pounds(pounds)), date(s), Some(date(e)), slug, monthly)
         };
         assert_eq!(new("X", 0, "2026-11-01", "2026-11-30", None, false), Err(CampaignError::TargetNotPositive));
         assert_eq!(new("X", 1, "2026-11-02", "2026-11-01", None, false), Err(CampaignError::EndsBeforeStart));
@@ -376,10 +393,42 @@ mod tests {
     }
 
     #[test]
+    fn only_a_share_issue_may_run_without_a_target_or_a_last_day() {
+        let open = |kind| NewCampaign::parse(kind, "Share issue", None, date("2026-12-01"), None, None, false);
+        assert_eq!(open(CampaignKind::Donations), Err(CampaignError::NoTarget));
+        let fund =
+            NewCampaign::parse(CampaignKind::Donations, "F", Some(Pence(1)), date("2026-12-01"), None, None, false);
+        assert_eq!(fund, Err(CampaignError::NoLastDay));
+        let monthly = NewCampaign::parse(CampaignKind::Shares, "S", None, date("2026-12-01"), None, None, true);
+        assert_eq!(monthly, Err(CampaignError::MonthlyShares));
+        let issue = open(CampaignKind::Shares).expect("a share issue may be open-ended");
+        assert_eq!((issue.kind, issue.target, issue.ends_on), (CampaignKind::Shares, None, None));
+    }
+
+    #[test]
+    fn an_open_ended_share_issue_shows_what_it_raised_and_nothing_it_lacks() {
+        let mut c = november(1_200_000);
+        c.kind = CampaignKind::Shares;
+        c.target = None;
+        c.ends_on = None;
+        let p = c.progress(date("2027-06-01"));
+        assert_eq!(p.summary, "£12,000 raised");
+        assert_eq!((p.status, p.days_remaining, p.target_reached), (Status::Open, None, false));
+        assert_eq!((p.target_pence, p.remaining_pence, p.ends_on), (None, None, None));
+        c.target = Some(Pence::from_pounds(20_000));
+        assert_eq!(c.progress(date("2027-06-01")).summary, "£12,000 raised of £20,000");
+        c.target = None;
+        c.ends_on = Some(date("2027-06-30"));
+        assert_eq!(c.progress(date("2027-06-01")).summary, "£12,000 raised, 29 days remaining");
+        let json = serde_json::to_value(c.progress(date("2027-06-01"))).expect("json");
+        assert!(json["target_pence"].is_null() && json["target"].is_null() && json["remaining"].is_null());
+    }
+
+    #[test]
     fn the_roll_over_makes_the_calendar_month() {
         let next = NewCampaign::next_in_series("fighting-fund", "Fighting fund", Pence(1), date("2026-12-01"));
         assert_eq!(next.slug, "fighting-fund-2026-12");
-        assert_eq!((next.starts_on, next.ends_on), (date("2026-12-01"), date("2026-12-31")));
+        assert_eq!((next.starts_on, next.ends_on), (date("2026-12-01"), Some(date("2026-12-31"))));
         assert_eq!(month_containing(date("2028-02-10")), (date("2028-02-01"), date("2028-02-29")));
     }
 }

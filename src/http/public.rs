@@ -58,9 +58,11 @@ async fn home(State(state): State<AppState>) -> Result<Html<String>, PageError> 
     HomePage::render(&state, &DonationForm::default(), &FieldErrors::new()).await
 }
 
-/// How much of the target is raised, for the bar: 0 to 100.
+/// How much of the target is raised, for the bar: 0 to 100 (0 with no target).
 pub fn percent(progress: Option<&Progress>) -> i64 {
-    progress.map(|p| (p.raised_pence.max(0).saturating_mul(100) / p.target_pence.max(1)).min(100)).unwrap_or(0)
+    progress
+        .and_then(|p| p.target_pence.map(|target| (p.raised_pence.max(0).saturating_mul(100) / target.max(1)).min(100)))
+        .unwrap_or(0)
 }
 
 pub async fn gift_lines(state: &AppState, limit: i64) -> Result<Vec<String>, StoreError> {

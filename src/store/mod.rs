@@ -358,15 +358,20 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// An optional figure or date in the audit log: "none" when there is none.
+fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
 /// A campaign row as both engines return it.
 #[derive(sqlx::FromRow)]
 struct CampaignRow {
     slug: String,
     title: String,
     kind: String,
-    target_pence: i64,
+    target_pence: Option<i64>,
     starts_on: NaiveDate,
-    ends_on: NaiveDate,
+    ends_on: Option<NaiveDate>,
     monthly_series: Option<String>,
     raised_pence: i64,
     gifts: i64,
@@ -379,7 +384,7 @@ impl From<CampaignRow> for Campaign {
             kind: if row.kind == "shares" { CampaignKind::Shares } else { CampaignKind::Donations },
             slug: row.slug,
             title: row.title,
-            target: Pence(row.target_pence),
+            target: row.target_pence.map(Pence),
             starts_on: row.starts_on,
             ends_on: row.ends_on,
             monthly_series: row.monthly_series,

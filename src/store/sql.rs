@@ -97,7 +97,7 @@ macro_rules! shared_store {
                 )
                 .bind(&c.slug)
                 .bind(&c.title)
-                .bind(c.target.0)
+                .bind(c.target.map(|t| t.0))
                 .bind(c.starts_on)
                 .bind(c.ends_on)
                 .bind(&c.monthly_series)
@@ -380,7 +380,7 @@ macro_rules! shared_store {
                 .execute(&mut **tx)
                 .await?;
                 let campaign: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT id, title FROM campaigns WHERE kind = 'shares' AND starts_on <= $1 AND ends_on >= $1
+                    "SELECT id, title FROM campaigns WHERE kind = 'shares' AND starts_on <= $1 AND (ends_on IS NULL OR ends_on >= $1)
                      ORDER BY starts_on DESC, id DESC LIMIT 1",
                 )
                 .bind(allotted_on)
@@ -756,7 +756,7 @@ macro_rules! shared_store {
                 }
                 let detail = format!(
                     "{} {:?}: {} to {}, target {}",
-                    c.slug, c.title, c.starts_on, c.ends_on, c.target
+                    c.slug, c.title, c.starts_on, super::or_none(c.ends_on), super::or_none(c.target)
                 );
                 Self::audit_in(&mut tx, actor, "campaign.create", &detail, now).await?;
                 tx.commit().await?;
@@ -771,7 +771,7 @@ macro_rules! shared_store {
                 now: DateTime<Utc>,
             ) -> Result<Campaign, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let before: Option<(i64, NaiveDate)> =
+                let before: Option<(Option<i64>, Option<NaiveDate>)> =
                     sqlx::query_as(concat!("SELECT target_pence, ends_on FROM campaigns WHERE slug = $1", $for_update))
                         .bind(slug)
                         .fetch_optional(&mut *tx)
@@ -781,16 +781,17 @@ macro_rules! shared_store {
                 };
                 sqlx::query("UPDATE campaigns SET target_pence = $2, ends_on = $3, updated_at = $4 WHERE slug = $1")
                     .bind(slug)
-                    .bind(change.target.0)
+                    .bind(change.target.map(|t| t.0))
                     .bind(change.ends_on)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
                 let detail = format!(
-                    "{slug}: target {} → {}, ends {ends_on} → {}",
-                    Pence(target),
-                    change.target,
-                    change.ends_on
+                    "{slug}: target {} → {}, ends {} → {}",
+                    super::or_none(target.map(Pence)),
+                    super::or_none(change.target),
+                    super::or_none(ends_on),
+                    super::or_none(change.ends_on)
                 );
                 Self::audit_in(&mut tx, actor, "campaign.change", &detail, now).await?;
                 tx.commit().await?;
@@ -836,7 +837,7 @@ macro_rules! shared_store {
             async fn roll_over_monthly(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
                 let latest: Vec<(String, String, i64, NaiveDate)> = sqlx::query_as(
                     "SELECT c.monthly_series, c.title, c.target_pence, c.ends_on FROM campaigns c
-                     WHERE c.monthly_series IS NOT NULL
+                     WHERE c.monthly_series IS NOT NULL AND c.target_pence IS NOT NULL AND c.ends_on IS NOT NULL
                        AND c.starts_on = (SELECT MAX(o.starts_on) FROM campaigns o WHERE o.monthly_series = c.monthly_series)",
                 )
                 .fetch_all(&self.pool)

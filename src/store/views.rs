@@ -222,6 +222,6 @@ pub struct SupporterTotals {
 /// The change staff make to a campaign.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CampaignChange {
-    pub target: Pence,
-    pub ends_on: NaiveDate,
+    pub target: Option<Pence>,
+    pub ends_on: Option<NaiveDate>,
 }

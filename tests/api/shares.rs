@@ -17,6 +17,7 @@ on_both_engines!(
     concurrent_first_payments_get_distinct_consecutive_member_numbers,
     an_allotment_that_would_break_the_cap_is_held_for_staff,
     a_share_issue_has_its_own_ticker_and_the_fund_never_moves,
+    a_share_issue_may_run_without_a_target_or_a_last_day,
     bad_join_forms_are_shown_again_and_change_nothing,
     the_demo_gateway_allots_shares,
 );
@@ -233,6 +234,27 @@ async fn a_share_issue_has_its_own_ticker_and_the_fund_never_moves(engine: Engin
     assert_eq!(fund(&app).await["raised_pence"], fund_before["raised_pence"]);
     assert_eq!(app.deliver(&CardGift::new("issue", 25_000).refunded(25_000, 1)).await, 200);
     assert_eq!(app.get_json("/api/campaigns/share-issue").await["raised_pence"], 0);
+    app.running.stop().await;
+}
+
+async fn a_share_issue_may_run_without_a_target_or_a_last_day(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let app = TestApp::spawn_with_stripe(engine, NOW, &stripe).await;
+    let created =
+        ok(app.cli(&["campaign", "create", "--kind", "shares", "--title", "Share issue", "--starts", "2026-11-01"]));
+    assert!(created.contains("no last day, target none"), "{created}");
+    let application = apply(&app, &stripe, "ada@example.org", "250").await;
+    assert_eq!(app.deliver(&CardGift::new("open", 25_000).shares_paid(&application)).await, 200);
+    let issue = app.get_json("/api/campaigns/share-issue").await;
+    assert_eq!((issue["raised_pence"].as_i64(), issue["status"].as_str()), (Some(25_000), Some("open")));
+    assert_eq!(issue["summary"], "£250 raised");
+    for absent in ["target_pence", "target", "remaining_pence", "remaining", "ends_on", "days_remaining"] {
+        assert!(issue[absent].is_null(), "{absent}: {issue}");
+    }
+    assert_eq!(issue["target_reached"], false);
+    let refused =
+        crate::helpers::refused(app.cli(&["campaign", "create", "--title", "Appeal", "--starts", "2026-11-01"]));
+    assert!(refused.contains("a fund needs a target"), "{refused}");
     app.running.stop().await;
 }
 

@@ -331,6 +331,20 @@ async fn an_admin_changes_the_target_and_the_public_figures_follow(engine: Engin
     let duplicate = admin.post("/staff/campaigns", &created).await;
     assert_eq!(duplicate.status(), 422);
     assert!(duplicate.text().await.expect("page").contains("already exists"));
+    let open =
+        [("title", "Open issue"), ("target", ""), ("starts_on", "2026-11-01"), ("ends_on", ""), ("kind", "shares")];
+    assert_eq!(admin.post("/staff/campaigns", &open).await.status(), 303, "a share issue may be open-ended");
+    let issue = app.get_json("/api/campaigns/open-issue").await;
+    assert!(issue["target_pence"].is_null() && issue["ends_on"].is_null(), "{issue}");
+    let listed = admin.page("/staff/campaigns").await;
+    assert!(listed.contains("2026-11-01 to no last day"), "{listed}");
+    let no_target = [("title", "Appeal"), ("target", ""), ("starts_on", "2026-11-01"), ("ends_on", "2026-11-30")];
+    let refused = admin.post("/staff/campaigns", &no_target).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.expect("page").contains("a fund needs a target"));
+    let cleared = admin.post("/staff/campaigns/fighting-fund-2026-11", &[("target", ""), ("ends_on", "")]).await;
+    assert_eq!(cleared.status(), 422, "a fund keeps its target and last day");
+    assert_eq!(app.get_json("/api/campaigns/current").await["target_pence"], 2_000_050);
     assert_eq!(admin.post("/staff/campaigns/fighting-fund-2026-11/close", &[]).await.status(), 303);
     let closed = app.get_json("/api/campaigns/fighting-fund-2026-11").await;
     assert_eq!((closed["ends_on"].as_str(), closed["status"].as_str()), (Some("2026-11-16"), Some("closed")));

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::Frame;
 use super::auth::{Admin, AtLeast, StaffUser, Viewer};
-use crate::domain::{Campaign, CampaignKind, FieldErrors, NewCampaign, Progress, parse_amount};
+use crate::domain::{Campaign, CampaignError, CampaignKind, FieldErrors, NewCampaign, Pence, Progress, parse_amount};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{CampaignChange, StoreError};
@@ -61,13 +61,13 @@ async fn page(
         .campaigns()
         .await?
         .iter()
-        .map(|c| (c.progress(today), c.kind.as_str(), c.target.decimal()))
+        .map(|c| (c.progress(today), c.kind.as_str(), c.target.map(Pence::decimal).unwrap_or_default()))
         .collect();
     let fields = [
         ("title", "Title", form.title.as_str(), "text"),
-        ("target", "Target (£)", form.target.as_str(), "text"),
+        ("target", "Target (£; a share issue may have none)", form.target.as_str(), "text"),
         ("starts_on", "First day", form.starts_on.as_str(), "date"),
-        ("ends_on", "Last day", form.ends_on.as_str(), "date"),
+        ("ends_on", "Last day (a share issue may have none)", form.ends_on.as_str(), "date"),
         ("slug", "Slug (optional)", form.slug.as_str(), "text"),
     ];
     let page =
@@ -85,11 +85,23 @@ fn date(errors: &mut FieldErrors, field: &'static str, value: &str) -> Option<Na
         .ok()
 }
 
+/// What was typed, or `None` for a blank field.
+fn given(value: &str) -> Option<&str> {
+    Some(value.trim()).filter(|v| !v.is_empty())
+}
+
 fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let target = parse_amount(&form.target).map_err(|e| errors.insert("target", e.to_string())).ok();
+    // A blank target or last day is none at all (a share issue may run without either).
+    let target = match given(&form.target) {
+        None => Some(None),
+        Some(t) => parse_amount(t).map_err(|e| errors.insert("target", e.to_string())).ok().map(Some),
+    };
     let starts_on = date(&mut errors, "starts_on", &form.starts_on);
-    let ends_on = date(&mut errors, "ends_on", &form.ends_on);
+    let ends_on = match given(&form.ends_on) {
+        None => Some(None),
+        Some(e) => date(&mut errors, "ends_on", e).map(Some),
+    };
     let kind = match form.kind.as_str() {
         "" | "donations" => CampaignKind::Donations,
         "shares" => CampaignKind::Shares,
@@ -98,23 +110,20 @@ fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
             CampaignKind::Donations
         }
     };
-    let monthly = form.monthly.is_some();
-    if monthly && kind == CampaignKind::Shares {
-        errors.insert("monthly", "Only the fighting fund rolls over each month".to_owned());
-    }
     let (Some(target), Some(starts_on), Some(ends_on)) = (target, starts_on, ends_on) else {
         return Err(errors);
     };
-    let slug = Some(form.slug.trim()).filter(|s| !s.is_empty());
-    match NewCampaign::parse(&form.title, target, starts_on, ends_on, slug, monthly) {
-        Ok(campaign) if errors.is_empty() => Ok(NewCampaign { kind, ..campaign }),
+    let slug = given(&form.slug);
+    match NewCampaign::parse(kind, &form.title, target, starts_on, ends_on, slug, form.monthly.is_some()) {
+        Ok(campaign) if errors.is_empty() => Ok(campaign),
         Ok(_) => Err(errors),
         Err(e) => {
             let field = match e {
-                crate::domain::CampaignError::EmptyTitle => "title",
-                crate::domain::CampaignError::TargetNotPositive => "target",
-                crate::domain::CampaignError::EndsBeforeStart => "ends_on",
-                crate::domain::CampaignError::BadSlug => "slug",
+                CampaignError::EmptyTitle => "title",
+                CampaignError::TargetNotPositive | CampaignError::NoTarget => "target",
+                CampaignError::EndsBeforeStart | CampaignError::NoLastDay => "ends_on",
+                CampaignError::MonthlyShares => "monthly",
+                CampaignError::BadSlug => "slug",
             };
             errors.insert(field, e.to_string());
             Err(errors)
@@ -161,10 +170,12 @@ async fn apply(
     change: Result<CampaignChange, String>,
 ) -> Result<Response, PageError> {
     let change = change.and_then(|c| {
-        if c.ends_on < campaign.starts_on {
+        if c.ends_on.is_some_and(|ends_on| ends_on < campaign.starts_on) {
             Err(format!("It starts on {}: it cannot end before that", campaign.starts_on))
-        } else if c.target <= crate::domain::Pence::ZERO {
+        } else if c.target.is_some_and(|target| target <= Pence::ZERO) {
             Err("The target must be more than £0".to_owned())
+        } else if campaign.kind == CampaignKind::Donations && (c.target.is_none() || c.ends_on.is_none()) {
+            Err("A fund needs a target and a last day".to_owned())
         } else {
             Ok(c)
         }
@@ -192,8 +203,11 @@ pub async fn change(
     let Some(campaign) = state.store.campaign(&slug).await? else {
         return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
     };
-    let change = parse_amount(&form.target).map_err(|e| format!("Target: {e}")).and_then(|target| {
-        NaiveDate::parse_from_str(form.ends_on.trim(), "%Y-%m-%d")
+    let target = given(&form.target).map(parse_amount).transpose().map_err(|e| format!("Target: {e}"));
+    let change = target.and_then(|target| {
+        given(&form.ends_on)
+            .map(|e| NaiveDate::parse_from_str(e, "%Y-%m-%d"))
+            .transpose()
             .map(|ends_on| CampaignChange { target, ends_on })
             .map_err(|_| "Enter the last day as YYYY-MM-DD".to_owned())
     });
@@ -209,11 +223,12 @@ pub async fn close(
     let Some(campaign) = state.store.campaign(&slug).await? else {
         return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
     };
-    let yesterday = state.fund.today().pred_opt().unwrap_or(campaign.ends_on);
-    let change = if campaign.ends_on <= yesterday {
+    let today = state.fund.today();
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let change = if campaign.ends_on.is_some_and(|ends_on| ends_on <= yesterday) {
         Err("It has already closed".to_owned())
     } else {
-        Ok(CampaignChange { target: campaign.target, ends_on: yesterday })
+        Ok(CampaignChange { target: campaign.target, ends_on: Some(yesterday) })
     };
     apply(&state, &user, &campaign, change).await
 }

@@ -38,12 +38,13 @@ pub async fn page(AtLeast(user): Viewer, State(state): State<AppState>) -> Resul
     let current = state.fund.current().await?;
     let progress = current.as_ref().map(|r| &r.progress);
     let chart = match progress {
-        Some(p) => {
-            let movements = state.store.campaign_movements(&p.slug).await?;
+        // The fund always has a target and a last day; the pace needs both.
+        Some(Progress { target_pence: Some(target), ends_on: Some(ends_on), slug, starts_on, .. }) => {
+            let movements = state.store.campaign_movements(slug).await?;
             let daily: Vec<_> = movements.into_iter().map(|(at, pence)| (today_in(zone, at), pence)).collect();
-            Some(pace_chart(p.starts_on, p.ends_on, Pence(p.target_pence), &daily, today))
+            Some(pace_chart(*starts_on, *ends_on, Pence(*target), &daily, today))
         }
-        None => None,
+        _ => None,
     };
     // Days begin at midnight in the fund's calendar; weeks on Monday.
     let midnight = |day| start_of_day(zone, day);
