@@ -11,6 +11,7 @@ mod faults;
 mod fund;
 mod giving;
 mod live;
+mod migrations;
 mod receipts;
 mod shares;
 mod staff;
