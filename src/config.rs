@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use url::Url;
 
+use axum_client_ip::ClientIpSource;
+
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::domain::{Pence, ShareRules, parse_amount};
 
@@ -28,6 +30,10 @@ pub struct Config {
     pub share_max_holding: Pence,
     pub donation_min: Pence,
     pub donation_max: Pence,
+    /// `CLIENT_IP_SOURCE`: where a request's client address comes from, for the login limits.
+    /// The socket's peer by default; behind a proxy, the header it sets (`RightmostXForwardedFor`
+    /// for nginx's `$proxy_add_x_forwarded_for`, whose last address is the one nginx saw).
+    pub client_ip_source: ClientIpSource,
     /// `COOPFUND_NOW`: a fixed business clock for tests.
     pub now: Option<DateTime<Utc>>,
 }
@@ -109,6 +115,12 @@ impl Config {
         if share_max_holding < share_price {
             return Err(fail("SHARE_MAX_HOLDING", "must be at least SHARE_PRICE".into()));
         }
+        let client_ip_source = var("CLIENT_IP_SOURCE", "ConnectInfo").parse().map_err(|_| {
+            fail(
+                "CLIENT_IP_SOURCE",
+                "must be ConnectInfo (no proxy) or the proxy's header, such as RightmostXForwardedFor".into(),
+            )
+        })?;
         let now = get("COOPFUND_NOW")
             .map(|v| {
                 DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
@@ -132,6 +144,7 @@ impl Config {
             share_max_holding,
             donation_min,
             donation_max,
+            client_ip_source,
             now,
         })
     }
@@ -183,6 +196,7 @@ mod tests {
         assert_eq!(name(&[("COOPFUND_NOW", "yesterday")]), Some("COOPFUND_NOW"));
         assert_eq!(name(&[("SMTP_URL", "http://mail")]), Some("SMTP_URL"));
         assert_eq!(name(&[("MAIL_FROM", "nobody")]), Some("MAIL_FROM"));
+        assert_eq!(name(&[("CLIENT_IP_SOURCE", "nginx")]), Some("CLIENT_IP_SOURCE"));
         let line = config(&[("FUND_TIMEZONE", "Mars/Olympus")]).err().map(|e| e.to_string());
         assert_eq!(
             line.as_deref(),

@@ -7,7 +7,7 @@ use coopfund::store::{Delivery, Tried};
 use reqwest::Response;
 
 use crate::browser::Driven;
-use crate::helpers::{Engine, NOW, TestApp, ok, run_cli_with_input};
+use crate::helpers::{Engine, NOW, TestApp, TestDb, ok, run_cli_with_input};
 use crate::on_both_engines;
 use crate::stripe::{CardGift, FakeStripe};
 
@@ -17,6 +17,7 @@ on_both_engines!(
     forms_without_the_csrf_token_are_refused_and_change_nothing,
     roles_are_enforced_on_every_route_not_only_in_menus,
     the_sixth_wrong_password_locks_the_account_even_with_the_right_one,
+    behind_a_proxy_each_client_address_has_its_own_login_limit,
     finance_enters_a_cheque_and_the_public_figures_move_at_once,
     an_admin_changes_the_target_and_the_public_figures_follow,
     a_kept_event_is_processed_again_and_counts_once,
@@ -79,6 +80,13 @@ impl StaffSession {
 
     pub async fn log_in(&self, email: &str, password: &str) -> Response {
         self.post("/staff/login", &[("email", email), ("password", password)]).await
+    }
+
+    /// Logs in through a proxy that says the client is `forwarded_for`.
+    pub async fn log_in_from(&self, email: &str, password: &str, forwarded_for: &str) -> Response {
+        let fields = [("email", email), ("password", password), ("csrf_token", &self.csrf)];
+        let request = self.http.post(format!("{}/staff/login", self.base)).header("cookie", &self.cookie);
+        request.header("x-forwarded-for", forwarded_for).form(&fields).send().await.expect("POST")
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -253,6 +261,30 @@ async fn the_sixth_wrong_password_locks_the_account_even_with_the_right_one(engi
     assert!(locked.text().await.expect("page").contains("Wait 15 minutes"));
     assert_eq!(session.log_in("admin@paper.example", PASSWORD).await.status(), 303, "other accounts unaffected");
     app.running.stop().await;
+}
+
+/// Behind nginx, the per-address limit counts the address nginx saw (the last in
+/// `X-Forwarded-For`), not the proxy's own; without `CLIENT_IP_SOURCE` the header is ignored,
+/// so that no client can choose the address it is counted under.
+async fn behind_a_proxy_each_client_address_has_its_own_login_limit(engine: Engine) {
+    let behind_nginx = [("CLIENT_IP_SOURCE", "RightmostXForwardedFor".to_owned())];
+    for (settings, limited) in [(&behind_nginx[..], true), (&[][..], false)] {
+        let app = TestApp::spawn_configured(TestDb::new(engine).await, NOW, settings).await;
+        staffed_app_env(&app);
+        let now = chrono::Utc::now();
+        for n in 0..50 {
+            let account = format!("guess{n}@elsewhere.example");
+            app.running.state.store.record_login_failure(&account, "203.0.113.9", now).await.expect("failure");
+        }
+        let from = async |forwarded_for| {
+            let session = StaffSession::open(&app.base).await;
+            session.log_in_from("admin@paper.example", PASSWORD, forwarded_for).await.status()
+        };
+        let (blocked, other) = if limited { (429, 303) } else { (303, 303) };
+        assert_eq!(from("198.51.100.1, 203.0.113.9").await, blocked, "the address nginx saw is counted");
+        assert_eq!(from("203.0.113.9, 198.51.100.7").await, other, "an address the client wrote is not");
+        app.running.stop().await;
+    }
 }
 
 async fn finance_enters_a_cheque_and_the_public_figures_move_at_once(engine: Engine) {

@@ -1,18 +1,18 @@
 //! Who is signed in: the login and logout forms, the session they make, a CSRF token on every
 //! form, at most five failed logins per account in 15 minutes, and the role each route needs.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use askama::Template;
+use axum::Form;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum_client_ip::ClientIp;
 use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -181,14 +181,15 @@ fn stand_in_hash() -> &'static str {
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Result<ClientIp, axum_client_ip::Rejection>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, Response> {
     let token = csrf_token(&session).await?;
     let refuse = |status: StatusCode, why: &str| {
         login_page(&state, &token, &form.email, Some(why)).map(|page| (status, page).into_response())
     };
-    let address = peer.map_or_else(|| "unknown".to_owned(), |Extension(ConnectInfo(addr))| addr.ip().to_string());
+    // Behind a proxy that was not told to send the address, every login shares one count.
+    let address = client.map_or_else(|_| "unknown".to_owned(), |ClientIp(ip)| ip.to_string());
     let account = form.email.trim().to_lowercase();
     let now = Utc::now();
     let since = now - chrono::Duration::minutes(WINDOW_MINUTES);

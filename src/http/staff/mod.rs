@@ -62,6 +62,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/team/{id}", post(team::change))
         .layer(axum::middleware::from_fn(auth::csrf))
         .layer(sessions)
+        // Where a client's address comes from, for the per-address login limit.
+        .layer(state.config.client_ip_source.clone().into_extension())
 }
 
 /// The menu: section, link and label. Entering gifts and managing staff show only to those who may.
