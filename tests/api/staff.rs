@@ -506,6 +506,13 @@ async fn in_a_browser_finance_enters_a_cheque_and_downloads_the_gifts(engine: En
     let csv = csv.as_str().unwrap_or_default().to_owned();
     assert!(csv.starts_with("reference,date,amount,refunded,campaign,method,name,email,note\r\n"), "{csv}");
     assert!(csv.contains(",50.00,0.00,fighting-fund-2026-11,cheque,,,cheque no. 100123\r\n"), "{csv}");
+
+    // A share issue with no target or last day, beside the fund.
+    ok(app.cli(&["campaign", "create", "--kind", "shares", "--title", "Share issue", "--starts", "2026-11-01"]));
+    client.goto(&app.url("/staff/campaigns")).await.expect("campaigns");
+    browser.screenshot(&format!("staff-campaigns-{engine:?}.png")).await;
+    let listed = client.source().await.expect("the page");
+    assert!(listed.contains("2026-11-01 to no last day") && listed.contains("no closing date"), "{listed}");
     browser.stop().await;
     app.running.stop().await;
 }
