@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::email::EmailAddress;
@@ -53,6 +54,18 @@ pub struct NewDonation {
 
 /// Each problem, keyed by the field it is shown next to.
 pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// What was typed in a form field, or `None` when it was left blank.
+pub fn given(value: &str) -> Option<&str> {
+    Some(value.trim()).filter(|v| !v.is_empty())
+}
+
+/// A date typed as YYYY-MM-DD; anything else is noted against `field`.
+pub fn form_date(errors: &mut FieldErrors, field: &'static str, value: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| errors.insert(field, "Enter the date as YYYY-MM-DD".to_owned()))
+        .ok()
+}
 
 const SHORT_TEXT: usize = 80;
 

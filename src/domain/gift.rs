@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::donation::FieldErrors;
+use super::donation::{FieldErrors, form_date};
 use super::email::EmailAddress;
 use super::money::{Pence, parse_amount};
 
@@ -101,16 +101,12 @@ impl OfflineGiftForm {
         if method.is_none() {
             errors.insert("method", "Choose how the gift came".to_owned());
         }
-        let received_on = match NaiveDate::parse_from_str(self.received_on.trim(), "%Y-%m-%d") {
-            Ok(day) if day > today => {
+        let received_on = match form_date(&mut errors, "received_on", &self.received_on) {
+            Some(day) if day > today => {
                 errors.insert("received_on", "A gift cannot be received in the future".to_owned());
                 None
             }
-            Ok(day) => Some(day),
-            Err(_) => {
-                errors.insert("received_on", "Enter the date as YYYY-MM-DD".to_owned());
-                None
-            }
+            day => day,
         };
         let email = match self.email.trim() {
             "" => None,

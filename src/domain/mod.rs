@@ -13,7 +13,7 @@ pub mod staff;
 pub mod table;
 
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
-pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation};
+pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, given};
 pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftMethod, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};

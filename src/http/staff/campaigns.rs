@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::Frame;
 use super::auth::{Admin, AtLeast, StaffUser, Viewer};
-use crate::domain::{Campaign, CampaignError, CampaignKind, FieldErrors, NewCampaign, Pence, Progress, parse_amount};
+use crate::domain::{
+    Campaign, CampaignError, CampaignKind, FieldErrors, NewCampaign, Pence, Progress, form_date, given, parse_amount,
+};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{CampaignChange, StoreError};
@@ -79,17 +81,6 @@ pub async fn list(AtLeast(user): Viewer, State(state): State<AppState>) -> Resul
     page(&state, &user, &CampaignForm::default(), &FieldErrors::new(), None).await
 }
 
-fn date(errors: &mut FieldErrors, field: &'static str, value: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
-        .map_err(|_| errors.insert(field, "Enter the date as YYYY-MM-DD".to_owned()))
-        .ok()
-}
-
-/// What was typed, or `None` for a blank field.
-fn given(value: &str) -> Option<&str> {
-    Some(value.trim()).filter(|v| !v.is_empty())
-}
-
 fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
     let mut errors = FieldErrors::new();
     // A blank target or last day is none at all (a share issue may run without either).
@@ -97,10 +88,10 @@ fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
         None => Some(None),
         Some(t) => parse_amount(t).map_err(|e| errors.insert("target", e.to_string())).ok().map(Some),
     };
-    let starts_on = date(&mut errors, "starts_on", &form.starts_on);
+    let starts_on = form_date(&mut errors, "starts_on", &form.starts_on);
     let ends_on = match given(&form.ends_on) {
         None => Some(None),
-        Some(e) => date(&mut errors, "ends_on", e).map(Some),
+        Some(e) => form_date(&mut errors, "ends_on", e).map(Some),
     };
     let kind = match form.kind.as_str() {
         "" | "donations" => CampaignKind::Donations,

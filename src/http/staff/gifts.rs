@@ -6,7 +6,6 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
@@ -14,7 +13,9 @@ use super::auth::{AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
 use crate::domain::gift::counts_at;
 use crate::domain::table::to_csv;
-use crate::domain::{CampaignKind, FieldErrors, GiftMethod, OfflineGiftForm, Pence, parse_amount, start_of_day};
+use crate::domain::{
+    CampaignKind, FieldErrors, GiftMethod, OfflineGiftForm, Pence, form_date, given, parse_amount, start_of_day,
+};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::payments::ingest::money_has_moved;
@@ -41,19 +42,11 @@ impl GiftQuery {
     /// The filter it asks for, or what is wrong with it.
     fn filter(&self, zone: Tz) -> Result<GiftFilter, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let typed = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-        let mut day = |field: &'static str, v: &str| match typed(v) {
-            None => None,
-            Some(v) => NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                .map_err(|_| errors.insert(field, "Enter the date as YYYY-MM-DD".to_owned()))
-                .ok(),
-        };
-        let from = day("from", &self.from);
-        let to = day("to", &self.to);
-        let amount = match typed(&self.amount) {
-            None => None,
-            Some(v) => parse_amount(&v).map_err(|e| errors.insert("amount", e.to_string())).ok(),
-        };
+        let typed = |v: &str| given(v).map(str::to_owned);
+        let from = given(&self.from).and_then(|v| form_date(&mut errors, "from", v));
+        let to = given(&self.to).and_then(|v| form_date(&mut errors, "to", v));
+        let amount =
+            given(&self.amount).and_then(|v| parse_amount(v).map_err(|e| errors.insert("amount", e.to_string())).ok());
         let method = typed(&self.method);
         if method.as_deref().is_some_and(|m| m != "online" && GiftMethod::parse(m).is_none()) {
             errors.insert("method", "Choose a method from the list".to_owned());

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::auth::{AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
 use crate::domain::shares::register_csv as register_as_csv;
-use crate::domain::{Pence, RegisterEntry};
+use crate::domain::{Pence, RegisterEntry, given};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{Allotment, HeldApplication, PersonRow, SupporterRow, SupporterTotals};
@@ -33,7 +33,7 @@ pub async fn people(
     State(state): State<AppState>,
     Query(search): Query<Search>,
 ) -> Result<Html<String>, PageError> {
-    let text = Some(search.q.trim()).filter(|q| !q.is_empty());
+    let text = given(&search.q);
     let people = state.store.people(text, 200).await?;
     let page = PeoplePage { frame: Frame::new(&state, &user, "people"), q: search.q.trim(), people };
     Ok(Html(page.render()?))
