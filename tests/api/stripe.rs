@@ -82,9 +82,9 @@ async fn create_session(State(records): State<Records>, headers: HeaderMap, body
     axum::Json(session)
 }
 
-/// A webhook event from `shared/fixtures/stripe/events`.
+/// A webhook event from `tests/fixtures/stripe/events` (copied from the shared Stripe fixtures; see their README).
 pub fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/stripe/events").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stripe/events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }

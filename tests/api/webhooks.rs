@@ -167,7 +167,7 @@ async fn bad_deliveries_are_refused_and_odd_ones_kept_without_changing_totals(en
 
     let malformed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/stripe/events/malformed_body.txt"
+        "/tests/fixtures/stripe/events/malformed_body.txt"
     ))
     .expect("fixture");
     assert_eq!(
