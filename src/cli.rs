@@ -7,7 +7,10 @@ use crate::config::Config;
 use crate::domain::gift::counts_at;
 use crate::domain::shares::register_csv;
 use crate::domain::staff::hash_password;
-use crate::domain::{CampaignKind, EmailAddress, GiftMethod, NewCampaign, OfflineGift, Role, parse_amount, today_in};
+use crate::domain::{
+    CampaignKind, EmailAddress, GiftEntry, GiftMethod, GiftReference, GiftRefused, NewCampaign, OfflineGift, Role,
+    parse_amount, today_in,
+};
 use crate::jobs::reconcile::differences;
 use crate::payments::PaymentGateway;
 use crate::payments::stripe::StripeGateway;
@@ -123,6 +126,10 @@ pub struct AddGift {
     name: Option<String>,
     #[arg(long)]
     note: Option<String>,
+    /// The paper's own reference, e.g. the cheque number: running the command again with the
+    /// same reference and method records nothing more, and says the gift was already recorded
+    #[arg(long)]
+    reference: Option<String>,
 }
 
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -175,29 +182,48 @@ async fn list_campaigns(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Records an offline gift through the same domain rules as the staff page. A re-run with a
+/// `--reference` already recorded prints one line and changes nothing: exit 0 when it names the
+/// same campaign and amount (a re-run), 1 when they differ (a mistyped reference).
 async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
     let amount = parse_amount(&args.amount).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
     let email =
         args.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let reference = match args.reference.as_deref() {
+        Some(typed) => GiftReference::typed(args.method, typed).map_err(|e| anyhow::anyhow!("--reference: {e}"))?,
+        None => GiftReference::fresh(),
+    };
     let clock = config.clock();
     let zone = config.fund_timezone;
-    if args.date > today_in(zone, clock.now()) {
-        anyhow::bail!("--date: {} is in the future", args.date);
-    }
-    let occurred_at = counts_at(args.date, zone);
-    let gift = OfflineGift {
-        campaign: args.campaign,
+    let store = store::open(&config.database_url).await?;
+    let Some(campaign) = store.campaign(&args.campaign).await? else {
+        anyhow::bail!("--campaign: there is no campaign {:?}", args.campaign);
+    };
+    let entry = GiftEntry {
         amount,
         method: args.method,
         received_on: args.date,
         email,
         name: args.name.filter(|n| !n.trim().is_empty()),
         note: args.note.filter(|n| !n.trim().is_empty()),
+        reference,
     };
-    let store = store::open(&config.database_url).await?;
-    let id = store.record_offline_gift(&gift, occurred_at, &Actor::command_line(), clock.now()).await?;
-    announce(store.as_ref()).await;
-    println!("recorded {} by {} for {} ({id})", gift.amount, gift.method.as_str(), gift.campaign);
+    let gift = OfflineGift::new(&campaign, entry, today_in(zone, clock.now())).map_err(|e| match e {
+        GiftRefused::NotAFund(_) => anyhow::anyhow!("--campaign: {e}"),
+        GiftRefused::NothingGiven => anyhow::anyhow!("--amount: {e}"),
+        GiftRefused::InTheFuture => anyhow::anyhow!("--date: {} is in the future", args.date),
+    })?;
+    let counted_at = counts_at(args.date, zone);
+    let recorded = store.record_offline_gift(&gift, counted_at, &Actor::command_line(), clock.now()).await?;
+    let what = format!("{} by {} for {}", recorded.amount, args.method.as_str(), recorded.campaign);
+    if recorded.new {
+        announce(store.as_ref()).await;
+        println!("recorded {what} ({})", recorded.reference);
+    } else if (recorded.amount, recorded.campaign.as_str()) == (amount, campaign.slug.as_str()) {
+        println!("already recorded {what} ({}): nothing changed", recorded.reference);
+    } else {
+        anyhow::bail!("--reference: {} is already recorded as {what}; nothing changed", recorded.reference);
+    }
     Ok(())
 }
 

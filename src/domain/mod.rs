@@ -15,7 +15,7 @@ pub mod table;
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
 pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, given};
 pub use email::{EmailAddress, EmailError, mask_addresses};
-pub use gift::{GiftMethod, OfflineGift, OfflineGiftForm};
+pub use gift::{GiftEntry, GiftMethod, GiftReference, GiftRefused, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;
 pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};

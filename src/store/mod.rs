@@ -18,8 +18,8 @@ use crate::domain::{
 };
 use crate::jobs::reconcile::CountedPayment;
 pub use views::{
-    Actor, AuditEntry, CampaignChange, EmailRow, EventRow, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow,
-    StaffArea, StaffRow, SupporterRow, SupporterTotals,
+    Actor, AuditEntry, CampaignChange, EVENT_STATUSES, EmailRow, EventFilter, EventRow, EventStatuses, GiftFilter,
+    GiftRow, HeldApplication, LedgerRow, PersonRow, StaffArea, StaffRow, SupporterRow, SupporterTotals,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -98,15 +98,16 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
     /// Seeds the demo "Fighting fund" for this month when there is no campaign at all.
     async fn seed_demo_campaign(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
-    /// Records a gift received by cheque, phone, standing order, cash or bank transfer;
-    /// returns its ledger source id.
+    /// Records a gift received by cheque, phone, standing order, cash or bank transfer, and
+    /// the person behind its email (money makes a person, SPEC §8). A gift whose reference was
+    /// recorded before changes nothing and is returned as it was recorded.
     async fn record_offline_gift(
         &self,
         gift: &OfflineGift,
         occurred_at: DateTime<Utc>,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<String, StoreError>;
+    ) -> Result<RecordedGift, StoreError>;
     /// Books one movement of money and the campaign's totals in one transaction.
     /// Returns false, changing nothing, when that source id was booked before.
     async fn book(&self, campaign: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -195,6 +196,18 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
 
     /// The payments counted since `since`, with what has been refunded of each.
     async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
+}
+
+/// An offline gift as the ledger holds it after `record_offline_gift`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedGift {
+    /// Its reference: the ledger's source id.
+    pub reference: String,
+    /// False when the reference was recorded before: nothing changed.
+    pub new: bool,
+    /// The fund's slug and the amount, as first recorded.
+    pub campaign: String,
+    pub amount: Pence,
 }
 
 /// What a one-off gift's receipt says it was for.

@@ -80,6 +80,7 @@ macro_rules! shared_store {
             HeldApplication, StaffRow,
             LedgerEntry, LedgerRow, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
             ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals, Tried,
+            RecordedGift,
         };
         use $crate::jobs::reconcile::CountedPayment;
 
@@ -870,51 +871,72 @@ macro_rules! shared_store {
                 occurred_at: DateTime<Utc>,
                 actor: &Actor,
                 now: DateTime<Utc>,
-            ) -> Result<String, StoreError> {
+            ) -> Result<RecordedGift, StoreError> {
+                let entry = gift.entry();
+                let reference = entry.reference.as_str();
                 let mut tx = self.pool.begin_with($begin).await?;
-                let campaign_id = Self::campaign_id(&mut tx, &gift.campaign).await?;
-                let gift_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO offline_gifts (campaign_id, amount_pence, method, received_on, email, name, note, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                let (campaign_id, title): (i64, String) = sqlx::query_as("SELECT id, title FROM campaigns WHERE slug = $1")
+                    .bind(gift.campaign())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::UnknownCampaign(gift.campaign().to_owned()))?;
+                let person_id = match &entry.email {
+                    Some(email) => Some(Self::person_in(&mut tx, email, entry.name.as_deref(), now).await?),
+                    None => None,
+                };
+                // The reference is unique: a form posted twice, or a re-run with the same
+                // `--reference`, finds the first gift and changes nothing.
+                let inserted: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO offline_gifts (campaign_id, amount_pence, method, received_on, email, name, note, created_at,
+                                                source_id, person_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source_id) DO NOTHING RETURNING id",
                 )
                 .bind(campaign_id)
-                .bind(gift.amount.0)
-                .bind(gift.method.as_str())
-                .bind(gift.received_on)
-                .bind(gift.email.as_ref().map(|e| e.as_str()))
-                .bind(&gift.name)
-                .bind(&gift.note)
+                .bind(entry.amount.0)
+                .bind(entry.method.as_str())
+                .bind(entry.received_on)
+                .bind(entry.email.as_ref().map(|e| e.as_str()))
+                .bind(&entry.name)
+                .bind(&entry.note)
                 .bind(now)
-                .fetch_one(&mut *tx)
+                .bind(reference)
+                .bind(person_id)
+                .fetch_optional(&mut *tx)
                 .await?;
-                let entry = LedgerEntry {
-                    amount: gift.amount,
+                if inserted.is_none() {
+                    tx.rollback().await?;
+                    let (campaign, amount): (String, i64) = sqlx::query_as(
+                        "SELECT c.slug, o.amount_pence FROM offline_gifts o JOIN campaigns c ON c.id = o.campaign_id
+                         WHERE o.source_id = $1",
+                    )
+                    .bind(reference)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    return Ok(RecordedGift { reference: reference.to_owned(), new: false, campaign, amount: Pence(amount) });
+                }
+                let ledger = LedgerEntry {
+                    amount: entry.amount,
                     gifts: 1,
                     source: "offline",
-                    source_id: format!("gift-{gift_id}"),
+                    source_id: reference.to_owned(),
                     occurred_at,
                 };
-                Self::book_in(&mut tx, campaign_id, &entry, now).await?;
-                if let Some(email) = &gift.email {
-                    let title: String = sqlx::query_scalar("SELECT title FROM campaigns WHERE id = $1")
-                        .bind(campaign_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let purpose = format!("a gift by {} to the {title}", gift.method.as_str().replace('_', " "));
-                    Self::receipt_in(&mut tx, email.as_str(), &entry.source_id, gift.amount, gift.received_on, purpose, now)
+                Self::book_in(&mut tx, campaign_id, &ledger, now).await?;
+                if let Some(email) = &entry.email {
+                    let purpose = format!("a gift by {} to the {title}", entry.method.label());
+                    Self::receipt_in(&mut tx, email.as_str(), reference, entry.amount, entry.received_on, purpose, now)
                         .await?;
                 }
                 let detail = format!(
-                    "{} {} by {} received {} for {}",
-                    entry.source_id,
-                    gift.amount,
-                    gift.method.as_str(),
-                    gift.received_on,
-                    gift.campaign
+                    "{reference} {} by {} received {} for {}",
+                    entry.amount,
+                    entry.method.as_str(),
+                    entry.received_on,
+                    gift.campaign()
                 );
                 Self::audit_in(&mut tx, actor, "gift.add", &detail, now).await?;
                 tx.commit().await?;
-                Ok(entry.source_id)
+                Ok(RecordedGift { reference: reference.to_owned(), new: true, campaign: gift.campaign().to_owned(), amount: entry.amount })
             }
 
             async fn book(&self, campaign: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -977,9 +999,17 @@ macro_rules! shared_store {
             }
 
             async fn recent_gifts(&self, limit: i64) -> Result<Vec<PublicGift>, StoreError> {
+                // Net of refunds of the gift's (first) payment: one refunded in full leaves the list
+                // (issue 15 item 10). A paid gift whose payment is not recorded shows as given.
                 Ok(sqlx::query_as(
-                    "SELECT amount_pence AS amount, place, display_name, anonymous FROM donations
-                     WHERE status = 'paid' ORDER BY paid_at DESC, created_at DESC LIMIT $1",
+                    "SELECT amount, place, display_name, anonymous FROM (
+                       SELECT COALESCE((SELECT p.amount_pence - p.refunded_pence FROM payments p
+                                        WHERE p.donation_id = d.id ORDER BY p.paid_at, p.payment LIMIT 1),
+                                       d.amount_pence) AS amount,
+                              d.place, d.display_name, d.anonymous, d.paid_at, d.created_at
+                       FROM donations d WHERE d.status = 'paid'
+                     ) paid
+                     WHERE amount > 0 ORDER BY paid_at DESC, created_at DESC LIMIT $1",
                 )
                 .bind(limit)
                 .fetch_all(&self.pool)

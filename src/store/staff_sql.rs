@@ -12,7 +12,7 @@ macro_rules! gift_search {
          JOIN campaigns c ON c.id = l.campaign_id
          LEFT JOIN payments p ON l.source = 'stripe' AND p.payment = l.source_id
          LEFT JOIN donations d ON d.id = p.donation_id
-         LEFT JOIN offline_gifts o ON l.source = 'offline' AND l.source_id = 'gift-' || o.id
+         LEFT JOIN offline_gifts o ON l.source = 'offline' AND l.source_id = o.source_id
          WHERE l.gifts = 1 AND c.kind = 'donations'
            AND ($1 IS NULL OR LOWER(COALESCE(o.email, p.email, '')) LIKE $1 ESCAPE '\\'
                            OR LOWER(COALESCE(o.name, d.name, '')) LIKE $1 ESCAPE '\\')
@@ -241,20 +241,25 @@ macro_rules! staff_area {
             }
 
             async fn people(&self, text: Option<&str>, limit: i64) -> Result<Vec<PersonRow>, StoreError> {
+                // Only people with money or membership: an unpaid form shows no one (SPEC §8).
                 Ok(sqlx::query_as(
-                    "SELECT pe.email, pe.name,
-                            (SELECT COUNT(*) FROM payments p WHERE LOWER(p.email) = pe.email_key)
-                              + (SELECT COUNT(*) FROM offline_gifts o WHERE LOWER(o.email) = pe.email_key) AS gifts,
-                            CAST((SELECT COALESCE(SUM(p.amount_pence - p.refunded_pence), 0) FROM payments p
-                                  WHERE LOWER(p.email) = pe.email_key)
-                              + (SELECT COALESCE(SUM(o.amount_pence), 0) FROM offline_gifts o
-                                 WHERE LOWER(o.email) = pe.email_key) AS BIGINT) AS given,
-                            (SELECT s.status FROM supporters s JOIN donations d ON d.id = s.donation_id
-                             WHERE d.person_id = pe.id ORDER BY s.started_at DESC LIMIT 1) AS supporter,
-                            m.member_number, m.shares
-                     FROM people pe LEFT JOIN members m ON m.person_id = pe.id
-                     WHERE $1 IS NULL OR pe.email_key LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(pe.name, '')) LIKE $1 ESCAPE '\\'
-                     ORDER BY pe.id DESC LIMIT $2",
+                    "SELECT * FROM (
+                       SELECT pe.id, pe.email, pe.name,
+                              (SELECT COUNT(*) FROM payments p WHERE LOWER(p.email) = pe.email_key)
+                                + (SELECT COUNT(*) FROM offline_gifts o WHERE o.person_id = pe.id) AS gifts,
+                              CAST((SELECT COALESCE(SUM(p.amount_pence - p.refunded_pence), 0) FROM payments p
+                                    WHERE LOWER(p.email) = pe.email_key)
+                                + (SELECT COALESCE(SUM(o.amount_pence), 0) FROM offline_gifts o
+                                   WHERE o.person_id = pe.id) AS BIGINT) AS given,
+                              (SELECT s.status FROM supporters s JOIN donations d ON d.id = s.donation_id
+                               WHERE d.person_id = pe.id ORDER BY s.started_at DESC LIMIT 1) AS supporter,
+                              m.member_number, m.shares
+                       FROM people pe LEFT JOIN members m ON m.person_id = pe.id
+                       WHERE $1 IS NULL OR pe.email_key LIKE $1 ESCAPE '\\'
+                          OR LOWER(COALESCE(pe.name, '')) LIKE $1 ESCAPE '\\'
+                     ) found
+                     WHERE gifts > 0 OR member_number IS NOT NULL OR supporter IS NOT NULL
+                     ORDER BY id DESC LIMIT $2",
                 )
                 .bind(text.map($crate::store::staff_sql::contains_pattern))
                 .bind(limit)
@@ -292,11 +297,21 @@ macro_rules! staff_area {
                 .await?)
             }
 
-            async fn troubled_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+            async fn events(&self, filter: &$crate::store::EventFilter, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+                let status = match &filter.status {
+                    $crate::store::EventStatuses::ToLookAt => None,
+                    $crate::store::EventStatuses::All => Some("all"),
+                    $crate::store::EventStatuses::Only(status) => Some(status.as_str()),
+                };
                 Ok(sqlx::query_as(
                     "SELECT id, type AS kind, status, note, waiting_for, created, received_at, payload FROM stripe_events
-                     WHERE status IN ('parked', 'unmatched', 'unparsed') ORDER BY received_at DESC, id LIMIT $1",
+                     WHERE (CASE WHEN $1 IS NULL THEN status IN ('parked', 'unmatched', 'unparsed')
+                                 ELSE $1 = 'all' OR status = $1 END)
+                       AND ($2 IS NULL OR LOWER(id) LIKE $2 ESCAPE '\\' OR LOWER(type) LIKE $2 ESCAPE '\\')
+                     ORDER BY received_at DESC, id LIMIT $3",
                 )
+                .bind(status)
+                .bind(filter.text.as_deref().map($crate::store::staff_sql::contains_pattern))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?)

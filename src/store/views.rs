@@ -63,8 +63,8 @@ pub trait StaffArea: Send + Sync {
     async fn supporter_totals(&self) -> Result<SupporterTotals, StoreError>;
     /// Paid share applications held back because allotting them would break the cap.
     async fn held_applications(&self) -> Result<Vec<HeldApplication>, StoreError>;
-    /// Webhook events that did not simply count, newest first.
-    async fn troubled_events(&self, limit: i64) -> Result<Vec<EventRow>, StoreError>;
+    /// Stored webhook events of any status (SPEC §5), newest first, as `filter` asks.
+    async fn events(&self, filter: &EventFilter, limit: i64) -> Result<Vec<EventRow>, StoreError>;
     async fn stripe_event(&self, id: &str) -> Result<Option<EventRow>, StoreError>;
     /// Emails waiting or given up, oldest first.
     async fn unsent_emails(&self, limit: i64) -> Result<Vec<EmailRow>, StoreError>;
@@ -143,6 +143,28 @@ pub struct EmailRow {
     /// The notice as JSON: its kind and receipt number.
     pub payload: String,
 }
+
+/// Which stored webhook events the staff events page lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub status: EventStatuses,
+    /// Part of the event's id or type, any case.
+    pub text: Option<String>,
+}
+
+/// The statuses an events search asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EventStatuses {
+    /// Parked, unmatched and unreadable events: those that did not simply count.
+    #[default]
+    ToLookAt,
+    All,
+    /// One of [`EVENT_STATUSES`].
+    Only(String),
+}
+
+/// Every status a stored event may have (SPEC §5), in the order the events page offers them.
+pub const EVENT_STATUSES: [&str; 6] = ["processed", "duplicate", "parked", "unmatched", "unparsed", "ignored"];
 
 /// A verified webhook event that did not simply count: parked, unmatched or unreadable.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]

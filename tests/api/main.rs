@@ -15,4 +15,5 @@ mod migrations;
 mod receipts;
 mod shares;
 mod staff;
+mod staff_records;
 mod webhooks;

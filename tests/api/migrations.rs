@@ -34,7 +34,10 @@ const FILLED: &str = "
     INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
     VALUES ((SELECT id FROM campaigns), 2500, 1, 'offline', 'gift-1', '2026-11-02 09:00:00+00:00', '2026-11-02 09:00:00+00:00');
     INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-    VALUES ((SELECT id FROM campaigns), 1, 2500, 1, '2026-11-02 09:00:00+00:00');";
+    VALUES ((SELECT id FROM campaigns), 1, 2500, 1, '2026-11-02 09:00:00+00:00');
+    INSERT INTO offline_gifts (campaign_id, amount_pence, method, received_on, email, name, created_at)
+    VALUES ((SELECT id FROM campaigns), 2500, 'cheque', '2026-11-02', 'Old@Example.org', 'Old Giver',
+            '2026-11-02 09:00:00+00:00');";
 
 async fn a_database_of_the_last_release_keeps_its_campaigns_and_ledger(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -61,6 +64,17 @@ async fn a_database_of_the_last_release_keeps_its_campaigns_and_ledger(engine: E
     assert_eq!(
         (fund.raised, fund.gifts, fund.target, fund.ends_on),
         (Pence(2500), 1, Some(Pence(100_000)), november_30)
+    );
+    // An offline gift keeps its reference, and its giver becomes a person (0011).
+    let (gifts, _) = store.search_gifts(&Default::default(), 10, 0).await.expect("gifts");
+    assert_eq!(
+        gifts.iter().map(|g| (g.reference.as_str(), g.method.as_str())).collect::<Vec<_>>(),
+        [("gift-1", "cheque")]
+    );
+    let people = store.people(None, 10).await.expect("people");
+    assert_eq!(
+        people.iter().map(|p| (p.email.as_str(), p.given)).collect::<Vec<_>>(),
+        [("Old@Example.org", Pence(2500))]
     );
     if engine == Engine::Sqlite {
         let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");

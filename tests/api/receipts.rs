@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use coopfund::domain::{EmailAddress, GiftMethod, OfflineGift, Pence};
+use coopfund::domain::{
+    Campaign, CampaignKind, EmailAddress, GiftEntry, GiftMethod, GiftReference, OfflineGift, Pence,
+};
 use coopfund::store::{Actor, Store};
 use futures::StreamExt;
 use mail_parser::MimeHeaders;
@@ -45,15 +47,28 @@ async fn seeded_store(db: &TestDb) -> (Arc<dyn Store>, DateTime<Utc>) {
 
 /// A cheque to this month's fund from a reader who gave an address, so it is receipted.
 fn cheque(pence: i64, email: &str) -> OfflineGift {
-    OfflineGift {
-        campaign: "fighting-fund-2026-11".into(),
+    let fund = Campaign {
+        kind: CampaignKind::Donations,
+        slug: "fighting-fund-2026-11".into(),
+        title: "Fighting fund".into(),
+        target: Some(Pence(1_800_000)),
+        starts_on: "2026-11-01".parse().expect("date"),
+        ends_on: Some("2026-11-30".parse().expect("date")),
+        monthly_series: None,
+        raised: Pence(0),
+        gifts: 0,
+        updated_at: NOW.parse().expect("instant"),
+    };
+    let entry = GiftEntry {
         amount: Pence(pence),
         method: GiftMethod::Cheque,
         received_on: "2026-11-16".parse().expect("date"),
         email: Some(EmailAddress::parse(email).expect("email")),
         name: None,
         note: None,
-    }
+        reference: GiftReference::fresh(),
+    };
+    OfflineGift::new(&fund, entry, "2026-11-17".parse().expect("date")).expect("a gift to the fund")
 }
 
 fn text_of(message: &Received) -> String {

@@ -299,6 +299,7 @@ async fn finance_enters_a_cheque_and_the_public_figures_move_at_once(engine: Eng
     assert!(page.contains("id=\"amount-error\"") && page.contains("id=\"method-error\""), "{page}");
     assert!(page.contains("value=\"-3\""), "input kept");
 
+    let token = crate::staff_records::form_token(&staff).await;
     let cheque = [
         ("campaign", "fighting-fund-2026-11"),
         ("amount", "50"),
@@ -307,6 +308,7 @@ async fn finance_enters_a_cheque_and_the_public_figures_move_at_once(engine: Eng
         ("email", "reader@example.org"),
         ("name", "Rosa Reader"),
         ("note", "cheque no. 100123"),
+        ("form_token", token.as_str()),
     ];
     let entered = staff.post("/staff/gifts/new", &cheque).await;
     assert_eq!(entered.status(), 303);

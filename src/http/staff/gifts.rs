@@ -14,7 +14,8 @@ use super::{Frame, csv_download, local_time};
 use crate::domain::gift::counts_at;
 use crate::domain::table::to_csv;
 use crate::domain::{
-    CampaignKind, FieldErrors, GiftMethod, OfflineGiftForm, Pence, form_date, given, parse_amount, start_of_day,
+    CampaignKind, FieldErrors, GiftMethod, GiftReference, OfflineGiftForm, Pence, form_date, given, parse_amount,
+    start_of_day,
 };
 use crate::http::AppState;
 use crate::http::error::PageError;
@@ -320,39 +321,39 @@ pub async fn entry_form(AtLeast(user): Finance, State(state): State<AppState>) -
         campaign: current.map(|c| c.progress.slug.clone()).unwrap_or_default(),
         method: "cheque".to_owned(),
         received_on: state.fund.today().to_string(),
+        form_token: GiftReference::fresh().as_str().to_owned(),
         ..OfflineGiftForm::default()
     };
     entry_page(&state, &user, &form, &FieldErrors::new()).await
 }
 
-/// Records an offline gift; it counts in the public figures at once.
+/// Records an offline gift; it counts in the public figures at once. The form's one-time token
+/// is the gift's reference, so a second post of the same form (a double click, a reload) shows
+/// the gift the first one recorded and books nothing (SPEC §8).
 pub async fn enter(
     AtLeast(user): Finance,
     State(state): State<AppState>,
-    Form(form): Form<OfflineGiftForm>,
+    Form(mut form): Form<OfflineGiftForm>,
 ) -> Result<Response, PageError> {
-    let refuse = async |errors: FieldErrors| -> Result<Response, PageError> {
-        let page = entry_page(&state, &user, &form, &errors).await?;
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    let campaign = match given(&form.campaign) {
+        Some(slug) => state.store.campaign(slug).await?,
+        None => None,
     };
-    let gift = match form.parse(state.fund.today()) {
+    let gift = match form.parse(campaign.as_ref(), state.fund.today()) {
         Ok(gift) => gift,
-        Err(errors) => return refuse(errors).await,
+        Err(errors) => {
+            if GiftReference::from_form_token(&form.form_token).is_none() {
+                form.form_token = GiftReference::fresh().as_str().to_owned();
+            }
+            let page = entry_page(&state, &user, &form, &errors).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
     };
-    // Gifts count in a fund; share capital comes only through allotment.
-    let is_fund = state.store.campaign(&gift.campaign).await?.is_some_and(|c| c.kind == CampaignKind::Donations);
-    if !is_fund {
-        return refuse(FieldErrors::from([("campaign", "Choose one of the funds".to_owned())])).await;
-    }
     let zone = state.config.fund_timezone;
-    let recorded = state
-        .store
-        .record_offline_gift(&gift, counts_at(gift.received_on, zone), &user.actor(), state.clock.now())
-        .await;
-    let reference = match recorded {
-        Ok(reference) => reference,
-        Err(e) => return Err(e.into()),
-    };
-    money_has_moved(&state);
-    Ok(Redirect::to(&format!("/staff/gifts/{reference}")).into_response())
+    let counted_at = counts_at(gift.entry().received_on, zone);
+    let recorded = state.store.record_offline_gift(&gift, counted_at, &user.actor(), state.clock.now()).await?;
+    if recorded.new {
+        money_has_moved(&state);
+    }
+    Ok(Redirect::to(&format!("/staff/gifts/{}", recorded.reference)).into_response())
 }

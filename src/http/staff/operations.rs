@@ -1,5 +1,5 @@
-//! Webhook events that did not simply count (parked, unmatched, unreadable) with a button to
-//! process one again, the outbox's waiting and failed emails with a retry, and the audit log.
+//! Every stored webhook event, by status (SPEC §5), with a button to process again one that
+//! did not simply count, the outbox's waiting and failed emails with a retry, and the audit log.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -9,36 +9,89 @@ use serde::Deserialize;
 
 use super::auth::{AtLeast, Finance, Viewer};
 use super::{Frame, local_time};
+use crate::domain::given;
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::payments::ingest::process_again;
-use crate::store::{AuditEntry, EmailRow, EventRow};
+use crate::store::{AuditEntry, EVENT_STATUSES, EmailRow, EventFilter, EventRow, EventStatuses};
 
+/// The events page's query, every field a string: an unknown status shows the default list.
 #[derive(Default, Deserialize)]
 #[serde(default)]
-pub struct Done {
+pub struct EventsQuery {
+    /// What processing an event again did, shown once.
     done: String,
+    /// `all`, one of [`EVENT_STATUSES`], or empty for those to look at.
+    status: String,
+    /// Part of an event's id or type.
+    q: String,
 }
+
+impl EventsQuery {
+    fn filter(&self) -> EventFilter {
+        let status = match self.status.trim() {
+            "all" => EventStatuses::All,
+            one if EVENT_STATUSES.contains(&one) => EventStatuses::Only(one.to_owned()),
+            _ => EventStatuses::ToLookAt,
+        };
+        EventFilter { status, text: given(&self.q).map(str::to_owned) }
+    }
+}
+
+/// The most events one page lists; narrow the search for others.
+const EVENTS: i64 = 200;
 
 #[derive(Template)]
 #[template(path = "staff/events.html")]
 struct EventsPage<'a> {
     frame: Frame<'a>,
-    events: Vec<(EventRow, String)>,
+    events: Vec<EventLine>,
     done: &'a str,
+    status: &'a str,
+    q: &'a str,
+    statuses: [&'static str; 6],
+    /// Whether more events than are listed may match.
+    full: bool,
+    limit: i64,
+}
+
+/// An event as the events page lists it.
+struct EventLine {
+    row: EventRow,
+    received: String,
+    /// Whether staff may process it again: it did not simply count.
+    again: bool,
 }
 
 pub async fn events(
     AtLeast(user): Viewer,
     State(state): State<AppState>,
-    Query(done): Query<Done>,
+    Query(query): Query<EventsQuery>,
 ) -> Result<Html<String>, PageError> {
     let zone = state.config.fund_timezone;
-    let events = state.store.troubled_events(200).await?.into_iter().map(|e| {
-        let when = local_time(e.received_at, zone);
-        (e, when)
-    });
-    let page = EventsPage { frame: Frame::new(&state, &user, "events"), events: events.collect(), done: &done.done };
+    let filter = query.filter();
+    let events: Vec<EventLine> = (state.store.events(&filter, EVENTS).await?.into_iter())
+        .map(|row| EventLine {
+            received: local_time(row.received_at, zone),
+            again: matches!(row.status.as_str(), "parked" | "unmatched" | "unparsed"),
+            row,
+        })
+        .collect();
+    let status = match &filter.status {
+        EventStatuses::ToLookAt => "",
+        EventStatuses::All => "all",
+        EventStatuses::Only(one) => one.as_str(),
+    };
+    let page = EventsPage {
+        frame: Frame::new(&state, &user, "events"),
+        full: events.len() as i64 >= EVENTS,
+        events,
+        done: &query.done,
+        status,
+        q: query.q.trim(),
+        statuses: EVENT_STATUSES,
+        limit: EVENTS,
+    };
     Ok(Html(page.render()?))
 }
 
