@@ -1,0 +1,273 @@
+//! Readers' own page (SPEC §10, issue 17): sign-in by emailed link through a real SMTP server,
+//! the page with every gift and receipt, receipts again, the statement, consent and export.
+
+use std::time::{Duration, Instant};
+
+use coopfund::domain::account::SignInToken;
+use coopfund::domain::{EmailAddress, Notice};
+use reqwest::Response;
+use serde_json::Value;
+
+use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
+use crate::on_both_engines;
+use crate::smtp::{Received, SmtpSink};
+
+on_both_engines!(
+    a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt,
+    a_link_works_once_for_thirty_minutes_and_only_for_a_known_address,
+);
+
+async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
+    let settings = [
+        ("SMTP_URL", smtp.url()),
+        ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
+        ("ORG_NAME", "Morning Star Readers".to_owned()),
+        ("ORG_REGISTRATION", "Registered society no. 1234R".to_owned()),
+    ];
+    TestApp::spawn_configured(TestDb::new(engine).await, NOW, &settings).await
+}
+
+/// A browser of `/account`: keeps its cookie and puts the CSRF token in forms.
+struct ReaderBrowser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn reader_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("coopfund_reader="))
+        .map(str::to_owned)
+}
+
+fn csrf_in(page: &str) -> String {
+    let start = page.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
+    page[start..].split('"').next().expect("a token").to_owned()
+}
+
+impl ReaderBrowser {
+    async fn open(app: &TestApp) -> ReaderBrowser {
+        let mut browser = ReaderBrowser {
+            http: app.http.clone(),
+            base: app.base.clone(),
+            cookie: String::new(),
+            csrf: String::new(),
+        };
+        let page = browser.page("/account").await;
+        assert!(page.contains("Email me a link"), "{page}");
+        browser.csrf = csrf_in(&page);
+        browser
+    }
+
+    fn keep(&mut self, response: &Response) {
+        if let Some(set) = reader_cookie(response) {
+            self.cookie = set.split(';').next().unwrap_or_default().to_owned();
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Response {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.expect("GET");
+        self.keep(&response);
+        response
+    }
+
+    async fn page(&mut self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.expect("page")
+    }
+
+    /// Posts a form with this session's CSRF token.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut fields = fields.to_vec();
+        let csrf = self.csrf.clone();
+        fields.push(("csrf_token", &csrf));
+        self.post_exactly(path, &fields).await
+    }
+
+    async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let request = self.http.post(format!("{}{path}", self.base)).header("cookie", &self.cookie).form(fields);
+        let response = request.send().await.expect("POST");
+        self.keep(&response);
+        response
+    }
+}
+
+/// Gives through the demo gateway, as a reader does in the browser.
+async fn give(app: &TestApp, fields: &[(&str, &str)]) {
+    let answered = app.http.post(app.url("/donate")).form(fields).send().await.expect("donate");
+    let checkout = answered.headers()["location"].to_str().expect("to the payment page").to_owned();
+    let paid = app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay");
+    assert_eq!(paid.status(), 303);
+}
+
+fn subject(message: &Received) -> String {
+    message.parsed().subject().unwrap_or_default().to_owned()
+}
+
+/// The path of the sign-in link in the newest sign-in email to arrive (under PUBLIC_BASE_URL).
+fn link_in(received: &[Received]) -> String {
+    let message = received.iter().rev().find(|m| subject(m).starts_with("Your sign-in link")).expect("a link email");
+    let text = message.parsed().body_text(0).expect("a text part").into_owned();
+    let start = text.find("http://127.0.0.1:8080/account/signin/").expect("a link") + "http://127.0.0.1:8080".len();
+    text[start..].split_whitespace().next().expect("the link").to_owned()
+}
+
+async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    give(&app, &[("amount", "25"), ("email", "reader@example.org"), ("marketing_consent", "on")]).await;
+    let cheque = ["gift", "add", "--campaign", "fighting-fund-2026-11", "--amount", "40", "--method", "cheque"];
+    ok(app.cli(
+        &[&cheque[..], &["--date", "2026-11-12", "--email", "Reader@Example.org", "--reference", "881"]].concat(),
+    ));
+    give(&app, &[("amount", "10"), ("email", "other@example.org")]).await;
+    let receipts = smtp.wait_for(3, Duration::from_secs(10)).await;
+    let own = receipts.iter().find(|m| m.to == ["reader@example.org"]).expect("the reader's receipt");
+    let text = own.parsed().body_text(0).expect("text").into_owned();
+    assert!(text.contains("http://127.0.0.1:8080/account"), "a receipt links to the reader's page: {text}");
+
+    let mut reader = ReaderBrowser::open(&app).await;
+    let asked = reader.post("/account/link", &[("email", "READER@example.org")]).await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().await.expect("page").contains("If we know that address, a link is on its way"));
+    let received = smtp.wait_for(4, Duration::from_secs(10)).await;
+    let path = link_in(&received);
+    assert_eq!(path.len(), "/account/signin/".len() + 64, "256 bits in hex: {path}");
+    let before = reader.cookie.clone();
+
+    let button = reader.page(&path).await;
+    assert!(button.contains(">Sign in</button>"), "{button}");
+    assert!(reader.page("/account").await.contains("Email me a link"), "a GET signs no one in");
+    reader.csrf = csrf_in(&button);
+    let signed_in = reader.post(&path, &[]).await;
+    assert_eq!((signed_in.status().as_u16(), signed_in.headers()["location"].to_str().ok()), (303, Some("/account")));
+    let cookie = reader_cookie(&signed_in).expect("a new session at sign-in");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/account"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert_ne!(reader.cookie, before, "a new session id at sign-in");
+    let page = reader.page("/account").await;
+    reader.csrf = csrf_in(&page);
+    assert!(page.contains("Signed in as READER@example.org"), "{page}");
+    for fact in ["£25.00", "£40.00", "R-2026-000001", "R-2026-000002", "the Fighting fund", "cheque", "online"] {
+        assert!(page.contains(fact), "{fact} on the page: {page}");
+    }
+    assert!(!page.contains("R-2026-000003"), "another reader's receipt is not listed");
+    let again = reader.post(&path, &[]).await;
+    assert_eq!(again.status(), 410, "a link works once");
+
+    let receipt = reader.page("/account/receipts/R-2026-000001").await;
+    assert!(receipt.contains("£25.00") && receipt.contains("no Gift Aid") && receipt.contains("1234R"), "{receipt}");
+    assert_eq!(reader.get("/account/receipts/R-2026-000003").await.status(), 404, "another reader's number");
+    let resent = reader.post("/account/receipts/R-2026-000001/resend", &[]).await;
+    assert_eq!(resent.status(), 303);
+    let received = smtp.wait_for(5, Duration::from_secs(10)).await;
+    let copies: Vec<_> = received.iter().filter(|m| subject(m).starts_with("Your receipt R-2026-000001")).collect();
+    assert_eq!(copies.len(), 2, "sent again");
+    let ids: Vec<_> = copies.iter().map(|m| m.parsed().message_id().map(str::to_owned)).collect();
+    assert_ne!(ids[0], ids[1], "an email of its own");
+
+    let statement = reader.page("/account/statement/2026").await;
+    assert!(statement.contains("£65.00") && statement.contains("no Gift Aid"), "{statement}");
+    assert!(statement.contains("Morning Star Readers") && statement.contains("1234R"), "{statement}");
+    assert!(reader.page("/account/statement/2025").await.contains("No payments in 2025"));
+
+    assert!(page.contains("name=\"marketing_consent\" value=\"yes\" checked"), "consent given with the gift");
+    assert_eq!(reader.post_exactly("/account/consent", &[]).await.status(), 403, "no CSRF token");
+    assert_eq!(reader.post("/account/consent", &[]).await.status(), 303);
+    let page = reader.page("/account?done=consent").await;
+    assert!(page.contains("is saved") && !page.contains("value=\"yes\" checked") && page.contains("no on"), "{page}");
+
+    let export = reader.get("/account/export").await;
+    assert_eq!(export.headers()["content-type"], "application/json");
+    let export: Value = export.json().await.expect("JSON");
+    assert_eq!(export["gifts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(export["consent"], false);
+    assert_eq!(export["sign_ins"].as_array().map(Vec::len), Some(1));
+    assert!(export["emails"].as_array().is_some_and(|e| e.len() == 4), "{export}");
+    assert_eq!(export["member"], Value::Null);
+
+    assert_eq!(reader.post("/account/signout", &[]).await.status(), 303);
+    assert!(reader.page("/account").await.contains("Email me a link"), "signed out");
+    app.running.stop().await;
+}
+
+async fn a_link_works_once_for_thirty_minutes_and_only_for_a_known_address(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    give(&app, &[("amount", "25"), ("email", "known@example.org")]).await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = ReaderBrowser::open(&app).await;
+    assert_eq!(reader.post_exactly("/account/link", &[("email", "known@example.org")]).await.status(), 403);
+    let bad = reader.post("/account/link", &[("email", "not an address")]).await;
+    assert_eq!(bad.status(), 422);
+
+    // The same answer, in the same time, for an address we know and one we don't.
+    let (known_status, known_page, _) = timed(&reader, "known@example.org").await;
+    let (unknown_status, unknown_page, _) = timed(&reader, "stranger@example.org").await;
+    assert_eq!((known_status, strip_csrf(&known_page)), (unknown_status, strip_csrf(&unknown_page)), "the same answer");
+    let mut known_times = Vec::new();
+    let mut unknown_times = Vec::new();
+    for n in 0..3 {
+        known_times.push(timed(&reader, "known@example.org").await.2);
+        unknown_times.push(timed(&reader, &format!("nobody{n}@example.org")).await.2);
+    }
+    let mean = |t: &[Duration]| t.iter().sum::<Duration>() / 3;
+    let (known, unknown) = (mean(&known_times), mean(&unknown_times));
+    println!("link request: known {known:?}, unknown {unknown:?}");
+    assert!(known.abs_diff(unknown) < Duration::from_millis(50), "known {known:?}, unknown {unknown:?}");
+    // Three links an hour for an address: the fourth request and beyond send nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let links = smtp.received().iter().filter(|m| subject(m).starts_with("Your sign-in link")).count();
+    assert_eq!(links, 3, "three links, none to the stranger, none beyond the limit");
+
+    // Used, expired, wrong.
+    let path = link_in(&smtp.received());
+    reader.csrf = csrf_in(&reader.page(&path).await);
+    assert_eq!(reader.post(&path, &[]).await.status(), 303);
+    let mut other = ReaderBrowser::open(&app).await;
+    other.csrf = csrf_in(&other.page(&path).await);
+    let reused = other.post(&path, &[]).await;
+    assert_eq!(reused.status(), 410);
+    assert!(reused.text().await.expect("page").contains("used already"));
+    let store = &app.running.state.store;
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().expect("instant");
+    let old = SignInToken::fresh();
+    let email = EmailAddress::parse("known@example.org").expect("address");
+    let notice = Notice::SignInLink { url: String::new(), valid_minutes: 30 };
+    let made = now - chrono::Duration::minutes(31);
+    store
+        .create_reader_link(&email, &old.hash(), &notice, made + chrono::Duration::minutes(30), made)
+        .await
+        .expect("old");
+    let expired = other.post(&format!("/account/signin/{}", old.as_str()), &[]).await;
+    assert_eq!(expired.status(), 410, "31 minutes old");
+    assert!(expired.text().await.expect("page").contains("expired"));
+    let wrong = other.post(&format!("/account/signin/{}", SignInToken::fresh().as_str()), &[]).await;
+    assert_eq!(wrong.status(), 404);
+    assert_eq!(other.post("/account/signin/short", &[]).await.status(), 404);
+    assert!(other.page("/account").await.contains("Email me a link"), "none of them signed in");
+    app.running.stop().await;
+}
+
+/// Asks for a link in `browser`'s session: the status, the page and how long the answer took.
+async fn timed(browser: &ReaderBrowser, email: &str) -> (u16, String, Duration) {
+    let fields = [("email", email), ("csrf_token", browser.csrf.as_str())];
+    let request = browser.http.post(format!("{}/account/link", browser.base)).header("cookie", &browser.cookie);
+    let started = Instant::now();
+    let answer = request.form(&fields).send().await.expect("POST");
+    let took = started.elapsed();
+    (answer.status().as_u16(), answer.text().await.expect("page"), took)
+}
+
+/// A page without its CSRF token, which differs per session.
+fn strip_csrf(page: &str) -> String {
+    page.replace(&csrf_in(page), "")
+}
