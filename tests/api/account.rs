@@ -15,6 +15,7 @@ use crate::smtp::{Received, SmtpSink};
 on_both_engines!(
     a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt,
     a_link_works_once_for_thirty_minutes_and_only_for_a_known_address,
+    a_member_changes_their_details_and_the_register_takes_them_at_once,
 );
 
 async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -270,4 +271,65 @@ async fn timed(browser: &ReaderBrowser, email: &str) -> (u16, String, Duration) 
 /// A page without its CSRF token, which differs per session.
 fn strip_csrf(page: &str) -> String {
     page.replace(&csrf_in(page), "")
+}
+
+/// Signs `email` in through the emailed link, as a reader does; `sent` emails have arrived before.
+async fn signed_in(app: &TestApp, smtp: &SmtpSink, email: &str, sent: usize) -> ReaderBrowser {
+    let mut reader = ReaderBrowser::open(app).await;
+    assert_eq!(reader.post("/account/link", &[("email", email)]).await.status(), 200);
+    let path = link_in(&smtp.wait_for(sent + 1, Duration::from_secs(10)).await);
+    reader.csrf = csrf_in(&reader.page(&path).await);
+    assert_eq!(reader.post(&path, &[]).await.status(), 303);
+    reader.csrf = csrf_in(&reader.page("/account").await);
+    reader
+}
+
+async fn a_member_changes_their_details_and_the_register_takes_them_at_once(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    let join = [
+        ("name", "Ada Lovelace"),
+        ("address_line1", "1 Mill Lane"),
+        ("town", "Leeds"),
+        ("postcode", "LS1 4AP"),
+        ("email", "ada@example.org"),
+        ("amount", "100"),
+        ("declaration", "yes"),
+    ];
+    let applied = app.http.post(app.url("/join")).form(&join).send().await.expect("join");
+    let checkout = applied.headers()["location"].to_str().expect("to the payment page").to_owned();
+    assert_eq!(app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay").status(), 303);
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = signed_in(&app, &smtp, "ada@example.org", 1).await;
+    let page = reader.page("/account").await;
+    assert!(page.contains("Member no. 1: 100 shares, £100.00 paid"), "{page}");
+    assert!(page.contains("value=\"1 Mill Lane\"") && page.contains("£100.00"), "{page}");
+
+    let moved = [
+        ("name", "Ada King"),
+        ("address_line1", "2 Canal Street"),
+        ("address_line2", ""),
+        ("town", "Manchester"),
+        ("postcode", "m1 3ab"),
+    ];
+    assert_eq!(reader.post_exactly("/account/details", &moved).await.status(), 403, "no CSRF token");
+    let mut wrong = moved;
+    wrong[4].1 = "nowhere!";
+    let refused = reader.post("/account/details", &wrong).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("id=\"postcode-error\"") && page.contains("value=\"2 Canal Street\""), "{page}");
+    assert_eq!(reader.post("/account/details", &moved).await.status(), 303);
+    let register = ok(app.cli(&["register", "export"]));
+    assert!(
+        register.contains("1,Ada King,\"2 Canal Street, Manchester, M1 3AB\",ada@example.org,100,100.00"),
+        "{register}"
+    );
+    let store = &app.running.state.store;
+    let audit = store.audit_entries(10).await.expect("audit");
+    assert!(audit.iter().any(|a| a.detail.contains("changed by the member")), "{audit:?}");
+    for path in ["/account/consent", "/account/signout", "/account/receipts/R-2026-000001/resend", "/account/link"] {
+        assert_eq!(reader.post_exactly(path, &[]).await.status(), 403, "{path} without its token");
+    }
+    app.running.stop().await;
 }
