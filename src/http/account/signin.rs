@@ -93,11 +93,11 @@ struct SignInPage<'a> {
     problem: Option<&'a str>,
 }
 
-fn signin_page(state: &AppState, csrf: &str, token: &str, problem: Option<&str>) -> Result<String, Response> {
+fn signin_page(state: &AppState, csrf: &str, token: &str, problem: Option<&str>) -> Result<String, PageError> {
     let action =
         format!("/account/signin/{}", url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>());
     let page = SignInPage { org_name: &state.config.org_name, csrf, action: &action, problem };
-    page.render().map_err(|e| PageError::from(e).into_response())
+    Ok(page.render()?)
 }
 
 /// Shows a "Sign in" button and changes nothing: mail scanners fetch links (SPEC §10).
@@ -107,7 +107,8 @@ pub async fn confirm(
     Path(token): Path<String>,
 ) -> Result<Response, Response> {
     let csrf = csrf_token(&session).await?;
-    Ok(Html(signin_page(&state, &csrf, &token, None)?).into_response())
+    let html = signin_page(&state, &csrf, &token, None).map_err(IntoResponse::into_response)?;
+    Ok(Html(html).into_response())
 }
 
 /// Uses the link once and signs the reader in with a new session id.
@@ -142,7 +143,8 @@ pub async fn sign_in(
         LinkUse::Unknown => (StatusCode::NOT_FOUND, "This link is not one of ours. Ask for a new one below."),
     };
     let csrf = csrf_token(&session).await?;
-    Ok((problem.0, Html(signin_page(&state, &csrf, &token, Some(problem.1))?)).into_response())
+    let html = signin_page(&state, &csrf, &token, Some(problem.1)).map_err(IntoResponse::into_response)?;
+    Ok((problem.0, Html(html)).into_response())
 }
 
 /// Ends the reader's session.
