@@ -11,11 +11,13 @@ use serde_json::Value;
 use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
 use crate::on_both_engines;
 use crate::smtp::{Received, SmtpSink};
+use crate::stripe::{CardGift, FakeStripe};
 
 on_both_engines!(
     a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt,
     a_link_works_once_for_thirty_minutes_and_only_for_a_known_address,
     a_member_changes_their_details_and_the_register_takes_them_at_once,
+    the_statement_sums_what_the_ledger_holds_and_shows_each_refund,
 );
 
 async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -331,5 +333,28 @@ async fn a_member_changes_their_details_and_the_register_takes_them_at_once(engi
     for path in ["/account/consent", "/account/signout", "/account/receipts/R-2026-000001/resend", "/account/link"] {
         assert_eq!(reader.post_exactly(path, &[]).await.status(), 403, "{path} without its token");
     }
+    app.running.stop().await;
+}
+
+async fn the_statement_sums_what_the_ledger_holds_and_shows_each_refund(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let app = crate::receipts::app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    let gift = CardGift::new("stated", 2_500);
+    assert_eq!(app.deliver(&gift.paid(None)).await, 200);
+    assert_eq!(app.deliver(&gift.refunded(1_000, 1)).await, 200);
+    smtp.wait_for(2, Duration::from_secs(10)).await;
+    let mut reader = signed_in(&app, &smtp, "jo.bloggs@example.org", 2).await;
+    let page = reader.page("/account").await;
+    assert!(page.contains("£10.00 refunded"), "{page}");
+    let statement = reader.page("/account/statement/2026").await;
+    let ledger = app.running.state.store.gift_history(&gift.payment).await.expect("ledger");
+    let held: i64 = ledger.iter().map(|row| row.amount.0).sum();
+    assert_eq!(held, 1_500);
+    let row = "<tr><th>In all</th><td class=\"money\"><strong>£15.00</strong></td></tr>";
+    assert!(
+        statement.contains(row) && statement.contains("£10.00") && statement.contains("R-2026-000001"),
+        "{statement}"
+    );
     app.running.stop().await;
 }
