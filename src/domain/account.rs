@@ -72,6 +72,66 @@ pub enum LinkUse {
     Unknown,
 }
 
+/// Why a reader's personal data cannot be erased yet (SPEC §10), or `None` if it can.
+pub fn erasure_refused(member: bool, monthly_support: bool) -> Option<&'static str> {
+    if member {
+        Some(
+            "You are a member of the society: the law requires us to keep the register of members \
+             (section 30 of the Co-operative and Community Benefit Societies Act 2014).",
+        )
+    } else if monthly_support {
+        Some("You give monthly: cancel your monthly gift first, then erase your data.")
+    } else {
+        None
+    }
+}
+
+/// The address that stands for an erased reader everywhere their own stood: unique, and
+/// never deliverable (RFC 2606 reserves `.invalid`).
+pub fn pseudonym() -> String {
+    format!("erased-{}@erased.invalid", uuid::Uuid::new_v4().simple())
+}
+
+/// Removes a reader from a stored webhook event (SPEC §10): every string equal to one of
+/// `texts` (their addresses, names, nickname, place, address lines; any case) is replaced,
+/// an address by `pseudonym` and anything else by "erased", and every object that named them
+/// (Stripe's `customer_details`, `billing_details`, a customer) loses its `name`, `phone`,
+/// `address` and `shipping`. Returns whether anything changed.
+pub fn scrub_event(value: &mut serde_json::Value, texts: &[String], pseudonym: &str) -> bool {
+    use serde_json::Value;
+    let theirs = |s: &str| texts.iter().any(|t| t.eq_ignore_ascii_case(s));
+    match value {
+        Value::String(s) if theirs(s) => {
+            *s = if s.contains('@') { pseudonym.to_owned() } else { "erased".to_owned() };
+            true
+        }
+        Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= scrub_event(item, texts, pseudonym);
+            }
+            changed
+        }
+        Value::Object(fields) => {
+            let named = fields.values().any(|v| v.as_str().is_some_and(&theirs));
+            let mut changed = false;
+            for field in fields.values_mut() {
+                changed |= scrub_event(field, texts, pseudonym);
+            }
+            if named {
+                for key in ["name", "phone", "address", "shipping"] {
+                    if let Some(field) = fields.get_mut(key).filter(|f| !f.is_null()) {
+                        *field = Value::Null;
+                        changed = true;
+                    }
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
 /// One payment a reader made, as their page and statement show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReaderPayment {
@@ -137,6 +197,34 @@ mod tests {
             assert_eq!(SignInToken::parse(forged), None);
         }
         assert_eq!(format!("{token:?}"), "SignInToken(…)", "never in a log");
+    }
+
+    #[test]
+    fn an_erased_reader_leaves_no_trace_in_a_stored_event() {
+        let mut event = serde_json::json!({
+            "id": "evt_1",
+            "data": {"object": {
+                "amount_total": 2500,
+                "customer_details": {"email": "Jo.Bloggs@Example.org", "name": "Jo Bloggs",
+                                     "address": {"city": "Leeds", "postal_code": "LS6 2AB"}},
+                "metadata": {"place": "Hebden Bridge"},
+            }},
+        });
+        let texts = ["jo.bloggs@example.org".to_owned(), "Hebden Bridge".to_owned()];
+        assert!(scrub_event(&mut event, &texts, "erased-1@erased.invalid"));
+        let text = event.to_string();
+        for gone in ["Jo.Bloggs", "Jo Bloggs", "Leeds", "LS6", "Hebden"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(text.contains("erased-1@erased.invalid") && text.contains("2500"), "{text}");
+        assert!(!scrub_event(&mut event, &texts, "erased-1@erased.invalid"), "nothing left to change");
+    }
+
+    #[test]
+    fn a_member_or_a_monthly_supporter_keeps_their_data() {
+        assert!(erasure_refused(true, false).is_some_and(|r| r.contains("section 30")));
+        assert!(erasure_refused(false, true).is_some_and(|r| r.contains("cancel your monthly gift first")));
+        assert_eq!(erasure_refused(false, false), None);
     }
 
     #[test]

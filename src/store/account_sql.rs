@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::domain::account::{LinkUse, ReaderPayment};
+use crate::domain::account::{LinkUse, ReaderPayment, scrub_event};
 use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry};
 
 /// Everything the readers' page reads and changes. Every method takes the reader's address
@@ -89,6 +89,14 @@ pub trait ReaderAccounts: Send + Sync {
     async fn reader_emails(&self, email_key: &str) -> Result<Vec<(DateTime<Utc>, String, Notice)>, StoreError>;
     /// When the reader signed in by link, oldest first.
     async fn reader_signins(&self, email_key: &str) -> Result<Vec<DateTime<Utc>>, StoreError>;
+    /// Whether the reader is a member (not ceased) and whether they give monthly (active,
+    /// past due or paused): either keeps their data (SPEC §10).
+    async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError>;
+    /// Replaces the reader's email, name, address, nickname and place by `pseudonym` (or
+    /// nothing) in every table and stored webhook payload, in one transaction; amounts, dates,
+    /// receipt numbers and the ledger stay. Ends their sessions and records the erasure in the
+    /// audit log. The register of members is kept, as the law requires.
+    async fn erase_reader(&self, email_key: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// A monthly supporter's subscription, as the reader sees it.
@@ -465,6 +473,84 @@ macro_rules! reader_accounts {
                 Ok(rows.into_iter().filter_map(|(at, s, p)| serde_json::from_str(&p).ok().map(|n| (at, s, n))).collect())
             }
 
+            async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM members m JOIN people pe ON pe.id = m.person_id
+                                    WHERE pe.email_key = $1 AND m.ceased_on IS NULL),
+                            EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
+                                    JOIN people pe ON pe.id = d.person_id
+                                    WHERE pe.email_key = $1 AND s.status <> 'cancelled')",
+                )
+                .bind(email_key)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn erase_reader(&self, email_key: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let texts: Vec<String> = sqlx::query_scalar(ERASED_TEXTS).bind(email_key).fetch_all(&mut *tx).await?;
+                let person: Option<i64> = sqlx::query_scalar("SELECT id FROM people WHERE email_key = $1")
+                    .bind(email_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
+                for text in &texts {
+                    let quoted = serde_json::to_string(text).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+                    sqlx::query("DELETE FROM reader_sessions WHERE REPLACE(data, $1, '') <> data")
+                        .bind(&quoted)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // Each stored event that names them is rewritten without them; an event that
+                // cannot be read has their addresses replaced as text.
+                let events: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, payload FROM stripe_events WHERE LOWER(payload) LIKE '%' || $1 || '%' ESCAPE '\\'",
+                )
+                .bind(crate::store::staff_sql::escape_like(email_key))
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, payload) in events {
+                    let scrubbed = match serde_json::from_str::<serde_json::Value>(&payload) {
+                        Ok(mut value) => {
+                            scrub_event(&mut value, &texts, pseudonym);
+                            value.to_string()
+                        }
+                        Err(_) => texts.iter().fold(payload, |p, t| if t.contains('@') { p.replace(t.as_str(), pseudonym) } else { p }),
+                    };
+                    sqlx::query("UPDATE stripe_events SET payload = $2 WHERE id = $1")
+                        .bind(&id)
+                        .bind(scrubbed)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let statements = [
+                    "UPDATE payments SET email = $2 WHERE LOWER(email) = $1",
+                    "UPDATE offline_gifts SET email = $2, name = NULL, note = NULL WHERE LOWER(email) = $1",
+                    "UPDATE outbox SET recipient = $2 WHERE LOWER(recipient) = $1",
+                    "UPDATE reader_links SET email = $2, email_key = $2 WHERE email_key = $1",
+                    "UPDATE reader_link_requests SET email_key = $2 WHERE email_key = $1",
+                    "UPDATE donations SET name = NULL, display_name = NULL, place = NULL
+                     WHERE person_id = (SELECT id FROM people WHERE email_key = $1)",
+                    "UPDATE share_applications SET email = $2, name = 'erased', address_line1 = 'erased', address_line2 = NULL,
+                            town = 'erased', postcode = 'erased'
+                     WHERE LOWER(email) = $1",
+                    "UPDATE people SET email_key = $2, email = $2, name = NULL WHERE email_key = $1",
+                ];
+                for statement in statements {
+                    sqlx::query(statement).bind(email_key).bind(pseudonym).execute(&mut *tx).await?;
+                }
+                let who = person.map_or_else(|| "a reader".to_owned(), |id| format!("person #{id}"));
+                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
+                    .bind("the reader")
+                    .bind("reader.erase")
+                    .bind(format!("{who}: personal data erased at their request, now {pseudonym}"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn reader_signins(&self, email_key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT used_at FROM reader_links WHERE email_key = $1 AND used_at IS NOT NULL ORDER BY used_at",
@@ -476,6 +562,27 @@ macro_rules! reader_accounts {
         }
     };
 }
+
+/// What an erasure scrubs from stored webhook payloads: every spelling of the reader's address
+/// and every name, nickname, place and address line they gave, as whole JSON strings.
+const ERASED_TEXTS: &str = "
+    SELECT email FROM payments WHERE LOWER(email) = $1
+    UNION SELECT email FROM people WHERE email_key = $1
+    UNION SELECT name FROM people WHERE email_key = $1 AND name IS NOT NULL
+    UNION SELECT email FROM offline_gifts WHERE LOWER(email) = $1
+    UNION SELECT name FROM offline_gifts WHERE LOWER(email) = $1 AND name IS NOT NULL
+    UNION SELECT recipient FROM outbox WHERE LOWER(recipient) = $1
+    UNION SELECT email FROM reader_links WHERE email_key = $1
+    UNION SELECT d.name FROM donations d JOIN people pe ON pe.id = d.person_id WHERE pe.email_key = $1 AND d.name IS NOT NULL
+    UNION SELECT d.display_name FROM donations d JOIN people pe ON pe.id = d.person_id
+          WHERE pe.email_key = $1 AND d.display_name IS NOT NULL
+    UNION SELECT d.place FROM donations d JOIN people pe ON pe.id = d.person_id WHERE pe.email_key = $1 AND d.place IS NOT NULL
+    UNION SELECT email FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT name FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT address_line1 FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT address_line2 FROM share_applications WHERE LOWER(email) = $1 AND address_line2 IS NOT NULL
+    UNION SELECT town FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT postcode FROM share_applications WHERE LOWER(email) = $1";
 
 reader_accounts!(sqlx::Sqlite, begin_write: "BEGIN IMMEDIATE");
 reader_accounts!(sqlx::Postgres, begin_write: "BEGIN");

@@ -18,6 +18,7 @@ on_both_engines!(
     a_link_works_once_for_thirty_minutes_and_only_for_a_known_address,
     a_member_changes_their_details_and_the_register_takes_them_at_once,
     the_statement_sums_what_the_ledger_holds_and_shows_each_refund,
+    an_erased_reader_is_found_nowhere_and_every_figure_stays,
 );
 
 async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -356,5 +357,124 @@ async fn the_statement_sums_what_the_ledger_holds_and_shows_each_refund(engine: 
         statement.contains(row) && statement.contains("£10.00") && statement.contains("R-2026-000001"),
         "{statement}"
     );
+    app.running.stop().await;
+}
+
+/// Every text column of every table, with the rows holding any of `needles` (lower case).
+async fn find_anywhere(url: &str, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("columns");
+        for (table, column) in columns {
+            for needle in needles {
+                let sql =
+                    format!("SELECT COUNT(*) FROM \"{table}\" WHERE INSTR(LOWER(CAST(\"{column}\" AS TEXT)), $1) > 0");
+                let n: i64 = sqlx::query_scalar(&sql).bind(needle).fetch_one(&pool).await.expect("search");
+                if n > 0 {
+                    found.push(format!("{table}.{column}: {needle}"));
+                }
+            }
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = 'public' AND data_type IN ('text', 'character varying')",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("columns");
+        for (table, column) in columns {
+            for needle in needles {
+                let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE STRPOS(LOWER(\"{column}\"), $1) > 0");
+                let n: i64 = sqlx::query_scalar(&sql).bind(needle).fetch_one(&pool).await.expect("search");
+                if n > 0 {
+                    found.push(format!("{table}.{column}: {needle}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let app = crate::receipts::app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    let form = [
+        ("amount", "25"),
+        ("email", "Jo.Bloggs@Example.org"),
+        ("name", "Jo Bloggs"),
+        ("display_name", "Red Jo"),
+        ("place", "Hebden Bridge"),
+    ];
+    assert_eq!(app.http.post(app.url("/donate")).form(&form).send().await.expect("donate").status(), 303);
+    let donation = stripe.created().last().and_then(|s| s.field("client_reference_id").map(str::to_owned));
+    let gift = CardGift::new("erased", 2_500);
+    assert_eq!(app.deliver(&gift.paid(donation.as_deref())).await, 200);
+    let cheque = ["gift", "add", "--campaign", "fighting-fund-2026-11", "--amount", "40", "--method", "cheque"];
+    let giver =
+        ["--date", "2026-11-12", "--email", "jo.bloggs@example.org", "--name", "Jo Bloggs", "--note", "from Jo Bloggs"];
+    ok(app.cli(&[&cheque[..], &giver[..]].concat()));
+    let join = [
+        ("name", "Ada Lovelace"),
+        ("address_line1", "1 Mill Lane"),
+        ("town", "Leeds"),
+        ("postcode", "LS1 4AP"),
+        ("email", "ada@example.org"),
+        ("amount", "100"),
+        ("declaration", "yes"),
+    ];
+    assert_eq!(app.http.post(app.url("/join")).form(&join).send().await.expect("join").status(), 303);
+    let application = stripe.created().last().and_then(|s| s.field("client_reference_id").map(str::to_owned));
+    let shares = CardGift::new("ada", 10_000).shares_paid(application.as_deref().expect("an application"));
+    assert_eq!(app.deliver(&shares).await, 200);
+    smtp.wait_for(3, Duration::from_secs(10)).await;
+
+    let mut ada = signed_in(&app, &smtp, "ada@example.org", 3).await;
+    let refused = ada.post("/account/erase", &[("confirm", "yes")]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.expect("page").contains("section 30"), "a member is refused with the reason");
+
+    let mut jo = signed_in(&app, &smtp, "jo.bloggs@example.org", 4).await;
+    assert_eq!(jo.post("/account/erase", &[]).await.status(), 422, "not confirmed");
+    let held = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
+    for place in
+        ["people.email", "payments.email", "offline_gifts.name", "donations.place", "stripe_events.payload: ls6"]
+    {
+        assert!(held.iter().any(|h| h.starts_with(place)), "{place} held before: {held:?}");
+    }
+    let before = app.get_json("/api/campaigns/current").await;
+    let store = &app.running.state.store;
+    let emails_before = store.outbox_counts().await.expect("outbox");
+    let erased = jo.post("/account/erase", &[("confirm", "yes")]).await;
+    assert_eq!(
+        (erased.status().as_u16(), erased.headers()["location"].to_str().ok()),
+        (303, Some("/account?done=erased"))
+    );
+    assert!(jo.page("/account?done=erased").await.contains("Your personal data is erased"), "and signed out");
+
+    let found = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
+    assert!(found.is_empty(), "still held: {found:?}");
+    let after = app.get_json("/api/campaigns/current").await;
+    assert_eq!(
+        (after["raised_pence"].clone(), after["gifts"].clone()),
+        (before["raised_pence"].clone(), before["gifts"].clone())
+    );
+    assert_eq!(after["raised_pence"], 6_500);
+    let emails_after = store.outbox_counts().await.expect("outbox");
+    assert_eq!(emails_after.pending + emails_after.sent, emails_before.pending + emails_before.sent, "receipts kept");
+    let (gifts, _) = store.search_gifts(&Default::default(), 10, 0).await.expect("gifts");
+    assert_eq!(gifts.len(), 2, "the ledger keeps both gifts");
+    assert!(find_anywhere(&app.db.url, &["ada@example.org", "ada lovelace"]).await.len() > 1, "the member is kept");
+    let audit = store.audit_entries(5).await.expect("audit");
+    assert!(audit.iter().any(|a| a.action == "reader.erase"), "{audit:?}");
     app.running.stop().await;
 }

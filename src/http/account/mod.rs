@@ -48,6 +48,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/consent", post(page::consent))
         .route("/account/details", post(page::details))
         .route("/account/export", get(page::export))
+        .route("/account/erase", post(page::erase))
         .layer(axum::middleware::from_fn(csrf))
         .layer(sessions)
         .layer(axum::middleware::map_response(private))

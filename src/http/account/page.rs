@@ -14,7 +14,7 @@ use tower_sessions::Session;
 
 use super::signin::SignInForm;
 use super::{Reader, csrf_token};
-use crate::domain::account::{ReaderPayment, Statement};
+use crate::domain::account::{ReaderPayment, Statement, erasure_refused, pseudonym};
 use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
@@ -71,6 +71,8 @@ struct AccountPage<'a> {
     consent: bool,
     history: Vec<(ConsentChange, String)>,
     years: Vec<i32>,
+    /// Why the data cannot be erased, after the reader asked.
+    erase_problem: Option<&'a str>,
     /// The register details form: field, label, value, autocomplete.
     fields: Vec<(&'static str, &'static str, String, &'static str)>,
     errors: &'a FieldErrors,
@@ -100,7 +102,9 @@ pub async fn home(
 ) -> Result<Response, Response> {
     let Ok(reader) = reader else {
         let csrf = csrf_token(&session).await?;
-        let page = SignInForm { org_name: &state.config.org_name, csrf: &csrf, email: "", error: None, sent: false };
+        let erased = done.done == "erased";
+        let page =
+            SignInForm { org_name: &state.config.org_name, csrf: &csrf, email: "", error: None, sent: false, erased };
         return Ok(Html(page.render().map_err(|e| PageError::from(e).into_response())?).into_response());
     };
     let html = account_page(&state, &reader, done_message(&done.done), None, &FieldErrors::new())
@@ -115,6 +119,17 @@ async fn account_page(
     done: &str,
     details: Option<&JoinForm>,
     errors: &FieldErrors,
+) -> Result<String, PageError> {
+    account_page_with(state, reader, done, details, errors, None).await
+}
+
+async fn account_page_with(
+    state: &AppState,
+    reader: &Reader,
+    done: &str,
+    details: Option<&JoinForm>,
+    errors: &FieldErrors,
+    erase_problem: Option<&str>,
 ) -> Result<String, PageError> {
     let zone = state.config.fund_timezone;
     let key = reader.key();
@@ -159,6 +174,7 @@ async fn account_page(
             ("postcode", "Postcode", details.postcode, "postal-code"),
         ],
         errors,
+        erase_problem,
     };
     Ok(page.render()?)
 }
@@ -393,4 +409,35 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
         (header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\""),
     ];
     Ok((headers, body.to_string()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct EraseForm {
+    confirm: Option<String>,
+}
+
+/// Replaces the reader's personal data by a pseudonym everywhere, keeping every figure and
+/// receipt number (SPEC §10); refused with the reason while they are a member or give monthly.
+pub async fn erase(
+    State(state): State<AppState>,
+    session: Session,
+    reader: Reader,
+    Form(form): Form<EraseForm>,
+) -> Result<Response, PageError> {
+    let key = reader.key();
+    let (member, monthly) = state.store.erasure_blocks(&key).await?;
+    let problem = match erasure_refused(member, monthly) {
+        Some(reason) => Some(reason),
+        None if form.confirm.is_none() => Some("Tick the box to confirm that we should erase your data."),
+        None => None,
+    };
+    if let Some(problem) = problem {
+        let html = account_page_with(&state, &reader, "", None, &FieldErrors::new(), Some(problem)).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
+    }
+    state.store.erase_reader(&key, &pseudonym(), state.clock.now()).await?;
+    if let Err(e) = session.flush().await {
+        tracing::error!(error = %e, "cannot end an erased reader's session");
+    }
+    Ok(Redirect::to("/account?done=erased").into_response())
 }

@@ -25,6 +25,8 @@ pub struct SignInForm<'a> {
     pub error: Option<String>,
     /// The one answer for every address: whether we know it or not.
     pub sent: bool,
+    /// The reader has just erased their data.
+    pub erased: bool,
 }
 
 #[derive(Deserialize)]
@@ -47,8 +49,14 @@ pub async fn request_link(
     let email = match EmailAddress::parse(form.email.trim()) {
         Ok(email) => email,
         Err(e) => {
-            let page =
-                SignInForm { org_name, csrf: &csrf, email: &form.email, error: Some(e.to_string()), sent: false };
+            let page = SignInForm {
+                org_name,
+                csrf: &csrf,
+                email: &form.email,
+                error: Some(e.to_string()),
+                sent: false,
+                erased: false,
+            };
             let html = page.render().map_err(|e| PageError::from(e).into_response())?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
         }
@@ -63,7 +71,7 @@ pub async fn request_link(
         let state = state.clone();
         tokio::spawn(async move { send_link(&state, &email).await });
     }
-    let page = SignInForm { org_name, csrf: &csrf, email: "", error: None, sent: true };
+    let page = SignInForm { org_name, csrf: &csrf, email: "", error: None, sent: true, erased: false };
     Ok(Html(page.render().map_err(|e| PageError::from(e).into_response())?).into_response())
 }
 
