@@ -1,5 +1,6 @@
 //! Pure types and rules of the fund: no I/O, no HTTP, no SQL.
 
+pub mod account;
 pub mod campaign;
 pub mod chart;
 pub mod donation;

@@ -30,6 +30,8 @@ pub enum Notice {
     },
     /// Money went back to the reader.
     Refund { amount: Pence, refunded_on: NaiveDate, purpose: String },
+    /// A link that signs the reader in to their own page (SPEC §10): a service message.
+    SignInLink { url: String, valid_minutes: i64 },
 }
 
 impl Notice {
@@ -41,6 +43,7 @@ impl Notice {
             }
             Notice::Membership { number, .. } => format!("Your shares in {org_name}: receipt {number}"),
             Notice::Refund { .. } => format!("Your refund from {org_name}"),
+            Notice::SignInLink { .. } => format!("Your sign-in link for {org_name}"),
         }
     }
 }

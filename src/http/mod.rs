@@ -1,5 +1,6 @@
 //! The HTTP surface: one router per area, merged here with the shared layers.
 
+mod account;
 mod api;
 mod demo;
 mod donate;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(join::router())
         .merge(demo::router())
         .merge(staff::router(&state))
+        .merge(account::router(&state))
         .layer(CompressionLayer::new());
     // Everything that waits on the database or the network has a deadline, request metrics
     // and a line in the log. The figures, the widget and their stream, fetched under every

@@ -60,6 +60,8 @@ pub struct Letterhead<'a> {
     pub org_name: &'a str,
     pub org_registration: &'a str,
     pub from: &'a Mailbox,
+    /// `{PUBLIC_BASE_URL}/account`: every email to a reader links to their own page (SPEC §6).
+    pub account_url: &'a str,
 }
 
 #[derive(Template)]
@@ -98,6 +100,22 @@ struct RefundHtml<'a> {
     amount: String,
     date: String,
     purpose: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/signin/text.txt")]
+struct SignInText<'a> {
+    org: &'a Letterhead<'a>,
+    url: &'a str,
+    minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/signin/html.html")]
+struct SignInHtml<'a> {
+    org: &'a Letterhead<'a>,
+    url: &'a str,
+    minutes: i64,
 }
 
 /// What a membership confirmation says, in both its parts.
@@ -171,6 +189,10 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
         Notice::Refund { amount, refunded_on, purpose } => Ok((
             RefundText { org, amount: money(amount), date: day(refunded_on), purpose }.render()?,
             RefundHtml { org, amount: money(amount), date: day(refunded_on), purpose }.render()?,
+        )),
+        Notice::SignInLink { url, valid_minutes } => Ok((
+            SignInText { org, url, minutes: *valid_minutes }.render()?,
+            SignInHtml { org, url, minutes: *valid_minutes }.render()?,
         )),
     }
 }

@@ -1,5 +1,6 @@
 //! Storage: the `Store` trait and its SQLite and PostgreSQL engines. All SQL lives here.
 
+mod account_sql;
 mod gift_batch;
 mod postgres;
 mod sql;
@@ -17,6 +18,7 @@ use crate::domain::{
     PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
 };
 use crate::jobs::reconcile::CountedPayment;
+pub use account_sql::{ConsentChange, ReaderAccounts, ReaderSupport};
 pub use views::{
     Actor, AuditEntry, CampaignChange, EVENT_STATUSES, EmailRow, EventFilter, EventRow, EventStatuses, GiftFilter,
     GiftRow, HeldApplication, LedgerRow, PersonRow, StaffArea, StaffRow, SupporterRow, SupporterTotals,
@@ -69,7 +71,7 @@ pub trait ChangeFeed: Send {
 }
 
 #[async_trait]
-pub trait Store: ChangeNotices + StaffArea + 'static {
+pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     /// Whether the database answers: `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -27,7 +27,7 @@ macro_rules! gift_search {
 }
 
 /// `text` with LIKE's `%`, `_` and escape character made literal (`ESCAPE '\\'`).
-fn escape_like(text: &str) -> String {
+pub fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 

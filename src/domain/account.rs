@@ -1,0 +1,263 @@
+//! Readers' own page (SPEC §10): sign-in tokens and their limits, and the yearly statement.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+
+use super::money::Pence;
+
+/// How long a sign-in link may be used (SPEC §10).
+pub const LINK_LIFETIME: Duration = Duration::minutes(30);
+/// The window the link limits count in.
+pub const LINK_WINDOW: Duration = Duration::hours(1);
+/// Links one address may be sent, and requests one client address may make, per [`LINK_WINDOW`].
+pub const LINKS_PER_ADDRESS: i64 = 3;
+pub const LINKS_PER_CLIENT: i64 = 20;
+/// A reader's session ends after this long without a request (SPEC §10).
+pub const READER_IDLE_HOURS: i64 = 24;
+
+/// Whether a link may be sent, given the requests counted in the last hour including this one:
+/// beyond either limit the reader gets the same answer and no email (SPEC §10, against
+/// mailbombing and address probing).
+pub fn may_send_link(for_address: i64, from_client: i64) -> bool {
+    for_address <= LINKS_PER_ADDRESS && from_client <= LINKS_PER_CLIENT
+}
+
+/// The secret in a sign-in link: 256 random bits from the operating system, as 64 hex digits.
+/// Only its SHA-256 is stored, so a copy of the database signs no one in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInToken(String);
+
+impl std::fmt::Debug for SignInToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignInToken(…)")
+    }
+}
+
+impl SignInToken {
+    pub fn fresh() -> SignInToken {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        SignInToken(hex(&bytes))
+    }
+
+    /// A token as it comes back in a link; `None` unless it could be one of ours.
+    pub fn parse(text: &str) -> Option<SignInToken> {
+        let ours = text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ours.then(|| SignInToken(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the database keeps: the SHA-256 of the token, in hex.
+    pub fn hash(&self) -> String {
+        hex(&Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a sign-in link turned out to be when followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkUse {
+    /// Good: the reader with this address (as they typed it) is signed in.
+    SignedIn(String),
+    Used,
+    Expired,
+    Unknown,
+}
+
+/// Why a reader's personal data cannot be erased yet (SPEC §10), or `None` if it can.
+pub fn erasure_refused(member: bool, monthly_support: bool) -> Option<&'static str> {
+    if member {
+        Some(
+            "You are a member of the society: the law requires us to keep the register of members \
+             (section 30 of the Co-operative and Community Benefit Societies Act 2014).",
+        )
+    } else if monthly_support {
+        Some("You give monthly: cancel your monthly gift first, then erase your data.")
+    } else {
+        None
+    }
+}
+
+/// The address that stands for an erased reader everywhere their own stood: unique, and
+/// never deliverable (RFC 2606 reserves `.invalid`).
+pub fn pseudonym() -> String {
+    format!("erased-{}@erased.invalid", uuid::Uuid::new_v4().simple())
+}
+
+/// Removes a reader from a stored webhook event (SPEC §10): every string equal to one of
+/// `texts` (their addresses, names, nickname, place, address lines; any case) is replaced,
+/// an address by `pseudonym` and anything else by "erased", and every object that named them
+/// (Stripe's `customer_details`, `billing_details`, a customer) loses its `name`, `phone`,
+/// `address` and `shipping`. Returns whether anything changed.
+pub fn scrub_event(value: &mut serde_json::Value, texts: &[String], pseudonym: &str) -> bool {
+    use serde_json::Value;
+    let theirs = |s: &str| texts.iter().any(|t| t.eq_ignore_ascii_case(s));
+    match value {
+        Value::String(s) if theirs(s) => {
+            *s = if s.contains('@') { pseudonym.to_owned() } else { "erased".to_owned() };
+            true
+        }
+        Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= scrub_event(item, texts, pseudonym);
+            }
+            changed
+        }
+        Value::Object(fields) => {
+            let named = fields.values().any(|v| v.as_str().is_some_and(&theirs));
+            let mut changed = false;
+            for field in fields.values_mut() {
+                changed |= scrub_event(field, texts, pseudonym);
+            }
+            if named {
+                for key in ["name", "phone", "address", "shipping"] {
+                    if let Some(field) = fields.get_mut(key).filter(|f| !f.is_null()) {
+                        *field = Value::Null;
+                        changed = true;
+                    }
+                }
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+/// One payment a reader made, as their page and statement show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderPayment {
+    /// The payment's reference: a PaymentIntent, an invoice, or an offline gift's.
+    pub reference: String,
+    pub paid_at: DateTime<Utc>,
+    pub amount: Pence,
+    /// Given back so far.
+    pub refunded: Pence,
+    /// The fund's title, or "shares" for share capital.
+    pub campaign: String,
+    /// `online`, `monthly`, or an offline method (`cheque`, …).
+    pub method: String,
+    /// A gift to a fund, or a payment for shares.
+    pub shares: bool,
+    pub receipt: Option<String>,
+}
+
+/// A calendar year's payments (in the fund's calendar) with their totals (SPEC §10).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    pub year: i32,
+    pub payments: Vec<ReaderPayment>,
+    pub given: Pence,
+    pub shares: Pence,
+    pub refunded: Pence,
+}
+
+impl Statement {
+    /// The payments of `year` in `zone`, each refund shown against its payment and counted once.
+    pub fn for_year(year: i32, zone: Tz, all: &[ReaderPayment]) -> Statement {
+        let payments: Vec<ReaderPayment> =
+            all.iter().filter(|p| p.paid_at.with_timezone(&zone).year() == year).cloned().collect();
+        let sum = |shares: bool| payments.iter().filter(|p| p.shares == shares).map(|p| p.amount.0).sum::<i64>();
+        let refunded = payments.iter().map(|p| p.refunded.0).sum::<i64>();
+        Statement { year, given: Pence(sum(false)), shares: Pence(sum(true)), refunded: Pence(refunded), payments }
+    }
+
+    /// What the year brought net of refunds.
+    pub fn net(&self) -> Pence {
+        Pence(self.given.0 + self.shares.0 - self.refunded.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_256_random_bits_kept_only_as_its_hash() {
+        let token = SignInToken::fresh();
+        assert_eq!(token.as_str().len(), 64);
+        assert_ne!(token, SignInToken::fresh());
+        assert_eq!(SignInToken::parse(token.as_str()), Some(token.clone()));
+        assert_eq!(token.hash().len(), 64);
+        assert_ne!(token.hash(), token.as_str());
+        assert_eq!(
+            SignInToken("abc".into()).hash(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            "SHA-256 (FIPS 180-4 test vector)"
+        );
+        for forged in ["", "ABC", &"g".repeat(64), &"a".repeat(63)] {
+            assert_eq!(SignInToken::parse(forged), None);
+        }
+        assert_eq!(format!("{token:?}"), "SignInToken(…)", "never in a log");
+    }
+
+    #[test]
+    fn an_erased_reader_leaves_no_trace_in_a_stored_event() {
+        let mut event = serde_json::json!({
+            "id": "evt_1",
+            "data": {"object": {
+                "amount_total": 2500,
+                "customer_details": {"email": "Jo.Bloggs@Example.org", "name": "Jo Bloggs",
+                                     "address": {"city": "Leeds", "postal_code": "LS6 2AB"}},
+                "metadata": {"place": "Hebden Bridge"},
+            }},
+        });
+        let texts = ["jo.bloggs@example.org".to_owned(), "Hebden Bridge".to_owned()];
+        assert!(scrub_event(&mut event, &texts, "erased-1@erased.invalid"));
+        let text = event.to_string();
+        for gone in ["Jo.Bloggs", "Jo Bloggs", "Leeds", "LS6", "Hebden"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(text.contains("erased-1@erased.invalid") && text.contains("2500"), "{text}");
+        assert!(!scrub_event(&mut event, &texts, "erased-1@erased.invalid"), "nothing left to change");
+    }
+
+    #[test]
+    fn a_member_or_a_monthly_supporter_keeps_their_data() {
+        assert!(erasure_refused(true, false).is_some_and(|r| r.contains("section 30")));
+        assert!(erasure_refused(false, true).is_some_and(|r| r.contains("cancel your monthly gift first")));
+        assert_eq!(erasure_refused(false, false), None);
+    }
+
+    #[test]
+    fn three_links_an_address_and_twenty_requests_a_client_an_hour() {
+        assert!(may_send_link(3, 20));
+        assert!(!may_send_link(4, 1));
+        assert!(!may_send_link(1, 21));
+    }
+
+    #[test]
+    fn a_statement_counts_the_year_in_the_funds_calendar() {
+        let paid = |at: &str, pence: i64, refunded: i64, shares: bool| ReaderPayment {
+            reference: at.to_owned(),
+            paid_at: at.parse().expect("instant"),
+            amount: Pence(pence),
+            refunded: Pence(refunded),
+            campaign: "Fighting fund".to_owned(),
+            method: "online".to_owned(),
+            shares,
+            receipt: None,
+        };
+        let all = [
+            paid("2025-12-31T23:30:00Z", 1_000, 0, false),
+            paid("2026-06-30T23:30:00Z", 2_500, 1_000, false),
+            paid("2026-07-01T10:00:00Z", 10_000, 0, true),
+            paid("2026-12-31T23:30:00Z", 500, 0, false),
+        ];
+        let london = chrono_tz::Europe::London;
+        assert_eq!(Statement::for_year(2025, london, &all).payments.len(), 1);
+        assert_eq!(Statement::for_year(2026, london, &all).payments.len(), 3);
+        assert_eq!(Statement::for_year(2027, london, &all).payments.len(), 0);
+        let year = Statement::for_year(2026, london, &all[..3]);
+        let totals = (year.given, year.shares, year.refunded, year.net());
+        assert_eq!(totals, (Pence(2_500), Pence(10_000), Pence(1_000), Pence(11_500)));
+    }
+}

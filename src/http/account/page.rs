@@ -1,0 +1,443 @@
+//! What a signed-in reader sees and changes (SPEC §10): every gift with its receipt, monthly
+//! support, shares and register details, consent with its history, receipts again, the yearly
+//! statement, and everything held about them as JSON.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::signin::SignInForm;
+use super::{Reader, csrf_token};
+use crate::domain::account::{ReaderPayment, Statement, erasure_refused, pseudonym};
+use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
+use crate::http::AppState;
+use crate::http::error::PageError;
+use crate::store::{ConsentChange, ReaderSupport};
+
+/// "17 November 2026", in the fund's calendar.
+fn day(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone).format("%-d %B %Y").to_string()
+}
+
+/// How a payment was made, in words.
+fn method_label(method: &str) -> String {
+    match method {
+        "online" => "online (card or Direct Debit)".to_owned(),
+        "monthly" => "monthly support".to_owned(),
+        other => GiftMethod::parse(other).map_or_else(|| other.to_owned(), |m| m.label().to_owned()),
+    }
+}
+
+/// A payment as the page and the statement list it.
+pub struct PaymentLine {
+    date: String,
+    amount: String,
+    refunded: Option<String>,
+    what: String,
+    method: String,
+    receipt: Option<String>,
+}
+
+fn payment_lines(payments: &[ReaderPayment], zone: Tz) -> Vec<PaymentLine> {
+    payments
+        .iter()
+        .map(|p| PaymentLine {
+            date: day(p.paid_at, zone),
+            amount: p.amount.display_exact(),
+            refunded: (p.refunded > Pence::ZERO).then(|| p.refunded.display_exact()),
+            what: if p.shares { "shares in the society".to_owned() } else { format!("the {}", p.campaign) },
+            method: method_label(&p.method),
+            receipt: p.receipt.clone(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "account/page.html")]
+struct AccountPage<'a> {
+    org_name: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    done: &'a str,
+    payments: Vec<PaymentLine>,
+    support: Vec<(ReaderSupport, String)>,
+    member: Option<RegisterEntry>,
+    consent: bool,
+    history: Vec<(ConsentChange, String)>,
+    years: Vec<i32>,
+    /// Why the data cannot be erased, after the reader asked.
+    erase_problem: Option<&'a str>,
+    /// The register details form: field, label, value, autocomplete.
+    fields: Vec<(&'static str, &'static str, String, &'static str)>,
+    errors: &'a FieldErrors,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct Done {
+    done: String,
+}
+
+/// What a change just did, in words, from the `done` the page was sent back with.
+fn done_message(done: &str) -> &'static str {
+    match done {
+        "consent" => "Your choice about news from us is saved.",
+        "details" => "Your name and address are changed in the register.",
+        _ => "",
+    }
+}
+
+/// The reader's page; the sign-in form for anyone not signed in.
+pub async fn home(
+    State(state): State<AppState>,
+    session: Session,
+    reader: Result<Reader, Response>,
+    Query(done): Query<Done>,
+) -> Result<Response, Response> {
+    let Ok(reader) = reader else {
+        let csrf = csrf_token(&session).await?;
+        let erased = done.done == "erased";
+        let page =
+            SignInForm { org_name: &state.config.org_name, csrf: &csrf, email: "", error: None, sent: false, erased };
+        return Ok(Html(page.render().map_err(|e| PageError::from(e).into_response())?).into_response());
+    };
+    let html = account_page(&state, &reader, done_message(&done.done), None, &FieldErrors::new())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(Html(html).into_response())
+}
+
+async fn account_page(
+    state: &AppState,
+    reader: &Reader,
+    done: &str,
+    details: Option<&JoinForm>,
+    errors: &FieldErrors,
+) -> Result<String, PageError> {
+    account_page_with(state, reader, done, details, errors, None).await
+}
+
+async fn account_page_with(
+    state: &AppState,
+    reader: &Reader,
+    done: &str,
+    details: Option<&JoinForm>,
+    errors: &FieldErrors,
+    erase_problem: Option<&str>,
+) -> Result<String, PageError> {
+    let zone = state.config.fund_timezone;
+    let key = reader.key();
+    let store = &state.store;
+    let payments = store.reader_payments(&key).await?;
+    let mut years: Vec<i32> = payments.iter().map(|p| p.paid_at.with_timezone(&zone).year()).collect();
+    years.dedup();
+    let member = store.reader_membership(&key).await?;
+    let (history, on_a_form) = store.reader_consent(&key).await?;
+    let consent = history.first().map_or(on_a_form, |c| c.marketing_consent);
+    let shown = member.as_ref().map(|m| JoinForm {
+        name: m.name.clone(),
+        address_line1: m.address.line1.clone(),
+        address_line2: m.address.line2.clone().unwrap_or_default(),
+        town: m.address.town.clone(),
+        postcode: m.address.postcode.clone(),
+        ..JoinForm::default()
+    });
+    let details = details.cloned().or(shown).unwrap_or_default();
+    let page = AccountPage {
+        org_name: &state.config.org_name,
+        csrf: &reader.csrf,
+        email: reader.email.as_str(),
+        done,
+        payments: payment_lines(&payments, zone),
+        support: store
+            .reader_support(&key)
+            .await?
+            .into_iter()
+            .map(|s| (day(s.started_at, zone), s))
+            .map(|(d, s)| (s, d))
+            .collect(),
+        member,
+        consent,
+        history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
+        years,
+        fields: vec![
+            ("name", "Full name", details.name, "name"),
+            ("address_line1", "Address line 1", details.address_line1, "address-line1"),
+            ("address_line2", "Address line 2 (optional)", details.address_line2, "address-line2"),
+            ("town", "Town or city", details.town, "address-level2"),
+            ("postcode", "Postcode", details.postcode, "postal-code"),
+        ],
+        errors,
+        erase_problem,
+    };
+    Ok(page.render()?)
+}
+
+/// The reader's receipt `number` and the email that carried it; `None` if it is not theirs.
+async fn own_receipt(state: &AppState, reader: &Reader, number: &str) -> Result<Option<(String, Notice)>, PageError> {
+    Ok(state.store.reader_notices(&reader.key()).await?.into_iter().find(|(_, notice)| {
+        matches!(notice, Notice::Receipt { number: n, .. } | Notice::Membership { number: n, .. } if n == number)
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "account/receipt.html")]
+struct ReceiptPage<'a> {
+    org_name: &'a str,
+    org_registration: &'a str,
+    csrf: &'a str,
+    number: &'a str,
+    amount: String,
+    date: String,
+    purpose: String,
+    sent: bool,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct Sent {
+    sent: String,
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Html("<!doctype html><html lang=\"en-GB\"><meta charset=utf-8><title>Not found</title><p>There is no such receipt on your page. <a href=\"/account\">Back to your page</a></p>")).into_response()
+}
+
+/// A receipt, printable, with the facts of its email; another reader's number answers 404.
+pub async fn receipt(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(number): Path<String>,
+    Query(sent): Query<Sent>,
+) -> Result<Response, PageError> {
+    let Some((_, notice)) = own_receipt(&state, &reader, &number).await? else {
+        return Ok(not_found());
+    };
+    let date = |d: chrono::NaiveDate| d.format("%-d %B %Y").to_string();
+    let (amount, date, purpose) = match notice {
+        Notice::Receipt { amount, paid_on, purpose, .. } => (amount, date(paid_on), purpose),
+        Notice::Membership { amount, allotted_on, shares, .. } => {
+            (amount, date(allotted_on), format!("{shares} shares in {}", state.config.org_name))
+        }
+        _ => return Ok(not_found()),
+    };
+    let page = ReceiptPage {
+        org_name: &state.config.org_name,
+        org_registration: &state.config.org_registration,
+        csrf: &reader.csrf,
+        number: &number,
+        amount: amount.display_exact(),
+        date,
+        purpose,
+        sent: !sent.sent.is_empty(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// Emails the receipt again through the outbox, as a new email with its own Message-ID.
+pub async fn resend(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(number): Path<String>,
+) -> Result<Response, PageError> {
+    let Some((reference, notice)) = own_receipt(&state, &reader, &number).await? else {
+        return Ok(not_found());
+    };
+    state.store.send_again(reader.email.as_str(), &notice, &reference, state.clock.now()).await?;
+    state.outbox_wake.notify_one();
+    let back = url::form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>();
+    Ok(Redirect::to(&format!("/account/receipts/{back}?sent=1")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "account/statement.html")]
+struct StatementPage<'a> {
+    org_name: &'a str,
+    org_registration: &'a str,
+    email: &'a str,
+    name: Option<String>,
+    year: i32,
+    payments: Vec<PaymentLine>,
+    given: String,
+    shares: String,
+    refunded: String,
+    net: String,
+    today: String,
+}
+
+/// Every gift and share payment of a calendar year in the fund's calendar, with totals.
+pub async fn statement(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(year): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(year) = year.parse::<i32>().ok().filter(|y| (2000..=2200).contains(y)) else {
+        return Ok(not_found());
+    };
+    let zone = state.config.fund_timezone;
+    let key = reader.key();
+    let all = state.store.reader_payments(&key).await?;
+    let statement = Statement::for_year(year, zone, &all);
+    let member = state.store.reader_membership(&key).await?;
+    let page = StatementPage {
+        org_name: &state.config.org_name,
+        org_registration: &state.config.org_registration,
+        email: reader.email.as_str(),
+        name: member.map(|m| m.name),
+        year,
+        payments: payment_lines(&statement.payments, zone),
+        given: statement.given.display_exact(),
+        shares: statement.shares.display_exact(),
+        refunded: statement.refunded.display_exact(),
+        net: statement.net().display_exact(),
+        today: today_in(zone, state.clock.now()).format("%-d %B %Y").to_string(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    marketing_consent: Option<String>,
+}
+
+/// Keeps the reader's choice about marketing email, with its time and source.
+pub async fn consent(
+    State(state): State<AppState>,
+    reader: Reader,
+    Form(form): Form<ConsentForm>,
+) -> Result<Response, PageError> {
+    let consent = form.marketing_consent.is_some();
+    state.store.change_consent(&reader.email, consent, "your page", state.clock.now()).await?;
+    Ok(Redirect::to("/account?done=consent").into_response())
+}
+
+/// A member's own name and postal address, checked by the join form's rules: the register
+/// takes them at once (SPEC §10).
+pub async fn details(
+    State(state): State<AppState>,
+    reader: Reader,
+    Form(form): Form<JoinForm>,
+) -> Result<Response, PageError> {
+    let rules = state.config.share_rules();
+    // Only the name and address are the member's to change here: the rest is filled in as valid.
+    let checked = JoinForm {
+        email: reader.email.as_str().to_owned(),
+        amount: rules.price.decimal(),
+        declaration: Some("yes".to_owned()),
+        ..form.clone()
+    };
+    match checked.parse(rules) {
+        Ok(application) => {
+            let key = reader.key();
+            let now = state.clock.now();
+            if !state.store.change_member_details(&key, &application.name, &application.address, now).await? {
+                return Ok(
+                    (StatusCode::NOT_FOUND, Html("Only a member has register details to change.")).into_response()
+                );
+            }
+            Ok(Redirect::to("/account?done=details").into_response())
+        }
+        Err(errors) => {
+            let html = account_page(&state, &reader, "", Some(&form), &errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
+        }
+    }
+}
+
+/// Everything held about the reader, as a JSON file (SPEC §10). Fields: `email`; `gifts` and
+/// `share_payments` (`reference`, `paid_at`, `amount_pence`, `refunded_pence`, `campaign`,
+/// `method`, `receipt`); `monthly_support` (`amount_pence`, `status`, `started_at`); `member`
+/// (register details, or null); `consent` (current) and `consent_changes`; `emails`
+/// (`created_at`, `subject`, `status`); `sign_ins` (times).
+pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Response, PageError> {
+    use serde_json::json;
+    let key = reader.key();
+    let store = &state.store;
+    let payments = store.reader_payments(&key).await?;
+    let payment = |p: &ReaderPayment| {
+        json!({
+            "reference": p.reference,
+            "paid_at": p.paid_at,
+            "amount_pence": p.amount.0,
+            "refunded_pence": p.refunded.0,
+            "campaign": p.campaign,
+            "method": p.method,
+            "receipt": p.receipt,
+        })
+    };
+    let member = store.reader_membership(&key).await?.map(|m| {
+        json!({
+            "member_number": m.member_number,
+            "name": m.name,
+            "address_line1": m.address.line1,
+            "address_line2": m.address.line2,
+            "town": m.address.town,
+            "postcode": m.address.postcode,
+            "shares": m.shares,
+            "amount_paid_pence": m.amount_paid.0,
+            "entered_on": m.entered_on,
+            "ceased_on": m.ceased_on,
+        })
+    });
+    let (history, on_a_form) = store.reader_consent(&key).await?;
+    let org = &state.config.org_name;
+    let body = json!({
+        "email": reader.email.as_str(),
+        "gifts": payments.iter().filter(|p| !p.shares).map(payment).collect::<Vec<_>>(),
+        "share_payments": payments.iter().filter(|p| p.shares).map(payment).collect::<Vec<_>>(),
+        "monthly_support": store.reader_support(&key).await?.iter().map(|s| json!({
+            "amount_pence": s.amount.0, "status": s.status, "started_at": s.started_at,
+        })).collect::<Vec<_>>(),
+        "member": member,
+        "consent": history.first().map_or(on_a_form, |c| c.marketing_consent),
+        "consent_changes": history.iter().map(|c| json!({
+            "marketing_consent": c.marketing_consent, "source": c.source, "at": c.at,
+        })).collect::<Vec<_>>(),
+        "emails": store.reader_emails(&key).await?.iter().map(|(at, status, notice)| json!({
+            "created_at": at, "subject": notice.subject(org), "status": status,
+        })).collect::<Vec<_>>(),
+        "sign_ins": store.reader_signins(&key).await?,
+    });
+    let headers = [
+        (header::CONTENT_TYPE, "application/json"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\""),
+    ];
+    Ok((headers, body.to_string()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct EraseForm {
+    confirm: Option<String>,
+}
+
+/// Replaces the reader's personal data by a pseudonym everywhere, keeping every figure and
+/// receipt number (SPEC §10); refused with the reason while they are a member or give monthly.
+pub async fn erase(
+    State(state): State<AppState>,
+    session: Session,
+    reader: Reader,
+    Form(form): Form<EraseForm>,
+) -> Result<Response, PageError> {
+    let key = reader.key();
+    let (member, monthly) = state.store.erasure_blocks(&key).await?;
+    let problem = match erasure_refused(member, monthly) {
+        Some(reason) => Some(reason),
+        None if form.confirm.is_none() => Some("Tick the box to confirm that we should erase your data."),
+        None => None,
+    };
+    if let Some(problem) = problem {
+        let html = account_page_with(&state, &reader, "", None, &FieldErrors::new(), Some(problem)).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
+    }
+    state.store.erase_reader(&key, &pseudonym(), state.clock.now()).await?;
+    if let Err(e) = session.flush().await {
+        tracing::error!(error = %e, "cannot end an erased reader's session");
+    }
+    Ok(Redirect::to("/account?done=erased").into_response())
+}

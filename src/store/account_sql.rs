@@ -1,0 +1,588 @@
+//! Readers' own page (SPEC §10): sign-in links and their limits, readers' sessions, and what a
+//! reader has given and holds, found by their address. Written once for both engines and
+//! instantiated below for each, as `staff_sql.rs` is.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::domain::account::{LinkUse, ReaderPayment, scrub_event};
+use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry};
+
+/// Everything the readers' page reads and changes. Every method takes the reader's address
+/// lower-cased (`EmailAddress::key`), which is how one person is found (SPEC §7).
+#[async_trait]
+pub trait ReaderAccounts: Send + Sync {
+    /// Whether the address has a counted payment, an offline gift, monthly support or
+    /// membership: only such an address is sent a link (SPEC §10).
+    async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError>;
+    /// Counts a request for a link, and returns the requests of the last hour (this one
+    /// included) for the address and from the client address.
+    async fn count_link_request(
+        &self,
+        email_key: &str,
+        client: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64), StoreError>;
+    /// Keeps a link (only the hash of its token) valid until `expires_at`, and queues its email
+    /// in the same transaction.
+    async fn create_reader_link(
+        &self,
+        email: &EmailAddress,
+        token_hash: &str,
+        notice: &Notice,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Uses a link once: the reader it signs in, or why it cannot.
+    async fn use_reader_link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<LinkUse, StoreError>;
+    /// A reader's session by id, unless it has expired.
+    async fn reader_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Writes a session; with `only_new`, returns false instead when the id is taken.
+    async fn save_reader_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+        only_new: bool,
+    ) -> Result<bool, StoreError>;
+    async fn delete_reader_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Every payment: gifts online and offline, supporter payments, and payments for shares,
+    /// newest first, each with its receipt number.
+    async fn reader_payments(&self, email_key: &str) -> Result<Vec<ReaderPayment>, StoreError>;
+    /// The emails about payments sent to the reader: `(reference, notice)`, oldest first.
+    async fn reader_notices(&self, email_key: &str) -> Result<Vec<(String, Notice)>, StoreError>;
+    /// Queues a notice to the reader again, with a Message-ID of its own.
+    async fn send_again(
+        &self,
+        email: &str,
+        notice: &Notice,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Monthly support, newest first.
+    async fn reader_support(&self, email_key: &str) -> Result<Vec<ReaderSupport>, StoreError>;
+    /// The reader's entry in the register, if a member.
+    async fn reader_membership(&self, email_key: &str) -> Result<Option<RegisterEntry>, StoreError>;
+    /// Marketing consent: each change made on the page, newest first, and the answer the reader
+    /// last gave on a gift form before any (false if none).
+    async fn reader_consent(&self, email_key: &str) -> Result<(Vec<ConsentChange>, bool), StoreError>;
+    /// Records a change of consent made by the reader, with its source.
+    async fn change_consent(
+        &self,
+        email: &EmailAddress,
+        consent: bool,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A member's new name and address: the register takes them at once, and the audit log
+    /// says "changed by the member". False if the reader is not a member.
+    async fn change_member_details(
+        &self,
+        email_key: &str,
+        name: &str,
+        address: &PostalAddress,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Emails sent or waiting for the reader: `(created, status, notice)`, oldest first.
+    async fn reader_emails(&self, email_key: &str) -> Result<Vec<(DateTime<Utc>, String, Notice)>, StoreError>;
+    /// When the reader signed in by link, oldest first.
+    async fn reader_signins(&self, email_key: &str) -> Result<Vec<DateTime<Utc>>, StoreError>;
+    /// Whether the reader is a member (not ceased) and whether they give monthly (active,
+    /// past due or paused): either keeps their data (SPEC §10).
+    async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError>;
+    /// Replaces the reader's email, name, address, nickname and place by `pseudonym` (or
+    /// nothing) in every table and stored webhook payload, in one transaction; amounts, dates,
+    /// receipt numbers and the ledger stay. Ends their sessions and records the erasure in the
+    /// audit log. The register of members is kept, as the law requires.
+    async fn erase_reader(&self, email_key: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// A monthly supporter's subscription, as the reader sees it.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReaderSupport {
+    pub subscription: String,
+    #[sqlx(try_from = "i64")]
+    pub amount: Pence,
+    /// `active`, `past_due`, `paused` or `cancelled`.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One change of marketing consent.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentChange {
+    pub marketing_consent: bool,
+    /// Where it was made: "your page".
+    pub source: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A payment row before its receipt number is attached.
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    reference: String,
+    paid_at: DateTime<Utc>,
+    amount: i64,
+    refunded: i64,
+    campaign: String,
+    method: String,
+    shares: bool,
+}
+
+/// The receipt number each payment's receipt or membership email gave it.
+fn receipt_numbers(notices: &[(String, Notice)]) -> std::collections::HashMap<&str, &str> {
+    let mut numbers = std::collections::HashMap::new();
+    for (reference, notice) in notices {
+        if let Notice::Receipt { number, .. } | Notice::Membership { number, .. } = notice {
+            numbers.entry(reference.as_str()).or_insert(number.as_str());
+        }
+    }
+    numbers
+}
+
+fn encode(notice: &Notice) -> Result<String, StoreError> {
+    serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+}
+
+macro_rules! reader_accounts {
+    ($engine:ty, begin_write: $begin:literal) => {
+        #[async_trait]
+        impl ReaderAccounts for super::sql::SqlStore<$engine> {
+            async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM payments WHERE LOWER(email) = $1)
+                         OR EXISTS (SELECT 1 FROM offline_gifts o JOIN people pe ON pe.id = o.person_id
+                                    WHERE pe.email_key = $1)
+                         OR EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
+                                    JOIN people pe ON pe.id = d.person_id WHERE pe.email_key = $1)
+                         OR EXISTS (SELECT 1 FROM members m JOIN people pe ON pe.id = m.person_id
+                                    WHERE pe.email_key = $1)",
+                )
+                .bind(email_key)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn count_link_request(
+                &self,
+                email_key: &str,
+                client: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(i64, i64), StoreError> {
+                let since = now - crate::domain::account::LINK_WINDOW;
+                // Old requests, links and sessions go as new requests come: no table grows for ever.
+                sqlx::query("DELETE FROM reader_link_requests WHERE at < $1").bind(since).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM reader_sessions WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+                // Counted before it is judged, so that requests arriving at once are all counted.
+                sqlx::query("INSERT INTO reader_link_requests (email_key, client, at) VALUES ($1, $2, $3)")
+                    .bind(email_key)
+                    .bind(client)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM reader_link_requests WHERE email_key = $1 AND at >= $3),
+                            (SELECT COUNT(*) FROM reader_link_requests WHERE client = $2 AND at >= $3)",
+                )
+                .bind(email_key)
+                .bind(client)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn create_reader_link(
+                &self,
+                email: &EmailAddress,
+                token_hash: &str,
+                notice: &Notice,
+                expires_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query(
+                    "INSERT INTO reader_links (token_hash, email_key, email, created_at, expires_at) VALUES ($1, $2, $5, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(email.key())
+                .bind(now)
+                .bind(expires_at)
+                .bind(email.as_str())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at)
+                     VALUES ($1, $2, $3, 'pending', $4)",
+                )
+                .bind(email.as_str())
+                .bind(uuid::Uuid::new_v4().simple().to_string())
+                .bind(encode(notice)?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn use_reader_link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<LinkUse, StoreError> {
+                // One statement: of two posts of the same link at once, one signs in.
+                let used: Option<String> = sqlx::query_scalar(
+                    "UPDATE reader_links SET used_at = $2
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING email",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(email) = used {
+                    return Ok(LinkUse::SignedIn(email));
+                }
+                let known: Option<Option<DateTime<Utc>>> =
+                    sqlx::query_scalar("SELECT used_at FROM reader_links WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(match known {
+                    None => LinkUse::Unknown,
+                    Some(Some(_)) => LinkUse::Used,
+                    Some(None) => LinkUse::Expired,
+                })
+            }
+
+            async fn reader_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT data FROM reader_sessions WHERE id = $1 AND expires_at > $2")
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn save_reader_session(
+                &self,
+                id: &str,
+                data: &str,
+                expires_at: DateTime<Utc>,
+                only_new: bool,
+            ) -> Result<bool, StoreError> {
+                let statement = if only_new {
+                    "INSERT INTO reader_sessions (id, data, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO NOTHING"
+                } else {
+                    "INSERT INTO reader_sessions (id, data, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+                };
+                let done = sqlx::query(statement).bind(id).bind(data).bind(expires_at).execute(&self.pool).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_reader_session(&self, id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM reader_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn reader_payments(&self, email_key: &str) -> Result<Vec<ReaderPayment>, StoreError> {
+                let rows: Vec<PaymentRow> = sqlx::query_as(
+                    "SELECT p.payment AS reference, p.paid_at, p.amount_pence AS amount, p.refunded_pence AS refunded,
+                            c.title AS campaign,
+                            CASE WHEN d.frequency = 'monthly' OR p.payment LIKE 'in\\_%' ESCAPE '\\' THEN 'monthly'
+                                 ELSE 'online' END AS method,
+                            FALSE AS shares
+                     FROM payments p JOIN campaigns c ON c.id = p.campaign_id LEFT JOIN donations d ON d.id = p.donation_id
+                     WHERE LOWER(p.email) = $1
+                     UNION ALL
+                     SELECT o.source_id, l.occurred_at, o.amount_pence, 0, c.title, o.method, FALSE
+                     FROM offline_gifts o JOIN people pe ON pe.id = o.person_id JOIN campaigns c ON c.id = o.campaign_id
+                     JOIN ledger l ON l.source = 'offline' AND l.source_id = o.source_id
+                     WHERE pe.email_key = $1
+                     UNION ALL
+                     SELECT a.payment, a.paid_at, a.amount_pence, a.refunded_pence, 'shares', 'online', TRUE
+                     FROM share_applications a
+                     WHERE LOWER(a.email) = $1 AND a.payment IS NOT NULL AND a.paid_at IS NOT NULL
+                     ORDER BY 2 DESC, 1",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                let notices = self.reader_notices(email_key).await?;
+                let numbers = receipt_numbers(&notices);
+                Ok(rows
+                    .into_iter()
+                    .map(|r| ReaderPayment {
+                        receipt: numbers.get(r.reference.as_str()).map(|n| (*n).to_owned()),
+                        reference: r.reference,
+                        paid_at: r.paid_at,
+                        amount: Pence(r.amount),
+                        refunded: Pence(r.refunded),
+                        campaign: r.campaign,
+                        method: r.method,
+                        shares: r.shares,
+                    })
+                    .collect())
+            }
+
+            async fn reader_notices(&self, email_key: &str) -> Result<Vec<(String, Notice)>, StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT reference, payload FROM outbox
+                     WHERE LOWER(recipient) = $1 AND reference IS NOT NULL ORDER BY id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().filter_map(|(r, p)| serde_json::from_str(&p).ok().map(|n| (r, n))).collect())
+            }
+
+            async fn send_again(
+                &self,
+                email: &str,
+                notice: &Notice,
+                reference: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference)
+                     VALUES ($1, $2, $3, 'pending', $4, $5)",
+                )
+                .bind(email)
+                .bind(uuid::Uuid::new_v4().simple().to_string())
+                .bind(encode(notice)?)
+                .bind(now)
+                .bind(reference)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn reader_support(&self, email_key: &str) -> Result<Vec<ReaderSupport>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT s.subscription, s.amount_pence AS amount, s.status, s.started_at
+                     FROM supporters s JOIN donations d ON d.id = s.donation_id JOIN people pe ON pe.id = d.person_id
+                     WHERE pe.email_key = $1 ORDER BY s.started_at DESC",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn reader_membership(&self, email_key: &str) -> Result<Option<RegisterEntry>, StoreError> {
+                let row: Option<super::MemberRow> = sqlx::query_as(
+                    "SELECT m.member_number, m.name, m.address_line1, m.address_line2, m.town, m.postcode, m.email,
+                            m.shares, m.amount_paid_pence, m.entered_on, m.ceased_on
+                     FROM members m JOIN people pe ON pe.id = m.person_id WHERE pe.email_key = $1",
+                )
+                .bind(email_key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(RegisterEntry::from))
+            }
+
+            async fn reader_consent(&self, email_key: &str) -> Result<(Vec<ConsentChange>, bool), StoreError> {
+                let changes: Vec<ConsentChange> = sqlx::query_as(
+                    "SELECT c.marketing_consent, c.source, c.at FROM consent_changes c
+                     JOIN people pe ON pe.id = c.person_id WHERE pe.email_key = $1 ORDER BY c.at DESC, c.id DESC",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                let on_a_form: Option<bool> = sqlx::query_scalar(
+                    "SELECT d.marketing_consent FROM donations d JOIN people pe ON pe.id = d.person_id
+                     WHERE pe.email_key = $1 AND d.status = 'paid' ORDER BY d.paid_at DESC LIMIT 1",
+                )
+                .bind(email_key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok((changes, on_a_form.unwrap_or(false)))
+            }
+
+            async fn change_consent(
+                &self,
+                email: &EmailAddress,
+                consent: bool,
+                source: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // The reader's own confirmed action may make their record (SPEC §8).
+                sqlx::query(
+                    "INSERT INTO people (email_key, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email_key) DO NOTHING",
+                )
+                .bind(email.key())
+                .bind(email.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO consent_changes (person_id, marketing_consent, source, at)
+                     SELECT id, $2, $3, $4 FROM people WHERE email_key = $1",
+                )
+                .bind(email.key())
+                .bind(consent)
+                .bind(source)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn change_member_details(
+                &self,
+                email_key: &str,
+                name: &str,
+                address: &PostalAddress,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let member: Option<i64> = sqlx::query_scalar(
+                    "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
+                     WHERE person_id = (SELECT id FROM people WHERE email_key = $1) RETURNING member_number",
+                )
+                .bind(email_key)
+                .bind(name)
+                .bind(&address.line1)
+                .bind(&address.line2)
+                .bind(&address.town)
+                .bind(&address.postcode)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(member) = member else {
+                    return Ok(false);
+                };
+                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
+                    .bind(format!("member no. {member}"))
+                    .bind("member.details")
+                    .bind(format!("member no. {member}: name and postal address changed by the member"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn reader_emails(
+                &self,
+                email_key: &str,
+            ) -> Result<Vec<(DateTime<Utc>, String, Notice)>, StoreError> {
+                let rows: Vec<(DateTime<Utc>, String, String)> = sqlx::query_as(
+                    "SELECT created_at, status, payload FROM outbox WHERE LOWER(recipient) = $1 ORDER BY id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().filter_map(|(at, s, p)| serde_json::from_str(&p).ok().map(|n| (at, s, n))).collect())
+            }
+
+            async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM members m JOIN people pe ON pe.id = m.person_id
+                                    WHERE pe.email_key = $1 AND m.ceased_on IS NULL),
+                            EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
+                                    JOIN people pe ON pe.id = d.person_id
+                                    WHERE pe.email_key = $1 AND s.status <> 'cancelled')",
+                )
+                .bind(email_key)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn erase_reader(&self, email_key: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let texts: Vec<String> = sqlx::query_scalar(ERASED_TEXTS).bind(email_key).fetch_all(&mut *tx).await?;
+                let person: Option<i64> = sqlx::query_scalar("SELECT id FROM people WHERE email_key = $1")
+                    .bind(email_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
+                for text in &texts {
+                    let quoted = serde_json::to_string(text).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+                    sqlx::query("DELETE FROM reader_sessions WHERE REPLACE(data, $1, '') <> data")
+                        .bind(&quoted)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // Each stored event that names them is rewritten without them; an event that
+                // cannot be read has their addresses replaced as text.
+                let events: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, payload FROM stripe_events WHERE LOWER(payload) LIKE '%' || $1 || '%' ESCAPE '\\'",
+                )
+                .bind(crate::store::staff_sql::escape_like(email_key))
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, payload) in events {
+                    let scrubbed = match serde_json::from_str::<serde_json::Value>(&payload) {
+                        Ok(mut value) => {
+                            scrub_event(&mut value, &texts, pseudonym);
+                            value.to_string()
+                        }
+                        Err(_) => texts.iter().fold(payload, |p, t| if t.contains('@') { p.replace(t.as_str(), pseudonym) } else { p }),
+                    };
+                    sqlx::query("UPDATE stripe_events SET payload = $2 WHERE id = $1")
+                        .bind(&id)
+                        .bind(scrubbed)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let statements = [
+                    "UPDATE payments SET email = $2 WHERE LOWER(email) = $1",
+                    "UPDATE offline_gifts SET email = $2, name = NULL, note = NULL WHERE LOWER(email) = $1",
+                    "UPDATE outbox SET recipient = $2 WHERE LOWER(recipient) = $1",
+                    "UPDATE reader_links SET email = $2, email_key = $2 WHERE email_key = $1",
+                    "UPDATE reader_link_requests SET email_key = $2 WHERE email_key = $1",
+                    "UPDATE donations SET name = NULL, display_name = NULL, place = NULL
+                     WHERE person_id = (SELECT id FROM people WHERE email_key = $1)",
+                    "UPDATE share_applications SET email = $2, name = 'erased', address_line1 = 'erased', address_line2 = NULL,
+                            town = 'erased', postcode = 'erased'
+                     WHERE LOWER(email) = $1",
+                    "UPDATE people SET email_key = $2, email = $2, name = NULL WHERE email_key = $1",
+                ];
+                for statement in statements {
+                    sqlx::query(statement).bind(email_key).bind(pseudonym).execute(&mut *tx).await?;
+                }
+                let who = person.map_or_else(|| "a reader".to_owned(), |id| format!("person #{id}"));
+                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
+                    .bind("the reader")
+                    .bind("reader.erase")
+                    .bind(format!("{who}: personal data erased at their request, now {pseudonym}"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn reader_signins(&self, email_key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT used_at FROM reader_links WHERE email_key = $1 AND used_at IS NOT NULL ORDER BY used_at",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+        }
+    };
+}
+
+/// What an erasure scrubs from stored webhook payloads: every spelling of the reader's address
+/// and every name, nickname, place and address line they gave, as whole JSON strings.
+const ERASED_TEXTS: &str = "
+    SELECT email FROM payments WHERE LOWER(email) = $1
+    UNION SELECT email FROM people WHERE email_key = $1
+    UNION SELECT name FROM people WHERE email_key = $1 AND name IS NOT NULL
+    UNION SELECT email FROM offline_gifts WHERE LOWER(email) = $1
+    UNION SELECT name FROM offline_gifts WHERE LOWER(email) = $1 AND name IS NOT NULL
+    UNION SELECT recipient FROM outbox WHERE LOWER(recipient) = $1
+    UNION SELECT email FROM reader_links WHERE email_key = $1
+    UNION SELECT d.name FROM donations d JOIN people pe ON pe.id = d.person_id WHERE pe.email_key = $1 AND d.name IS NOT NULL
+    UNION SELECT d.display_name FROM donations d JOIN people pe ON pe.id = d.person_id
+          WHERE pe.email_key = $1 AND d.display_name IS NOT NULL
+    UNION SELECT d.place FROM donations d JOIN people pe ON pe.id = d.person_id WHERE pe.email_key = $1 AND d.place IS NOT NULL
+    UNION SELECT email FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT name FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT address_line1 FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT address_line2 FROM share_applications WHERE LOWER(email) = $1 AND address_line2 IS NOT NULL
+    UNION SELECT town FROM share_applications WHERE LOWER(email) = $1
+    UNION SELECT postcode FROM share_applications WHERE LOWER(email) = $1";
+
+reader_accounts!(sqlx::Sqlite, begin_write: "BEGIN IMMEDIATE");
+reader_accounts!(sqlx::Postgres, begin_write: "BEGIN");

@@ -1,0 +1,480 @@
+//! Readers' own page (SPEC §10, issue 17): sign-in by emailed link through a real SMTP server,
+//! the page with every gift and receipt, receipts again, the statement, consent and export.
+
+use std::time::{Duration, Instant};
+
+use coopfund::domain::account::SignInToken;
+use coopfund::domain::{EmailAddress, Notice};
+use reqwest::Response;
+use serde_json::Value;
+
+use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
+use crate::on_both_engines;
+use crate::smtp::{Received, SmtpSink};
+use crate::stripe::{CardGift, FakeStripe};
+
+on_both_engines!(
+    a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt,
+    a_link_works_once_for_thirty_minutes_and_only_for_a_known_address,
+    a_member_changes_their_details_and_the_register_takes_them_at_once,
+    the_statement_sums_what_the_ledger_holds_and_shows_each_refund,
+    an_erased_reader_is_found_nowhere_and_every_figure_stays,
+);
+
+async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
+    let settings = [
+        ("SMTP_URL", smtp.url()),
+        ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
+        ("ORG_NAME", "Morning Star Readers".to_owned()),
+        ("ORG_REGISTRATION", "Registered society no. 1234R".to_owned()),
+    ];
+    TestApp::spawn_configured(TestDb::new(engine).await, NOW, &settings).await
+}
+
+/// A browser of `/account`: keeps its cookie and puts the CSRF token in forms.
+struct ReaderBrowser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn reader_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("coopfund_reader="))
+        .map(str::to_owned)
+}
+
+fn csrf_in(page: &str) -> String {
+    let start = page.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
+    page[start..].split('"').next().expect("a token").to_owned()
+}
+
+impl ReaderBrowser {
+    async fn open(app: &TestApp) -> ReaderBrowser {
+        let mut browser = ReaderBrowser {
+            http: app.http.clone(),
+            base: app.base.clone(),
+            cookie: String::new(),
+            csrf: String::new(),
+        };
+        let page = browser.page("/account").await;
+        assert!(page.contains("Email me a link"), "{page}");
+        browser.csrf = csrf_in(&page);
+        browser
+    }
+
+    fn keep(&mut self, response: &Response) {
+        if let Some(set) = reader_cookie(response) {
+            self.cookie = set.split(';').next().unwrap_or_default().to_owned();
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Response {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.expect("GET");
+        self.keep(&response);
+        response
+    }
+
+    async fn page(&mut self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.expect("page")
+    }
+
+    /// Posts a form with this session's CSRF token.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut fields = fields.to_vec();
+        let csrf = self.csrf.clone();
+        fields.push(("csrf_token", &csrf));
+        self.post_exactly(path, &fields).await
+    }
+
+    async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let request = self.http.post(format!("{}{path}", self.base)).header("cookie", &self.cookie).form(fields);
+        let response = request.send().await.expect("POST");
+        self.keep(&response);
+        response
+    }
+}
+
+/// Gives through the demo gateway, as a reader does in the browser.
+async fn give(app: &TestApp, fields: &[(&str, &str)]) {
+    let answered = app.http.post(app.url("/donate")).form(fields).send().await.expect("donate");
+    let checkout = answered.headers()["location"].to_str().expect("to the payment page").to_owned();
+    let paid = app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay");
+    assert_eq!(paid.status(), 303);
+}
+
+fn subject(message: &Received) -> String {
+    message.parsed().subject().unwrap_or_default().to_owned()
+}
+
+/// The path of the sign-in link in the newest sign-in email to arrive (under PUBLIC_BASE_URL).
+fn link_in(received: &[Received]) -> String {
+    let message = received.iter().rev().find(|m| subject(m).starts_with("Your sign-in link")).expect("a link email");
+    let text = message.parsed().body_text(0).expect("a text part").into_owned();
+    let start = text.find("http://127.0.0.1:8080/account/signin/").expect("a link") + "http://127.0.0.1:8080".len();
+    text[start..].split_whitespace().next().expect("the link").to_owned()
+}
+
+async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    give(&app, &[("amount", "25"), ("email", "reader@example.org"), ("marketing_consent", "on")]).await;
+    let cheque = ["gift", "add", "--campaign", "fighting-fund-2026-11", "--amount", "40", "--method", "cheque"];
+    ok(app.cli(
+        &[&cheque[..], &["--date", "2026-11-12", "--email", "Reader@Example.org", "--reference", "881"]].concat(),
+    ));
+    give(&app, &[("amount", "10"), ("email", "other@example.org")]).await;
+    let receipts = smtp.wait_for(3, Duration::from_secs(10)).await;
+    let own = receipts.iter().find(|m| m.to == ["reader@example.org"]).expect("the reader's receipt");
+    let text = own.parsed().body_text(0).expect("text").into_owned();
+    assert!(text.contains("http://127.0.0.1:8080/account"), "a receipt links to the reader's page: {text}");
+
+    let mut reader = ReaderBrowser::open(&app).await;
+    let asked = reader.post("/account/link", &[("email", "READER@example.org")]).await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked.text().await.expect("page").contains("If we know that address, a link is on its way"));
+    let received = smtp.wait_for(4, Duration::from_secs(10)).await;
+    let path = link_in(&received);
+    assert_eq!(path.len(), "/account/signin/".len() + 64, "256 bits in hex: {path}");
+    let before = reader.cookie.clone();
+
+    let button = reader.page(&path).await;
+    assert!(button.contains(">Sign in</button>"), "{button}");
+    assert!(reader.page("/account").await.contains("Email me a link"), "a GET signs no one in");
+    reader.csrf = csrf_in(&button);
+    let signed_in = reader.post(&path, &[]).await;
+    assert_eq!((signed_in.status().as_u16(), signed_in.headers()["location"].to_str().ok()), (303, Some("/account")));
+    let cookie = reader_cookie(&signed_in).expect("a new session at sign-in");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/account"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert_ne!(reader.cookie, before, "a new session id at sign-in");
+    let page = reader.page("/account").await;
+    reader.csrf = csrf_in(&page);
+    assert!(page.contains("Signed in as READER@example.org"), "{page}");
+    for fact in ["£25.00", "£40.00", "R-2026-000001", "R-2026-000002", "the Fighting fund", "cheque", "online"] {
+        assert!(page.contains(fact), "{fact} on the page: {page}");
+    }
+    assert!(!page.contains("R-2026-000003"), "another reader's receipt is not listed");
+    let again = reader.post(&path, &[]).await;
+    assert_eq!(again.status(), 410, "a link works once");
+
+    let receipt = reader.page("/account/receipts/R-2026-000001").await;
+    assert!(receipt.contains("£25.00") && receipt.contains("no Gift Aid") && receipt.contains("1234R"), "{receipt}");
+    assert_eq!(reader.get("/account/receipts/R-2026-000003").await.status(), 404, "another reader's number");
+    let resent = reader.post("/account/receipts/R-2026-000001/resend", &[]).await;
+    assert_eq!(resent.status(), 303);
+    let received = smtp.wait_for(5, Duration::from_secs(10)).await;
+    let copies: Vec<_> = received.iter().filter(|m| subject(m).starts_with("Your receipt R-2026-000001")).collect();
+    assert_eq!(copies.len(), 2, "sent again");
+    let ids: Vec<_> = copies.iter().map(|m| m.parsed().message_id().map(str::to_owned)).collect();
+    assert_ne!(ids[0], ids[1], "an email of its own");
+
+    let statement = reader.page("/account/statement/2026").await;
+    assert!(statement.contains("£65.00") && statement.contains("no Gift Aid"), "{statement}");
+    assert!(statement.contains("Morning Star Readers") && statement.contains("1234R"), "{statement}");
+    assert!(reader.page("/account/statement/2025").await.contains("No payments in 2025"));
+
+    assert!(page.contains("name=\"marketing_consent\" value=\"yes\" checked"), "consent given with the gift");
+    assert_eq!(reader.post_exactly("/account/consent", &[]).await.status(), 403, "no CSRF token");
+    assert_eq!(reader.post("/account/consent", &[]).await.status(), 303);
+    let page = reader.page("/account?done=consent").await;
+    assert!(page.contains("is saved") && !page.contains("value=\"yes\" checked") && page.contains("no on"), "{page}");
+
+    let export = reader.get("/account/export").await;
+    assert_eq!(export.headers()["content-type"], "application/json");
+    let export: Value = export.json().await.expect("JSON");
+    assert_eq!(export["gifts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(export["consent"], false);
+    assert_eq!(export["sign_ins"].as_array().map(Vec::len), Some(1));
+    assert!(export["emails"].as_array().is_some_and(|e| e.len() == 4), "{export}");
+    assert_eq!(export["member"], Value::Null);
+
+    assert_eq!(reader.post("/account/signout", &[]).await.status(), 303);
+    assert!(reader.page("/account").await.contains("Email me a link"), "signed out");
+    app.running.stop().await;
+}
+
+async fn a_link_works_once_for_thirty_minutes_and_only_for_a_known_address(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    give(&app, &[("amount", "25"), ("email", "known@example.org")]).await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = ReaderBrowser::open(&app).await;
+    assert_eq!(reader.post_exactly("/account/link", &[("email", "known@example.org")]).await.status(), 403);
+    let bad = reader.post("/account/link", &[("email", "not an address")]).await;
+    assert_eq!(bad.status(), 422);
+
+    // The same answer, in the same time, for an address we know and one we don't.
+    let (known_status, known_page, _) = timed(&reader, "known@example.org").await;
+    let (unknown_status, unknown_page, _) = timed(&reader, "stranger@example.org").await;
+    assert_eq!((known_status, strip_csrf(&known_page)), (unknown_status, strip_csrf(&unknown_page)), "the same answer");
+    let mut known_times = Vec::new();
+    let mut unknown_times = Vec::new();
+    for n in 0..3 {
+        known_times.push(timed(&reader, "known@example.org").await.2);
+        unknown_times.push(timed(&reader, &format!("nobody{n}@example.org")).await.2);
+    }
+    let mean = |t: &[Duration]| t.iter().sum::<Duration>() / 3;
+    let (known, unknown) = (mean(&known_times), mean(&unknown_times));
+    println!("link request: known {known:?}, unknown {unknown:?}");
+    assert!(known.abs_diff(unknown) < Duration::from_millis(50), "known {known:?}, unknown {unknown:?}");
+    // Three links an hour for an address: the fourth request and beyond send nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let links = smtp.received().iter().filter(|m| subject(m).starts_with("Your sign-in link")).count();
+    assert_eq!(links, 3, "three links, none to the stranger, none beyond the limit");
+
+    // Used, expired, wrong.
+    let path = link_in(&smtp.received());
+    reader.csrf = csrf_in(&reader.page(&path).await);
+    assert_eq!(reader.post(&path, &[]).await.status(), 303);
+    let mut other = ReaderBrowser::open(&app).await;
+    other.csrf = csrf_in(&other.page(&path).await);
+    let reused = other.post(&path, &[]).await;
+    assert_eq!(reused.status(), 410);
+    assert!(reused.text().await.expect("page").contains("used already"));
+    let store = &app.running.state.store;
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().expect("instant");
+    let old = SignInToken::fresh();
+    let email = EmailAddress::parse("known@example.org").expect("address");
+    let notice = Notice::SignInLink { url: String::new(), valid_minutes: 30 };
+    let made = now - chrono::Duration::minutes(31);
+    store
+        .create_reader_link(&email, &old.hash(), &notice, made + chrono::Duration::minutes(30), made)
+        .await
+        .expect("old");
+    let expired = other.post(&format!("/account/signin/{}", old.as_str()), &[]).await;
+    assert_eq!(expired.status(), 410, "31 minutes old");
+    assert!(expired.text().await.expect("page").contains("expired"));
+    let wrong = other.post(&format!("/account/signin/{}", SignInToken::fresh().as_str()), &[]).await;
+    assert_eq!(wrong.status(), 404);
+    assert_eq!(other.post("/account/signin/short", &[]).await.status(), 404);
+    assert!(other.page("/account").await.contains("Email me a link"), "none of them signed in");
+    app.running.stop().await;
+}
+
+/// Asks for a link in `browser`'s session: the status, the page and how long the answer took.
+async fn timed(browser: &ReaderBrowser, email: &str) -> (u16, String, Duration) {
+    let fields = [("email", email), ("csrf_token", browser.csrf.as_str())];
+    let request = browser.http.post(format!("{}/account/link", browser.base)).header("cookie", &browser.cookie);
+    let started = Instant::now();
+    let answer = request.form(&fields).send().await.expect("POST");
+    let took = started.elapsed();
+    (answer.status().as_u16(), answer.text().await.expect("page"), took)
+}
+
+/// A page without its CSRF token, which differs per session.
+fn strip_csrf(page: &str) -> String {
+    page.replace(&csrf_in(page), "")
+}
+
+/// Signs `email` in through the emailed link, as a reader does; `sent` emails have arrived before.
+async fn signed_in(app: &TestApp, smtp: &SmtpSink, email: &str, sent: usize) -> ReaderBrowser {
+    let mut reader = ReaderBrowser::open(app).await;
+    assert_eq!(reader.post("/account/link", &[("email", email)]).await.status(), 200);
+    let path = link_in(&smtp.wait_for(sent + 1, Duration::from_secs(10)).await);
+    reader.csrf = csrf_in(&reader.page(&path).await);
+    assert_eq!(reader.post(&path, &[]).await.status(), 303);
+    reader.csrf = csrf_in(&reader.page("/account").await);
+    reader
+}
+
+async fn a_member_changes_their_details_and_the_register_takes_them_at_once(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    let join = [
+        ("name", "Ada Lovelace"),
+        ("address_line1", "1 Mill Lane"),
+        ("town", "Leeds"),
+        ("postcode", "LS1 4AP"),
+        ("email", "ada@example.org"),
+        ("amount", "100"),
+        ("declaration", "yes"),
+    ];
+    let applied = app.http.post(app.url("/join")).form(&join).send().await.expect("join");
+    let checkout = applied.headers()["location"].to_str().expect("to the payment page").to_owned();
+    assert_eq!(app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay").status(), 303);
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = signed_in(&app, &smtp, "ada@example.org", 1).await;
+    let page = reader.page("/account").await;
+    assert!(page.contains("Member no. 1: 100 shares, £100.00 paid"), "{page}");
+    assert!(page.contains("value=\"1 Mill Lane\"") && page.contains("£100.00"), "{page}");
+
+    let moved = [
+        ("name", "Ada King"),
+        ("address_line1", "2 Canal Street"),
+        ("address_line2", ""),
+        ("town", "Manchester"),
+        ("postcode", "m1 3ab"),
+    ];
+    assert_eq!(reader.post_exactly("/account/details", &moved).await.status(), 403, "no CSRF token");
+    let mut wrong = moved;
+    wrong[4].1 = "nowhere!";
+    let refused = reader.post("/account/details", &wrong).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("id=\"postcode-error\"") && page.contains("value=\"2 Canal Street\""), "{page}");
+    assert_eq!(reader.post("/account/details", &moved).await.status(), 303);
+    let register = ok(app.cli(&["register", "export"]));
+    assert!(
+        register.contains("1,Ada King,\"2 Canal Street, Manchester, M1 3AB\",ada@example.org,100,100.00"),
+        "{register}"
+    );
+    let store = &app.running.state.store;
+    let audit = store.audit_entries(10).await.expect("audit");
+    assert!(audit.iter().any(|a| a.detail.contains("changed by the member")), "{audit:?}");
+    for path in ["/account/consent", "/account/signout", "/account/receipts/R-2026-000001/resend", "/account/link"] {
+        assert_eq!(reader.post_exactly(path, &[]).await.status(), 403, "{path} without its token");
+    }
+    app.running.stop().await;
+}
+
+async fn the_statement_sums_what_the_ledger_holds_and_shows_each_refund(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let app = crate::receipts::app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    let gift = CardGift::new("stated", 2_500);
+    assert_eq!(app.deliver(&gift.paid(None)).await, 200);
+    assert_eq!(app.deliver(&gift.refunded(1_000, 1)).await, 200);
+    smtp.wait_for(2, Duration::from_secs(10)).await;
+    let mut reader = signed_in(&app, &smtp, "jo.bloggs@example.org", 2).await;
+    let page = reader.page("/account").await;
+    assert!(page.contains("£10.00 refunded"), "{page}");
+    let statement = reader.page("/account/statement/2026").await;
+    let ledger = app.running.state.store.gift_history(&gift.payment).await.expect("ledger");
+    let held: i64 = ledger.iter().map(|row| row.amount.0).sum();
+    assert_eq!(held, 1_500);
+    let row = "<tr><th>In all</th><td class=\"money\"><strong>£15.00</strong></td></tr>";
+    assert!(
+        statement.contains(row) && statement.contains("£10.00") && statement.contains("R-2026-000001"),
+        "{statement}"
+    );
+    app.running.stop().await;
+}
+
+/// Every text column of every table, with the rows holding any of `needles` (lower case).
+async fn find_anywhere(url: &str, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("columns");
+        for (table, column) in columns {
+            for needle in needles {
+                let sql =
+                    format!("SELECT COUNT(*) FROM \"{table}\" WHERE INSTR(LOWER(CAST(\"{column}\" AS TEXT)), $1) > 0");
+                let n: i64 = sqlx::query_scalar(&sql).bind(needle).fetch_one(&pool).await.expect("search");
+                if n > 0 {
+                    found.push(format!("{table}.{column}: {needle}"));
+                }
+            }
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = 'public' AND data_type IN ('text', 'character varying')",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("columns");
+        for (table, column) in columns {
+            for needle in needles {
+                let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE STRPOS(LOWER(\"{column}\"), $1) > 0");
+                let n: i64 = sqlx::query_scalar(&sql).bind(needle).fetch_one(&pool).await.expect("search");
+                if n > 0 {
+                    found.push(format!("{table}.{column}: {needle}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let app = crate::receipts::app_with_smtp(TestDb::new(engine).await, &stripe, &smtp).await;
+    let form = [
+        ("amount", "25"),
+        ("email", "Jo.Bloggs@Example.org"),
+        ("name", "Jo Bloggs"),
+        ("display_name", "Red Jo"),
+        ("place", "Hebden Bridge"),
+    ];
+    assert_eq!(app.http.post(app.url("/donate")).form(&form).send().await.expect("donate").status(), 303);
+    let donation = stripe.created().last().and_then(|s| s.field("client_reference_id").map(str::to_owned));
+    let gift = CardGift::new("erased", 2_500);
+    assert_eq!(app.deliver(&gift.paid(donation.as_deref())).await, 200);
+    let cheque = ["gift", "add", "--campaign", "fighting-fund-2026-11", "--amount", "40", "--method", "cheque"];
+    let giver =
+        ["--date", "2026-11-12", "--email", "jo.bloggs@example.org", "--name", "Jo Bloggs", "--note", "from Jo Bloggs"];
+    ok(app.cli(&[&cheque[..], &giver[..]].concat()));
+    let join = [
+        ("name", "Ada Lovelace"),
+        ("address_line1", "1 Mill Lane"),
+        ("town", "Leeds"),
+        ("postcode", "LS1 4AP"),
+        ("email", "ada@example.org"),
+        ("amount", "100"),
+        ("declaration", "yes"),
+    ];
+    assert_eq!(app.http.post(app.url("/join")).form(&join).send().await.expect("join").status(), 303);
+    let application = stripe.created().last().and_then(|s| s.field("client_reference_id").map(str::to_owned));
+    let shares = CardGift::new("ada", 10_000).shares_paid(application.as_deref().expect("an application"));
+    assert_eq!(app.deliver(&shares).await, 200);
+    smtp.wait_for(3, Duration::from_secs(10)).await;
+
+    let mut ada = signed_in(&app, &smtp, "ada@example.org", 3).await;
+    let refused = ada.post("/account/erase", &[("confirm", "yes")]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.expect("page").contains("section 30"), "a member is refused with the reason");
+
+    let mut jo = signed_in(&app, &smtp, "jo.bloggs@example.org", 4).await;
+    assert_eq!(jo.post("/account/erase", &[]).await.status(), 422, "not confirmed");
+    let held = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
+    for place in
+        ["people.email", "payments.email", "offline_gifts.name", "donations.place", "stripe_events.payload: ls6"]
+    {
+        assert!(held.iter().any(|h| h.starts_with(place)), "{place} held before: {held:?}");
+    }
+    let before = app.get_json("/api/campaigns/current").await;
+    let store = &app.running.state.store;
+    let emails_before = store.outbox_counts().await.expect("outbox");
+    let erased = jo.post("/account/erase", &[("confirm", "yes")]).await;
+    assert_eq!(
+        (erased.status().as_u16(), erased.headers()["location"].to_str().ok()),
+        (303, Some("/account?done=erased"))
+    );
+    assert!(jo.page("/account?done=erased").await.contains("Your personal data is erased"), "and signed out");
+
+    let found = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
+    assert!(found.is_empty(), "still held: {found:?}");
+    let after = app.get_json("/api/campaigns/current").await;
+    assert_eq!(
+        (after["raised_pence"].clone(), after["gifts"].clone()),
+        (before["raised_pence"].clone(), before["gifts"].clone())
+    );
+    assert_eq!(after["raised_pence"], 6_500);
+    let emails_after = store.outbox_counts().await.expect("outbox");
+    assert_eq!(emails_after.pending + emails_after.sent, emails_before.pending + emails_before.sent, "receipts kept");
+    let (gifts, _) = store.search_gifts(&Default::default(), 10, 0).await.expect("gifts");
+    assert_eq!(gifts.len(), 2, "the ledger keeps both gifts");
+    assert!(find_anywhere(&app.db.url, &["ada@example.org", "ada lovelace"]).await.len() > 1, "the member is kept");
+    let audit = store.audit_entries(5).await.expect("audit");
+    assert!(audit.iter().any(|a| a.action == "reader.erase"), "{audit:?}");
+    app.running.stop().await;
+}
