@@ -33,6 +33,15 @@ pub enum Notice {
 }
 
 impl Notice {
+    /// The receipt number it carries, if any: stored beside the email, where a unique index
+    /// makes a repeat impossible (SPEC §6).
+    pub fn receipt_number(&self) -> Option<&str> {
+        match self {
+            Notice::Receipt { number, .. } | Notice::Membership { number, .. } => Some(number),
+            Notice::Refund { .. } => None,
+        }
+    }
+
     pub fn subject(&self, org_name: &str) -> String {
         match self {
             Notice::Receipt { number, .. } => format!("Your receipt {number} from {org_name}"),

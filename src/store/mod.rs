@@ -1,6 +1,5 @@
 //! Storage: the `Store` trait and its SQLite and PostgreSQL engines. All SQL lives here.
 
-mod gift_batch;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -143,8 +142,13 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Events waiting for the payment they refer to.
-    async fn parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// The events parked waiting for `reference` (a PaymentIntent or invoice), oldest first.
+    async fn events_waiting_for(&self, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// The parked events whose reference is known by now: parked in the moment it arrived.
+    async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// Keeps for staff as unmatched every event parked since before `parked_before` (SPEC §5:
+    /// the payment it names never came); how many.
+    async fn expire_parked_events(&self, parked_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Claims up to `limit` emails that are due, until `claimed_until`; other workers pass them by.
     async fn claim_emails(
@@ -193,24 +197,9 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
     /// A member of staff by address, however it is capitalised.
     async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError>;
 
-    /// The payments counted since `since`, with what has been refunded of each.
+    /// The payments counted since `since` (gifts, supporters' invoices and shares), with what
+    /// has been refunded of each and every reference Stripe gave it.
     async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
-}
-
-/// What a one-off gift's receipt says it was for.
-const ONE_OFF_GIFT: &str = "a one-off gift";
-
-/// A payment about to be counted, as `count_payment` in `sql.rs` takes it.
-struct NewPayment<'a> {
-    counts_on: NaiveDate,
-    payment: &'a str,
-    amount: Pence,
-    donation: Option<&'a str>,
-    email: Option<&'a str>,
-    customer: Option<&'a str>,
-    /// What it was for, for the receipt: "a one-off gift".
-    purpose: &'a str,
-    paid_at: DateTime<Utc>,
 }
 
 /// An email claimed from the outbox for sending.

@@ -43,7 +43,7 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         .connect_with(options)
         .await?;
     sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-    Ok(SqlStore { pool, gifts: None })
+    Ok(SqlStore { pool })
 }
 
 impl SqlStore<Sqlite> {

@@ -10,6 +10,7 @@ mod cli;
 mod faults;
 mod fund;
 mod giving;
+mod ledger;
 mod live;
 mod migrations;
 mod receipts;

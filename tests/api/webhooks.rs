@@ -349,8 +349,5 @@ async fn operators_see_requests_events_and_the_outbox_in_metrics(engine: Engine)
     ] {
         assert!(text.contains(expected), "/metrics has {expected}:\n{text}");
     }
-    if engine == Engine::Postgres {
-        assert!(text.contains("gift_batch_size_count "), "gifts per statement:\n{text}");
-    }
     app.running.stop().await;
 }

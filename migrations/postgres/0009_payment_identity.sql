@@ -1,0 +1,24 @@
+-- One payment record per real payment, whatever it paid for (a gift, a supporter's invoice,
+-- shares), found by any of its references (PaymentIntent, invoice): refunds and disputes name
+-- a PaymentIntent, a supporter's payment is known first by its invoice (issue 15, fault 2).
+-- Keep in step with migrations/sqlite/0009_payment_identity.sql.
+
+-- `payment` stays the key: the reference the payment was first known by.
+ALTER TABLE payments ALTER COLUMN campaign_id DROP NOT NULL;
+ALTER TABLE payments ADD COLUMN kind TEXT NOT NULL DEFAULT 'gift' CHECK (kind IN ('gift', 'supporter', 'shares'));
+ALTER TABLE payments ADD COLUMN application_id TEXT;
+UPDATE payments SET kind = 'supporter' WHERE payment LIKE 'in\_%';
+-- Share payments were known only to their application.
+INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, application_id, email, paid_at)
+SELECT a.payment, 'shares', (SELECT s.campaign_id FROM share_allotments s WHERE s.source_id = a.payment),
+       a.amount_pence, a.refunded_pence, a.id, a.email, a.paid_at
+FROM share_applications a WHERE a.payment IS NOT NULL AND a.paid_at IS NOT NULL
+ON CONFLICT (payment) DO NOTHING;
+
+CREATE TABLE payment_references (
+    reference       TEXT PRIMARY KEY,
+    payment         TEXT NOT NULL REFERENCES payments (payment)
+);
+INSERT INTO payment_references (reference, payment) SELECT payment, payment FROM payments;
+CREATE INDEX payment_references_by_payment ON payment_references (payment);
+CREATE INDEX payments_paid ON payments (paid_at);

@@ -1,0 +1,40 @@
+-- One payment record per real payment, whatever it paid for (a gift, a supporter's invoice,
+-- shares), found by any of its references (PaymentIntent, invoice): refunds and disputes name
+-- a PaymentIntent, a supporter's payment is known first by its invoice (issue 15, fault 2).
+-- Keep in step with migrations/postgres/0009_payment_identity.sql.
+
+-- SQLite cannot drop a NOT NULL: the table is made again, its rows kept.
+-- `payment` stays the key: the reference the payment was first known by.
+CREATE TABLE payments_by_reference (
+    payment             TEXT PRIMARY KEY,
+    -- NULL only for shares bought while no share issue was open.
+    campaign_id         BIGINT REFERENCES campaigns (id),
+    amount_pence        BIGINT NOT NULL,
+    refunded_pence      BIGINT NOT NULL DEFAULT 0,
+    donation_id         TEXT,
+    email               TEXT,
+    customer            TEXT,
+    paid_at             TIMESTAMP NOT NULL,
+    kind                TEXT NOT NULL DEFAULT 'gift' CHECK (kind IN ('gift', 'supporter', 'shares')),
+    application_id      TEXT
+);
+INSERT INTO payments_by_reference (payment, campaign_id, amount_pence, refunded_pence, donation_id, email, customer, paid_at, kind)
+SELECT payment, campaign_id, amount_pence, refunded_pence, donation_id, email, customer, paid_at,
+       CASE WHEN payment LIKE 'in\_%' ESCAPE '\' THEN 'supporter' ELSE 'gift' END
+FROM payments;
+DROP TABLE payments;
+ALTER TABLE payments_by_reference RENAME TO payments;
+-- Share payments were known only to their application.
+INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, application_id, email, paid_at)
+SELECT a.payment, 'shares', (SELECT s.campaign_id FROM share_allotments s WHERE s.source_id = a.payment),
+       a.amount_pence, a.refunded_pence, a.id, a.email, a.paid_at
+FROM share_applications a WHERE a.payment IS NOT NULL AND a.paid_at IS NOT NULL
+ON CONFLICT (payment) DO NOTHING;
+
+CREATE TABLE payment_references (
+    reference       TEXT PRIMARY KEY,
+    payment         TEXT NOT NULL REFERENCES payments (payment)
+);
+INSERT INTO payment_references (reference, payment) SELECT payment, payment FROM payments;
+CREATE INDEX payment_references_by_payment ON payment_references (payment);
+CREATE INDEX payments_paid ON payments (paid_at);
