@@ -6,7 +6,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::helpers::{Engine, NOW, TestApp, TestDb};
+use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
 use crate::on_both_engines;
 use crate::stripe::{CardGift, FakeStripe, fixture, sign};
 
@@ -19,6 +19,8 @@ on_both_engines!(
     enormous_payments_leave_the_figures_readable,
     a_nul_in_a_signed_event_is_kept_as_unreadable,
     parked_events_wait_for_their_own_reference_and_expire_after_a_week,
+    reconcile_matches_share_purchases_and_supporters_payments,
+    a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for,
 );
 
 async fn app(engine: Engine) -> (TestApp, FakeStripe) {
@@ -66,7 +68,7 @@ async fn emails_of(app: &TestApp, kind: &str) -> usize {
 
 /// A monthly supporter's payment, `pi_{key}`, for invoice `in_{key}`: its `invoice.paid` and
 /// its `invoice_payment.paid`. Refunds and disputes of it are `CardGift::new(key, amount)`'s.
-fn supporter_payment(key: &str, amount: i64) -> (Value, Value) {
+pub fn supporter_payment(key: &str, amount: i64) -> (Value, Value) {
     let mut invoice = fixture("invoice_paid_subscription_renewal.json");
     invoice["id"] = json!(format!("evt_{key}_invoice"));
     invoice["data"]["object"]["id"] = json!(format!("in_{key}"));
@@ -276,4 +278,69 @@ async fn a_crowd_on_two_instances_gets_distinct_receipt_numbers() {
     assert_eq!(first.raised().await, expected);
     second.running.stop().await;
     first.running.stop().await;
+}
+
+/// Applies for shares through `POST /join` and returns the application id Checkout was given.
+pub async fn apply_for_shares(app: &TestApp, stripe: &FakeStripe, email: &str, name: &str, pounds: &str) -> String {
+    let form = [
+        ("name", name),
+        ("address_line1", "1 Mill Lane"),
+        ("address_line2", ""),
+        ("town", "Leeds"),
+        ("postcode", "LS1 4AP"),
+        ("email", email),
+        ("amount", pounds),
+        ("declaration", "yes"),
+    ];
+    let response = app.http.post(app.url("/join")).form(&form).send().await.expect("POST /join");
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
+    let session = stripe.created().pop().expect("a Checkout Session");
+    session.field("metadata[application]").expect("metadata[application]").to_owned()
+}
+
+/// The register as `coopfund register export` writes it, without its header.
+fn register(app: &TestApp) -> Vec<String> {
+    ok(app.cli(&["register", "export"])).split("\r\n").skip(1).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+/// Fault 5: `reconcile` failed on every share purchase ("not in the ledger"); supporters'
+/// payments are matched per payment now that an invoice knows its PaymentIntent.
+async fn reconcile_matches_share_purchases_and_supporters_payments(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let now = chrono::Utc::now();
+    let app = TestApp::spawn_with_stripe_on(TestDb::new(engine).await, &now.to_rfc3339(), &stripe).await;
+    let stamped = |mut event: Value| {
+        event["created"] = json!(now.timestamp());
+        event
+    };
+    let gift = CardGift::new("rec_gift", 2500);
+    assert_eq!(app.deliver(&stamped(gift.paid(None))).await, 200);
+    let shares = CardGift::new("rec_shares", 1000);
+    let application = apply_for_shares(&app, &stripe, "ada@example.org", "Ada Lovelace", "10").await;
+    assert_eq!(app.deliver(&stamped(shares.shares_paid(&application))).await, 200);
+    let (invoice, invoice_payment) = supporter_payment("rec_sup", 500);
+    assert_eq!(app.deliver(&stamped(invoice)).await, 200);
+    assert_eq!(app.deliver(&stamped(invoice_payment)).await, 200);
+    let supporter = CardGift::new("rec_sup", 500);
+    stripe.charges.lock().expect("lock").extend([gift.charge(0), shares.charge(0), supporter.charge(0)]);
+    let output = app.cli(&["reconcile", "--days", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("no differences: 3 payments at Stripe and 3 in the ledger"), "{stdout}");
+    app.running.stop().await;
+}
+
+/// Fault 11: £5.50 refunded on ten £1 shares left 5 shares with £4.50 paid on them.
+async fn a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for(engine: Engine) {
+    let (app, stripe) = app(engine).await;
+    let application = apply_for_shares(&app, &stripe, "maria@example.org", "Maria Lopez", "10").await;
+    let bought = CardGift::new("ten_shares", 1000);
+    assert_eq!(app.deliver(&bought.shares_paid(&application)).await, 200);
+    assert_eq!(app.deliver(&bought.refunded(550, 1)).await, 200);
+    let entries = register(&app);
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].contains(",maria@example.org,4,4.00,"), "4 shares with £4.00 paid: {entries:?}");
+    let held = app.running.state.store.share_capital().await.expect("capital");
+    assert_eq!(held.0, 400);
+    app.running.stop().await;
 }

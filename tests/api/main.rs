@@ -7,6 +7,7 @@ mod stripe;
 
 mod bad_input;
 mod cli;
+mod equivalence;
 mod faults;
 mod fund;
 mod giving;
