@@ -22,3 +22,19 @@ CREATE TABLE payment_references (
 INSERT INTO payment_references (reference, payment) SELECT payment, payment FROM payments;
 CREATE INDEX payment_references_by_payment ON payment_references (payment);
 CREATE INDEX payments_paid ON payments (paid_at);
+
+-- A different name or address typed when a member buys more shares: the register keeps what it
+-- holds until staff accept the change (SPEC §7; issue 16, item 5).
+CREATE TABLE member_changes (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    member_number   BIGINT NOT NULL REFERENCES members (member_number),
+    application_id  TEXT NOT NULL UNIQUE REFERENCES share_applications (id),
+    name            TEXT NOT NULL,
+    address_line1   TEXT NOT NULL,
+    address_line2   TEXT,
+    town            TEXT NOT NULL,
+    postcode        TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'accepted')),
+    created_at      TIMESTAMPTZ NOT NULL,
+    decided_at      TIMESTAMPTZ
+);

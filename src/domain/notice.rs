@@ -27,6 +27,9 @@ pub enum Notice {
         allotted_on: NaiveDate,
         holding_shares: i64,
         holding_amount: Pence,
+        /// They typed another name or address than the register holds: it waits for staff.
+        #[serde(default)]
+        change_pending: bool,
     },
     /// Money went back to the reader.
     Refund { amount: Pence, refunded_on: NaiveDate, purpose: String },

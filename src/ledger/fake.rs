@@ -31,6 +31,8 @@ pub struct FakeLedger {
     /// Person id → holding.
     pub members: BTreeMap<i64, MemberHolding>,
     pub allotments: Vec<AllotmentLine>,
+    /// (member number, application) of each change proposed.
+    pub changes: Vec<(i64, String)>,
 }
 
 #[async_trait]
@@ -194,7 +196,7 @@ impl LedgerTx for FakeLedger {
     }
 
     async fn member_of(&mut self, person_id: i64) -> Result<Option<MemberHolding>, Self::Error> {
-        Ok(self.members.get(&person_id).copied())
+        Ok(self.members.get(&person_id).cloned())
     }
 
     async fn next_member_number(&mut self) -> Result<i64, Self::Error> {
@@ -208,7 +210,13 @@ impl LedgerTx for FakeLedger {
         _entered_on: NaiveDate,
     ) -> Result<(), Self::Error> {
         if let Some(a) = self.applications.get(application) {
-            let empty = MemberHolding { member_number: number, shares: 0, amount_paid: Pence::ZERO };
+            let empty = MemberHolding {
+                member_number: number,
+                name: a.name.clone(),
+                address: a.address.clone(),
+                shares: 0,
+                amount_paid: Pence::ZERO,
+            };
             self.members.insert(a.person_id, empty);
         }
         Ok(())
@@ -231,6 +239,16 @@ impl LedgerTx for FakeLedger {
 
     async fn insert_allotment(&mut self, line: &AllotmentLine, _now: DateTime<Utc>) -> Result<(), Self::Error> {
         self.allotments.push(line.clone());
+        Ok(())
+    }
+
+    async fn propose_member_change(
+        &mut self,
+        number: i64,
+        application: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Self::Error> {
+        self.changes.push((number, application.to_owned()));
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use rules::apply_event;
 
-use crate::domain::{Notice, Pence, ReceivedEvent, SupporterStatus};
+use crate::domain::{Notice, Pence, PostalAddress, ReceivedEvent, SupporterStatus};
 
 /// What a payment paid for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +164,9 @@ impl ApplicationStatus {
 pub struct ApplicationRecord {
     pub id: String,
     pub person_id: i64,
+    /// The name and address typed on the form.
+    pub name: String,
+    pub address: PostalAddress,
     pub email: String,
     pub amount: Pence,
     pub shares: i64,
@@ -175,10 +178,12 @@ pub struct ApplicationRecord {
     pub refunded: Pence,
 }
 
-/// A member's place in the register, as far as the money goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A member's place in the register.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberHolding {
     pub member_number: i64,
+    pub name: String,
+    pub address: PostalAddress,
     pub shares: i64,
     pub amount_paid: Pence,
 }
@@ -306,4 +311,12 @@ pub trait LedgerTx: Send {
         ceased_on: Option<NaiveDate>,
     ) -> Result<(), Self::Error>;
     async fn insert_allotment(&mut self, line: &AllotmentLine, now: DateTime<Utc>) -> Result<(), Self::Error>;
+    /// Keeps the name and address of `application` as a change to member `number` that staff
+    /// may accept; the register is not changed.
+    async fn propose_member_change(
+        &mut self,
+        number: i64,
+        application: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Self::Error>;
 }

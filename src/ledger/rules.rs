@@ -358,7 +358,7 @@ async fn allot<E: Send>(
     }
     tx.lock_person(app.person_id).await?;
     let member = tx.member_of(app.person_id).await?;
-    let held = member.map_or(Pence::ZERO, |m| m.amount_paid);
+    let held = member.as_ref().map_or(Pence::ZERO, |m| m.amount_paid);
     let problem = if amount != app.amount {
         Some(format!("paid {} for shares applied for at {}", amount, app.amount))
     } else if held.0.checked_add(amount.0).is_none_or(|after| after > app.cap.0) {
@@ -371,7 +371,7 @@ async fn allot<E: Send>(
         share_payment(tx, payment, &app, amount, None, at).await?;
         return Ok(EventOutcome::Processed { money_moved: false, known: Some(payment.to_owned()) });
     }
-    let member_number = match member {
+    let member_number = match &member {
         Some(m) => m.member_number,
         None => {
             let number = tx.next_member_number().await?;
@@ -380,6 +380,11 @@ async fn allot<E: Send>(
         }
     };
     tx.change_holding(member_number, app.shares, amount, Some(&app.email), None).await?;
+    // A purchase never rewrites the register: another name or address waits for staff (SPEC §7).
+    let change_pending = member.as_ref().is_some_and(|m| m.name != app.name || m.address != app.address);
+    if change_pending {
+        tx.propose_member_change(member_number, &app.id, now).await?;
+    }
     let issue = tx.share_issue_for_day(allotted_on).await?;
     let campaign_id = issue.map(|c| c.id);
     let line = AllotmentLine {
@@ -405,7 +410,7 @@ async fn allot<E: Send>(
     }
     tx.settle_application(&app.id, ApplicationStatus::Allotted, payment, at, None).await?;
     share_payment(tx, payment, &app, amount, campaign_id, at).await?;
-    let held_shares = member.map_or(0, |m| m.shares);
+    let held_shares = member.as_ref().map_or(0, |m| m.shares);
     let notice = Notice::Membership {
         number: next_receipt(tx, allotted_on).await?,
         member_number,
@@ -415,6 +420,7 @@ async fn allot<E: Send>(
         allotted_on,
         holding_shares: held_shares + app.shares,
         holding_amount: held + amount,
+        change_pending,
     };
     tx.enqueue(&app.email, &notice, payment, now).await?;
     Ok(EventOutcome::Processed { money_moved: true, known: Some(payment.to_owned()) })
@@ -522,6 +528,7 @@ async fn refund_shares<E: Send>(
 mod tests {
     use super::super::fake::FakeLedger;
     use super::*;
+    use crate::domain::PostalAddress;
 
     fn at() -> DateTime<Utc> {
         "2026-11-17T12:00:00Z".parse().expect("instant")
@@ -652,6 +659,13 @@ mod tests {
             ApplicationRecord {
                 id: "shr_1".into(),
                 person_id: 7,
+                name: "Maria Lopez".into(),
+                address: PostalAddress {
+                    line1: "1 Mill Lane".into(),
+                    line2: None,
+                    town: "Leeds".into(),
+                    postcode: "LS1 4AP".into(),
+                },
                 email: "maria@example.org".into(),
                 amount: Pence(1000),
                 shares: 10,
@@ -668,13 +682,13 @@ mod tests {
             counts_on: day(),
         };
         deliver(&mut tx, "s", paid).await;
-        assert_eq!(tx.members[&7], holding(1, 10, 1000));
+        assert_eq!((tx.members[&7].shares, tx.members[&7].amount_paid), (10, Pence(1000)));
         assert_eq!(deliver(&mut tx, "r", refund("pi_sh", 550)).await, EventOutcome::processed(true));
-        assert_eq!(tx.members[&7], holding(1, 4, 400), "4 shares, £4.00 paid; 50p for staff");
+        assert_eq!(
+            (tx.members[&7].shares, tx.members[&7].amount_paid),
+            (4, Pence(400)),
+            "4 shares, £4.00 paid; 50p for staff"
+        );
         assert_eq!(raised(&tx), 0, "share money never counts in the fund");
-    }
-
-    fn holding(member_number: i64, shares: i64, paid: i64) -> super::super::MemberHolding {
-        super::super::MemberHolding { member_number, shares, amount_paid: Pence(paid) }
     }
 }

@@ -184,6 +184,11 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
     async fn allotments(&self, member: Option<i64>) -> Result<Vec<Allotment>, StoreError>;
     /// Share capital paid in and not refunded: never part of a fund's figures.
     async fn share_capital(&self) -> Result<Pence, StoreError>;
+    /// Another name or address typed by members buying more shares, waiting for staff, oldest first.
+    async fn pending_member_changes(&self) -> Result<Vec<MemberChange>, StoreError>;
+    /// Writes a pending change into the register and the audit log, in one transaction;
+    /// false, changing nothing, when there is no such pending change.
+    async fn accept_member_change(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Adds a member of staff, and says so in the audit log, in one transaction.
     async fn add_staff(
@@ -317,6 +322,60 @@ impl From<MemberRow> for RegisterEntry {
             amount_paid: Pence(row.amount_paid_pence),
             entered_on: row.entered_on,
             ceased_on: row.ceased_on,
+        }
+    }
+}
+
+/// A name or address a member typed when buying more shares, beside what the register holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberChange {
+    pub id: i64,
+    pub member_number: i64,
+    /// Name and address as the register holds them.
+    pub current: String,
+    /// Name and address as typed on the form.
+    pub proposed: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A pending change as both engines return it.
+#[derive(sqlx::FromRow)]
+struct MemberChangeRow {
+    id: i64,
+    member_number: i64,
+    name: String,
+    address_line1: String,
+    address_line2: Option<String>,
+    town: String,
+    postcode: String,
+    current_name: String,
+    current_line1: String,
+    current_line2: Option<String>,
+    current_town: String,
+    current_postcode: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<MemberChangeRow> for MemberChange {
+    fn from(row: MemberChangeRow) -> MemberChange {
+        let proposed = PostalAddress {
+            line1: row.address_line1,
+            line2: row.address_line2,
+            town: row.town,
+            postcode: row.postcode,
+        };
+        let current = PostalAddress {
+            line1: row.current_line1,
+            line2: row.current_line2,
+            town: row.current_town,
+            postcode: row.current_postcode,
+        };
+        MemberChange {
+            id: row.id,
+            member_number: row.member_number,
+            current: format!("{}, {}", row.current_name, current.one_line()),
+            proposed: format!("{}, {}", row.name, proposed.one_line()),
+            created_at: row.created_at,
         }
     }
 }

@@ -60,7 +60,7 @@ macro_rules! shared_store {
 
         use $crate::domain::{
             Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, Notice,
-            OfflineGift, PaymentEvent, Pence, ReceivedEvent, RegisterEntry, Role,
+            OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
         };
         use $crate::domain::notice::receipt_number;
         use $crate::domain::SupporterStatus;
@@ -71,7 +71,7 @@ macro_rules! shared_store {
         use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
-            HeldApplication, StaffRow,
+            HeldApplication, StaffRow, MemberChange, MemberChangeRow,
             LedgerEntry, LedgerRow, MemberRow, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
             ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals, Tried,
         };
@@ -489,18 +489,21 @@ macro_rules! shared_store {
             }
 
             async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, StoreError> {
-                type Row = (String, i64, String, i64, i64, i64, String, Option<String>, i64);
+                type Row = (String, i64, String, i64, i64, i64, String, Option<String>, i64, String, String, Option<String>, String, String);
                 let row: Option<Row> = sqlx::query_as(concat!(
-                    "SELECT id, person_id, email, amount_pence, shares, cap_pence, status, payment, refunded_pence
+                    "SELECT id, person_id, email, amount_pence, shares, cap_pence, status, payment, refunded_pence,
+                            name, address_line1, address_line2, town, postcode
                      FROM share_applications WHERE id = $1",
                     $for_update
                 ))
                 .bind(id)
                 .fetch_optional(&mut **self)
                 .await?;
-                Ok(row.map(|(id, person_id, email, amount, shares, cap, status, payment, refunded)| ApplicationRecord {
+                Ok(row.map(|(id, person_id, email, amount, shares, cap, status, payment, refunded, name, line1, line2, town, postcode)| ApplicationRecord {
                     id,
                     person_id,
+                    name,
+                    address: PostalAddress { line1, line2, town, postcode },
                     email,
                     amount: Pence(amount),
                     shares,
@@ -556,14 +559,22 @@ macro_rules! shared_store {
             }
 
             async fn member_of(&mut self, person_id: i64) -> Result<Option<MemberHolding>, StoreError> {
-                let row: Option<(i64, i64, i64)> = sqlx::query_as(concat!(
-                    "SELECT member_number, shares, amount_paid_pence FROM members WHERE person_id = $1",
+                type Row = (i64, i64, i64, String, String, Option<String>, String, String);
+                let row: Option<Row> = sqlx::query_as(concat!(
+                    "SELECT member_number, shares, amount_paid_pence, name, address_line1, address_line2, town, postcode
+                     FROM members WHERE person_id = $1",
                     $for_update
                 ))
                 .bind(person_id)
                 .fetch_optional(&mut **self)
                 .await?;
-                Ok(row.map(|(member_number, shares, paid)| MemberHolding { member_number, shares, amount_paid: Pence(paid) }))
+                Ok(row.map(|(member_number, shares, paid, name, line1, line2, town, postcode)| MemberHolding {
+                    member_number,
+                    name,
+                    address: PostalAddress { line1, line2, town, postcode },
+                    shares,
+                    amount_paid: Pence(paid),
+                }))
             }
 
             async fn next_member_number(&mut self) -> Result<i64, StoreError> {
@@ -626,6 +637,22 @@ macro_rules! shared_store {
                 .bind(line.amount.0)
                 .bind(line.campaign_id)
                 .bind(line.allotted_on)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn propose_member_change(&mut self, number: i64, application: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO member_changes (member_number, application_id, name, address_line1, address_line2, town, postcode,
+                                                 status, created_at)
+                     SELECT $1, id, name, address_line1, address_line2, town, postcode, 'pending', $3
+                     FROM share_applications WHERE id = $2
+                     ON CONFLICT (application_id) DO NOTHING",
+                )
+                .bind(number)
+                .bind(application)
                 .bind(now)
                 .execute(&mut **self)
                 .await?;
@@ -1092,6 +1119,56 @@ macro_rules! shared_store {
                         .fetch_one(&self.pool)
                         .await?;
                 Ok(Pence(paid))
+            }
+
+            async fn pending_member_changes(&self) -> Result<Vec<MemberChange>, StoreError> {
+                let rows: Vec<MemberChangeRow> = sqlx::query_as(
+                    "SELECT c.id, c.member_number, c.name, c.address_line1, c.address_line2, c.town, c.postcode,
+                            m.name AS current_name, m.address_line1 AS current_line1, m.address_line2 AS current_line2,
+                            m.town AS current_town, m.postcode AS current_postcode, c.created_at
+                     FROM member_changes c JOIN members m ON m.member_number = c.member_number
+                     WHERE c.status = 'pending' ORDER BY c.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(MemberChange::from).collect())
+            }
+
+            async fn accept_member_change(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let change: Option<(i64, String, String, Option<String>, String, String)> = sqlx::query_as(concat!(
+                    "SELECT member_number, name, address_line1, address_line2, town, postcode FROM member_changes
+                     WHERE id = $1 AND status = 'pending'",
+                    $for_update
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((number, name, line1, line2, town, postcode)) = change else {
+                    return Ok(false);
+                };
+                sqlx::query(
+                    "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
+                     WHERE member_number = $1",
+                )
+                .bind(number)
+                .bind(&name)
+                .bind(&line1)
+                .bind(&line2)
+                .bind(&town)
+                .bind(&postcode)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE member_changes SET status = 'accepted', decided_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let address = PostalAddress { line1, line2, town, postcode };
+                let detail = format!("member no. {number}: name and address now {name}, {}", address.one_line());
+                Self::audit_in(&mut tx, actor, "member.change", &detail, now).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn add_staff(

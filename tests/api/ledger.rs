@@ -21,6 +21,7 @@ on_both_engines!(
     parked_events_wait_for_their_own_reference_and_expire_after_a_week,
     reconcile_matches_share_purchases_and_supporters_payments,
     a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for,
+    a_share_purchase_never_rewrites_a_members_name_or_address,
 );
 
 async fn app(engine: Engine) -> (TestApp, FakeStripe) {
@@ -282,9 +283,19 @@ async fn a_crowd_on_two_instances_gets_distinct_receipt_numbers() {
 
 /// Applies for shares through `POST /join` and returns the application id Checkout was given.
 pub async fn apply_for_shares(app: &TestApp, stripe: &FakeStripe, email: &str, name: &str, pounds: &str) -> String {
+    apply_at(app, stripe, (email, name, "1 Mill Lane"), pounds).await
+}
+
+/// Applies with an email, name and first address line of one's choosing.
+async fn apply_at(
+    app: &TestApp,
+    stripe: &FakeStripe,
+    (email, name, street): (&str, &str, &str),
+    pounds: &str,
+) -> String {
     let form = [
         ("name", name),
-        ("address_line1", "1 Mill Lane"),
+        ("address_line1", street),
         ("address_line2", ""),
         ("town", "Leeds"),
         ("postcode", "LS1 4AP"),
@@ -342,5 +353,39 @@ async fn a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for(e
     assert!(entries[0].contains(",maria@example.org,4,4.00,"), "4 shares with £4.00 paid: {entries:?}");
     let held = app.running.state.store.share_capital().await.expect("capital");
     assert_eq!(held.0, 400);
+    app.running.stop().await;
+}
+
+/// Issue 16, item 5: a £1 share purchase under Maria's email with another name and address
+/// rewrote member 1 in the register.
+async fn a_share_purchase_never_rewrites_a_members_name_or_address(engine: Engine) {
+    let (app, stripe) = app(engine).await;
+    let first = apply_at(&app, &stripe, ("maria@example.org", "Maria Lopez", "1 Mill Lane"), "50").await;
+    assert_eq!(app.deliver(&CardGift::new("maria_50", 5000).shares_paid(&first)).await, 200);
+    let stranger = apply_at(&app, &stripe, ("MARIA@example.org", "Mallory Stranger", "9 Other Road"), "1").await;
+    assert_eq!(app.deliver(&CardGift::new("mallory_1", 100).shares_paid(&stranger)).await, 200);
+    let entries = register(&app);
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].starts_with("1,Maria Lopez,\"1 Mill Lane, Leeds, LS1 4AP\","), "{entries:?}");
+    assert!(entries[0].contains(",51,51.00,"), "the shares are added: {entries:?}");
+    let told: Vec<bool> = outbox_payloads(&app.db.url)
+        .await
+        .iter()
+        .filter(|p| p["kind"] == "membership")
+        .map(|p| p["change_pending"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(told, [false, true], "the membership email tells the member");
+
+    let store = &app.running.state.store;
+    let changes = store.pending_member_changes().await.expect("changes");
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].proposed, "Mallory Stranger, 9 Other Road, Leeds, LS1 4AP");
+    let admin = coopfund::store::Actor { staff_id: None, name: "admin@paper.example".into() };
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().expect("instant");
+    assert!(store.accept_member_change(changes[0].id, &admin, now).await.expect("accept"));
+    assert!(!store.accept_member_change(changes[0].id, &admin, now).await.expect("accept"), "once");
+    assert!(register(&app)[0].starts_with("1,Mallory Stranger,\"9 Other Road, Leeds, LS1 4AP\","));
+    let audit = store.audit_entries(10).await.expect("audit");
+    assert!(audit.iter().any(|e| e.action == "member.change" && e.actor == "admin@paper.example"), "{audit:?}");
     app.running.stop().await;
 }
