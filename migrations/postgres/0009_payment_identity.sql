@@ -38,3 +38,10 @@ CREATE TABLE member_changes (
     created_at      TIMESTAMPTZ NOT NULL,
     decided_at      TIMESTAMPTZ
 );
+
+-- A person is made and changed only by money (issue 16, item 4): an unpaid donation or share
+-- application keeps the email and name typed on the form, and gets its person when it is paid.
+ALTER TABLE donations ALTER COLUMN person_id DROP NOT NULL;
+ALTER TABLE donations ADD COLUMN email TEXT;
+UPDATE donations SET email = (SELECT p.email FROM people p WHERE p.id = donations.person_id);
+ALTER TABLE share_applications ALTER COLUMN person_id DROP NOT NULL;

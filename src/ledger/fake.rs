@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationStatus, LedgerTx, MemberHolding,
-    Movement, PaymentRecord, SupporterRecord,
+    AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, LedgerTx,
+    MemberHolding, Movement, PaymentRecord, SupporterRecord,
 };
 use crate::domain::{Notice, Pence, ReceivedEvent};
 
@@ -25,7 +25,9 @@ pub struct FakeLedger {
     pub totals: BTreeMap<i64, (Pence, i64)>,
     pub receipts: i64,
     pub outbox: Vec<(String, Notice)>,
-    pub donations: HashMap<String, DonationStatus>,
+    pub donations: HashMap<String, DonationRecord>,
+    /// Email key → (person id, name).
+    pub people: BTreeMap<String, (i64, Option<String>)>,
     pub supporters: BTreeMap<String, SupporterRecord>,
     pub applications: HashMap<String, ApplicationRecord>,
     /// Person id → holding.
@@ -135,8 +137,8 @@ impl LedgerTx for FakeLedger {
         Ok(())
     }
 
-    async fn donation_status(&mut self, id: &str) -> Result<Option<DonationStatus>, Self::Error> {
-        Ok(self.donations.get(id).copied())
+    async fn donation(&mut self, id: &str) -> Result<Option<DonationRecord>, Self::Error> {
+        Ok(self.donations.get(id).cloned())
     }
 
     async fn set_donation_status(
@@ -144,9 +146,27 @@ impl LedgerTx for FakeLedger {
         id: &str,
         status: DonationStatus,
         _paid_at: Option<DateTime<Utc>>,
+        _person: Option<i64>,
     ) -> Result<(), Self::Error> {
-        self.donations.insert(id.to_owned(), status);
+        if let Some(d) = self.donations.get_mut(id) {
+            d.status = status;
+        }
         Ok(())
+    }
+
+    async fn make_person(
+        &mut self,
+        email_key: &str,
+        _email: &str,
+        name: Option<&str>,
+        _now: DateTime<Utc>,
+    ) -> Result<i64, Self::Error> {
+        let next = self.people.len() as i64 + 1;
+        let person = self.people.entry(email_key.to_owned()).or_insert((next, None));
+        if person.1.is_none() {
+            person.1 = name.map(str::to_owned);
+        }
+        Ok(person.0)
     }
 
     async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, Self::Error> {
@@ -169,10 +189,12 @@ impl LedgerTx for FakeLedger {
         payment: &str,
         _paid_at: DateTime<Utc>,
         _note: Option<&str>,
+        person: i64,
     ) -> Result<(), Self::Error> {
         if let Some(a) = self.applications.get_mut(id) {
             a.status = status;
             a.payment = Some(payment.to_owned());
+            a.person_id = Some(person);
         }
         Ok(())
     }
@@ -206,6 +228,7 @@ impl LedgerTx for FakeLedger {
     async fn insert_member(
         &mut self,
         number: i64,
+        person: i64,
         application: &str,
         _entered_on: NaiveDate,
     ) -> Result<(), Self::Error> {
@@ -217,7 +240,7 @@ impl LedgerTx for FakeLedger {
                 shares: 0,
                 amount_paid: Pence::ZERO,
             };
-            self.members.insert(a.person_id, empty);
+            self.members.insert(person, empty);
         }
         Ok(())
     }

@@ -119,6 +119,15 @@ impl DonationStatus {
     }
 }
 
+/// A reader's donation as far as the ledger needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DonationRecord {
+    pub status: DonationStatus,
+    /// The email and name typed on the form: the person is made from them once it is paid.
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
 /// A monthly supporter as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SupporterRecord {
@@ -163,7 +172,8 @@ impl ApplicationStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApplicationRecord {
     pub id: String,
-    pub person_id: i64,
+    /// Set once it is paid (an application made before people were made by money has one already).
+    pub person_id: Option<i64>,
     /// The name and address typed on the form.
     pub name: String,
     pub address: PostalAddress,
@@ -257,15 +267,25 @@ pub trait LedgerTx: Send {
         now: DateTime<Utc>,
     ) -> Result<(), Self::Error>;
 
-    /// A donation's status, locked; `None` when there is no such donation.
-    async fn donation_status(&mut self, id: &str) -> Result<Option<DonationStatus>, Self::Error>;
-    /// Moves a donation to `status`; `paid_at` is kept once set.
+    /// A donation, locked; `None` when there is no such donation.
+    async fn donation(&mut self, id: &str) -> Result<Option<DonationRecord>, Self::Error>;
+    /// Moves a donation to `status`; `paid_at` and `person` are kept once set.
     async fn set_donation_status(
         &mut self,
         id: &str,
         status: DonationStatus,
         paid_at: Option<DateTime<Utc>>,
+        person: Option<i64>,
     ) -> Result<(), Self::Error>;
+    /// The person with this email key, made now if there is none, with `name` if they have none:
+    /// called only when money arrives (issue 16, item 4). Their id.
+    async fn make_person(
+        &mut self,
+        email_key: &str,
+        email: &str,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, Self::Error>;
 
     /// A supporter by subscription, locked.
     async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, Self::Error>;
@@ -274,7 +294,8 @@ pub trait LedgerTx: Send {
 
     /// An application for shares, locked.
     async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, Self::Error>;
-    /// Records how an application ended: its status, the payment, when it was paid, a note for staff.
+    /// Records how an application ended: its status, the payment, when it was paid, a note for
+    /// staff, and the person who paid.
     async fn settle_application(
         &mut self,
         id: &str,
@@ -282,6 +303,7 @@ pub trait LedgerTx: Send {
         payment: &str,
         paid_at: DateTime<Utc>,
         note: Option<&str>,
+        person: i64,
     ) -> Result<(), Self::Error>;
     /// Stripe's running total of refunds of the application's payment, its status, a note for staff.
     async fn refund_application(
@@ -297,9 +319,14 @@ pub trait LedgerTx: Send {
     async fn member_of(&mut self, person_id: i64) -> Result<Option<MemberHolding>, Self::Error>;
     /// The next member number: no gaps, so a rolled-back allotment gives its number back.
     async fn next_member_number(&mut self) -> Result<i64, Self::Error>;
-    /// Enters a new member with the name and address of `application` and no shares yet.
-    async fn insert_member(&mut self, number: i64, application: &str, entered_on: NaiveDate)
-    -> Result<(), Self::Error>;
+    /// Enters `person` as a new member with the name and address of `application` and no shares yet.
+    async fn insert_member(
+        &mut self,
+        number: i64,
+        person: i64,
+        application: &str,
+        entered_on: NaiveDate,
+    ) -> Result<(), Self::Error>;
     /// Changes a member's holding by `shares` and `amount` (negative to take back), their email
     /// when one is given, and sets `ceased_on` as given. Never their name or address.
     async fn change_holding(

@@ -4,12 +4,14 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::{
-    AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationStatus, LedgerTx, Movement, PaymentKind,
-    PaymentRecord, SupporterRecord,
+    AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, LedgerTx,
+    Movement, PaymentKind, PaymentRecord, SupporterRecord,
 };
 use crate::domain::notice::receipt_number;
 use crate::domain::shares::kept_after_refund;
-use crate::domain::{DisputeStage, EventOutcome, Notice, PaymentEvent, Pence, ReceivedEvent, SupporterStatus};
+use crate::domain::{
+    DisputeStage, EmailAddress, EventOutcome, Notice, PaymentEvent, Pence, ReceivedEvent, SupporterStatus,
+};
 
 /// What a one-off gift's receipt says it was for.
 const ONE_OFF_GIFT: &str = "a one-off gift";
@@ -69,21 +71,21 @@ async fn apply<E: Send>(
             };
             let outcome = count_payment(tx, paid, *counts_on, ONE_OFF_GIFT, now).await?;
             if outcome != EventOutcome::Unmatched {
-                move_donation(tx, donation.as_deref(), DonationStatus::Paid, at).await?;
+                move_donation(tx, donation.as_deref(), DonationStatus::Paid, at, now).await?;
             }
             Ok(outcome)
         }
         PaymentEvent::GiftPending { donation, .. } => {
-            move_donation(tx, donation.as_deref(), DonationStatus::Processing, at).await?;
+            move_donation(tx, donation.as_deref(), DonationStatus::Processing, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::GiftFailed { donation, .. } => {
-            move_donation(tx, donation.as_deref(), DonationStatus::Failed, at).await?;
+            move_donation(tx, donation.as_deref(), DonationStatus::Failed, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::SupporterStarted { subscription, customer, amount, donation } => {
             let donation = match donation {
-                Some(id) if tx.donation_status(id).await?.is_some() => Some(id.clone()),
+                Some(id) if tx.donation(id).await?.is_some() => Some(id.clone()),
                 _ => None,
             };
             let supporter = match tx.supporter(subscription).await? {
@@ -105,7 +107,7 @@ async fn apply<E: Send>(
                 },
             };
             tx.save_supporter(&supporter).await?;
-            move_donation(tx, donation.as_deref(), DonationStatus::Paid, at).await?;
+            move_donation(tx, donation.as_deref(), DonationStatus::Paid, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email, customer } => {
@@ -272,15 +274,16 @@ async fn next_receipt<E: Send>(tx: &mut dyn LedgerTx<Error = E>, paid_on: NaiveD
 }
 
 /// Moves a donation on, never back: paid and failed are final, and a reader who turned back
-/// at the payment page and paid after all has paid.
+/// at the payment page and paid after all has paid. Paid, it makes its person.
 async fn move_donation<E: Send>(
     tx: &mut dyn LedgerTx<Error = E>,
     donation: Option<&str>,
     to: DonationStatus,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), E> {
     let Some(id) = donation else { return Ok(()) };
-    let Some(from) = tx.donation_status(id).await? else { return Ok(()) };
+    let Some(DonationRecord { status: from, email, name }) = tx.donation(id).await? else { return Ok(()) };
     use DonationStatus::{Cancelled, Failed, Paid, Pending, Processing};
     let allowed = match to {
         Paid => matches!(from, Pending | Processing | Cancelled),
@@ -288,10 +291,14 @@ async fn move_donation<E: Send>(
         Failed => matches!(from, Pending | Processing),
         Pending | Cancelled => false,
     };
-    if allowed {
-        tx.set_donation_status(id, to, (to == Paid).then_some(at)).await?;
+    if !allowed {
+        return Ok(());
     }
-    Ok(())
+    let person = match (to, email.as_deref().map(EmailAddress::parse)) {
+        (Paid, Some(Ok(email))) => Some(tx.make_person(&email.key(), email.as_str(), name.as_deref(), now).await?),
+        _ => None,
+    };
+    tx.set_donation_status(id, to, (to == Paid).then_some(at), person).await
 }
 
 /// Stripe's running total of refunds of a payment: only what is new is booked, whatever the order.
@@ -356,8 +363,14 @@ async fn allot<E: Send>(
     if app.payment.is_some() {
         return Ok(EventOutcome::processed(false));
     }
-    tx.lock_person(app.person_id).await?;
-    let member = tx.member_of(app.person_id).await?;
+    // The person is made now, by the money, and found by email (SPEC §7: same email, any case).
+    let person = match (app.person_id, EmailAddress::parse(&app.email)) {
+        (Some(person), _) => person,
+        (None, Ok(email)) => tx.make_person(&email.key(), email.as_str(), Some(&app.name), now).await?,
+        (None, Err(_)) => return Ok(EventOutcome::Unmatched),
+    };
+    tx.lock_person(person).await?;
+    let member = tx.member_of(person).await?;
     let held = member.as_ref().map_or(Pence::ZERO, |m| m.amount_paid);
     let problem = if amount != app.amount {
         Some(format!("paid {} for shares applied for at {}", amount, app.amount))
@@ -367,7 +380,7 @@ async fn allot<E: Send>(
         None
     };
     if let Some(note) = problem {
-        tx.settle_application(&app.id, ApplicationStatus::Held, payment, at, Some(&note)).await?;
+        tx.settle_application(&app.id, ApplicationStatus::Held, payment, at, Some(&note), person).await?;
         share_payment(tx, payment, &app, amount, None, at).await?;
         return Ok(EventOutcome::Processed { money_moved: false, known: Some(payment.to_owned()) });
     }
@@ -375,7 +388,7 @@ async fn allot<E: Send>(
         Some(m) => m.member_number,
         None => {
             let number = tx.next_member_number().await?;
-            tx.insert_member(number, &app.id, allotted_on).await?;
+            tx.insert_member(number, person, &app.id, allotted_on).await?;
             number
         }
     };
@@ -408,7 +421,7 @@ async fn allot<E: Send>(
         };
         book(tx, &movement, now).await?;
     }
-    tx.settle_application(&app.id, ApplicationStatus::Allotted, payment, at, None).await?;
+    tx.settle_application(&app.id, ApplicationStatus::Allotted, payment, at, None, person).await?;
     share_payment(tx, payment, &app, amount, campaign_id, at).await?;
     let held_shares = member.as_ref().map_or(0, |m| m.shares);
     let notice = Notice::Membership {
@@ -490,7 +503,8 @@ async fn refund_shares<E: Send>(
     tx.refund_application(&app.id, refunded_total, status, note.as_deref()).await?;
     tx.set_refunded(&paid.payment, refunded_total).await?;
     if app.status == ApplicationStatus::Allotted
-        && let Some(member) = tx.member_of(app.person_id).await?
+        && let Some(person) = app.person_id
+        && let Some(member) = tx.member_of(person).await?
     {
         let shares_back = before.shares - after.shares;
         let amount_back = before.amount - after.amount;
@@ -658,7 +672,7 @@ mod tests {
             "shr_1".into(),
             ApplicationRecord {
                 id: "shr_1".into(),
-                person_id: 7,
+                person_id: None,
                 name: "Maria Lopez".into(),
                 address: PostalAddress {
                     line1: "1 Mill Lane".into(),
@@ -682,10 +696,10 @@ mod tests {
             counts_on: day(),
         };
         deliver(&mut tx, "s", paid).await;
-        assert_eq!((tx.members[&7].shares, tx.members[&7].amount_paid), (10, Pence(1000)));
+        assert_eq!((tx.members[&1].shares, tx.members[&1].amount_paid), (10, Pence(1000)));
         assert_eq!(deliver(&mut tx, "r", refund("pi_sh", 550)).await, EventOutcome::processed(true));
         assert_eq!(
-            (tx.members[&7].shares, tx.members[&7].amount_paid),
+            (tx.members[&1].shares, tx.members[&1].amount_paid),
             (4, Pence(400)),
             "4 shares, £4.00 paid; 50p for staff"
         );

@@ -65,7 +65,7 @@ macro_rules! shared_store {
         use $crate::domain::notice::receipt_number;
         use $crate::domain::SupporterStatus;
         use $crate::ledger::{
-            AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationStatus, MemberHolding, Movement, PaymentKind,
+            AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, MemberHolding, Movement, PaymentKind,
             PaymentRecord, SupporterRecord,
         };
         use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
@@ -215,26 +215,6 @@ macro_rules! shared_store {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
-            }
-
-            /// The one person behind an address, however it is capitalised: made on first sight.
-            async fn person_in(
-                tx: &mut Transaction<'_, $engine>,
-                email: &EmailAddress,
-                name: Option<&str>,
-                now: DateTime<Utc>,
-            ) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar(
-                    "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = COALESCE(excluded.name, people.name)
-                     RETURNING id",
-                )
-                .bind(email.key())
-                .bind(email.as_str())
-                .bind(name)
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await?)
             }
 
         }
@@ -423,13 +403,35 @@ macro_rules! shared_store {
                 SqlStore::<$engine>::enqueue_in(self, email, notice, reference, now).await
             }
 
-            async fn donation_status(&mut self, id: &str) -> Result<Option<DonationStatus>, StoreError> {
-                let status: Option<String> =
-                    sqlx::query_scalar(concat!("SELECT status FROM donations WHERE id = $1", $for_update))
+            async fn donation(&mut self, id: &str) -> Result<Option<DonationRecord>, StoreError> {
+                let row: Option<(String, Option<String>, Option<String>)> =
+                    sqlx::query_as(concat!("SELECT status, email, name FROM donations WHERE id = $1", $for_update))
                         .bind(id)
                         .fetch_optional(&mut **self)
                         .await?;
-                Ok(status.as_deref().and_then(DonationStatus::parse))
+                Ok(row.and_then(|(status, email, name)| {
+                    Some(DonationRecord { status: DonationStatus::parse(&status)?, email, name })
+                }))
+            }
+
+            async fn make_person(
+                &mut self,
+                email_key: &str,
+                email: &str,
+                name: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (email_key) DO UPDATE SET name = COALESCE(people.name, excluded.name)
+                     RETURNING id",
+                )
+                .bind(email_key)
+                .bind(email)
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut **self)
+                .await?)
             }
 
             async fn set_donation_status(
@@ -437,11 +439,16 @@ macro_rules! shared_store {
                 id: &str,
                 status: DonationStatus,
                 paid_at: Option<DateTime<Utc>>,
+                person: Option<i64>,
             ) -> Result<(), StoreError> {
-                sqlx::query("UPDATE donations SET status = $2, paid_at = COALESCE(paid_at, $3) WHERE id = $1")
+                sqlx::query(
+                    "UPDATE donations SET status = $2, paid_at = COALESCE(paid_at, $3), person_id = COALESCE(person_id, $4)
+                     WHERE id = $1",
+                )
                     .bind(id)
                     .bind(status.as_str())
                     .bind(paid_at)
+                    .bind(person)
                     .execute(&mut **self)
                     .await?;
                 Ok(())
@@ -489,7 +496,7 @@ macro_rules! shared_store {
             }
 
             async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, StoreError> {
-                type Row = (String, i64, String, i64, i64, i64, String, Option<String>, i64, String, String, Option<String>, String, String);
+                type Row = (String, Option<i64>, String, i64, i64, i64, String, Option<String>, i64, String, String, Option<String>, String, String);
                 let row: Option<Row> = sqlx::query_as(concat!(
                     "SELECT id, person_id, email, amount_pence, shares, cap_pence, status, payment, refunded_pence,
                             name, address_line1, address_line2, town, postcode
@@ -521,13 +528,17 @@ macro_rules! shared_store {
                 payment: &str,
                 paid_at: DateTime<Utc>,
                 note: Option<&str>,
+                person: i64,
             ) -> Result<(), StoreError> {
-                sqlx::query("UPDATE share_applications SET status = $2, payment = $3, paid_at = $4, note = $5 WHERE id = $1")
+                sqlx::query(
+                    "UPDATE share_applications SET status = $2, payment = $3, paid_at = $4, note = $5, person_id = $6 WHERE id = $1",
+                )
                     .bind(id)
                     .bind(status.as_str())
                     .bind(payment)
                     .bind(paid_at)
                     .bind(note)
+                    .bind(person)
                     .execute(&mut **self)
                     .await?;
                 Ok(())
@@ -586,16 +597,23 @@ macro_rules! shared_store {
                 .await?)
             }
 
-            async fn insert_member(&mut self, number: i64, application: &str, entered_on: NaiveDate) -> Result<(), StoreError> {
+            async fn insert_member(
+                &mut self,
+                number: i64,
+                person: i64,
+                application: &str,
+                entered_on: NaiveDate,
+            ) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO members (member_number, person_id, name, address_line1, address_line2, town, postcode,
                                           email, shares, amount_paid_pence, entered_on)
-                     SELECT $1, person_id, name, address_line1, address_line2, town, postcode, email, 0, 0, $3
+                     SELECT $1, $4, name, address_line1, address_line2, town, postcode, email, 0, 0, $3
                      FROM share_applications WHERE id = $2",
                 )
                 .bind(number)
                 .bind(application)
                 .bind(entered_on)
+                .bind(person)
                 .execute(&mut **self)
                 .await?;
                 Ok(())
@@ -852,14 +870,14 @@ macro_rules! shared_store {
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let campaign_id = Self::campaign_id(&mut tx, campaign).await?;
-                let person_id = Self::person_in(&mut tx, &d.email, d.name.as_deref(), now).await?;
+                // No person yet: the typed email and name wait on the donation until it is paid.
                 sqlx::query(
-                    "INSERT INTO donations (id, person_id, campaign_id, amount_pence, frequency, name, display_name, place,
+                    "INSERT INTO donations (id, email, campaign_id, amount_pence, frequency, name, display_name, place,
                                             anonymous, marketing_consent, status, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11)",
                 )
                 .bind(id)
-                .bind(person_id)
+                .bind(d.email.as_str())
                 .bind(campaign_id)
                 .bind(d.amount.0)
                 .bind(d.frequency.as_str())
@@ -877,8 +895,9 @@ macro_rules! shared_store {
 
             async fn donation(&self, id: &str) -> Result<Option<Donation>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT d.id, c.slug AS campaign, p.email, d.amount_pence AS amount, d.frequency, d.status
-                     FROM donations d JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id
+                    "SELECT d.id, c.slug AS campaign, COALESCE(d.email, p.email, '') AS email, d.amount_pence AS amount,
+                            d.frequency, d.status
+                     FROM donations d LEFT JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id
                      WHERE d.id = $1",
                 )
                 .bind(id)
@@ -1039,15 +1058,13 @@ macro_rules! shared_store {
                 cap: Pence,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let person_id = Self::person_in(&mut tx, &a.email, Some(&a.name), now).await?;
+                // No person yet: they are made when the shares are paid for.
                 sqlx::query(
                     "INSERT INTO share_applications (id, person_id, name, address_line1, address_line2, town, postcode, email,
                                                      amount_pence, shares, cap_pence, status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)",
+                     VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11)",
                 )
                 .bind(id)
-                .bind(person_id)
                 .bind(&a.name)
                 .bind(&a.address.line1)
                 .bind(&a.address.line2)
@@ -1058,9 +1075,8 @@ macro_rules! shared_store {
                 .bind(a.shares)
                 .bind(cap.0)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?;
-                tx.commit().await?;
                 Ok(())
             }
 

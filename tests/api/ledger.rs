@@ -22,6 +22,7 @@ on_both_engines!(
     reconcile_matches_share_purchases_and_supporters_payments,
     a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for,
     a_share_purchase_never_rewrites_a_members_name_or_address,
+    a_person_is_made_and_named_only_by_money,
 );
 
 async fn app(engine: Engine) -> (TestApp, FakeStripe) {
@@ -387,5 +388,30 @@ async fn a_share_purchase_never_rewrites_a_members_name_or_address(engine: Engin
     assert!(register(&app)[0].starts_with("1,Mallory Stranger,\"9 Other Road, Leeds, LS1 4AP\","));
     let audit = store.audit_entries(10).await.expect("audit");
     assert!(audit.iter().any(|e| e.action == "member.change" && e.actor == "admin@paper.example"), "{audit:?}");
+    app.running.stop().await;
+}
+
+/// Issue 16, item 4: an unpaid form under Jane's address renamed her for staff, and every
+/// unpaid form made a person.
+async fn a_person_is_made_and_named_only_by_money(engine: Engine) {
+    let (app, stripe) = app(engine).await;
+    let donate = |email: &'static str, name: &'static str| {
+        let form = [("amount", "25"), ("frequency", "once"), ("email", email), ("name", name)];
+        let request = app.http.post(app.url("/donate")).form(&form).send();
+        async move {
+            let response = request.await.expect("POST /donate");
+            assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
+        }
+    };
+    donate("nobody@example.org", "Never Pays").await;
+    let store = &app.running.state.store;
+    assert!(store.people(None, 10).await.expect("people").is_empty(), "an unpaid form makes no person");
+    donate("jane.doe@example.org", "Jane Doe").await;
+    let donation = stripe.created().pop().expect("session").field("metadata[donation]").expect("donation").to_owned();
+    assert_eq!(app.deliver(&CardGift::new("jane", 2500).paid(Some(&donation))).await, 200);
+    donate("JANE.DOE@example.org", "A Stranger").await;
+    let people = store.people(None, 10).await.expect("people");
+    let names: Vec<(&str, Option<&str>)> = people.iter().map(|p| (p.email.as_str(), p.name.as_deref())).collect();
+    assert_eq!(names, [("jane.doe@example.org", Some("Jane Doe"))]);
     app.running.stop().await;
 }
