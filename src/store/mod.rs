@@ -184,6 +184,9 @@ pub trait Store: ChangeNotices + StaffArea + 'static {
     async fn allotments(&self, member: Option<i64>) -> Result<Vec<Allotment>, StoreError>;
     /// Share capital paid in and not refunded: never part of a fund's figures.
     async fn share_capital(&self) -> Result<Pence, StoreError>;
+    /// Allotted applications with a note for staff, oldest first: after a partial refund, the
+    /// odd pence that pay for no whole share and are to be refunded (SPEC §7).
+    async fn share_notes(&self) -> Result<Vec<HeldApplication>, StoreError>;
     /// Another name or address typed by members buying more shares, waiting for staff, oldest first.
     async fn pending_member_changes(&self) -> Result<Vec<MemberChange>, StoreError>;
     /// Writes a pending change into the register and the audit log, in one transaction;

@@ -1137,6 +1137,15 @@ macro_rules! shared_store {
                 Ok(Pence(paid))
             }
 
+            async fn share_notes(&self) -> Result<Vec<HeldApplication>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, name, email, amount_pence AS amount, note, payment FROM share_applications
+                     WHERE status = 'allotted' AND note IS NOT NULL ORDER BY paid_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn pending_member_changes(&self) -> Result<Vec<MemberChange>, StoreError> {
                 let rows: Vec<MemberChangeRow> = sqlx::query_as(
                     "SELECT c.id, c.member_number, c.name, c.address_line1, c.address_line2, c.town, c.postcode,

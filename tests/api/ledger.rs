@@ -352,8 +352,14 @@ async fn a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for(e
     let entries = register(&app);
     assert_eq!(entries.len(), 1);
     assert!(entries[0].contains(",maria@example.org,4,4.00,"), "4 shares with £4.00 paid: {entries:?}");
-    let held = app.running.state.store.share_capital().await.expect("capital");
-    assert_eq!(held.0, 400);
+    let store = &app.running.state.store;
+    assert_eq!(store.share_capital().await.expect("capital").0, 400);
+    let notes = store.share_notes().await.expect("notes");
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].note.as_deref().is_some_and(|n| n.starts_with("£0.50 of this payment")),
+        "the odd 50p, for staff: {notes:?}"
+    );
     app.running.stop().await;
 }
 

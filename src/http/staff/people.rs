@@ -69,6 +69,7 @@ struct MembersPage<'a> {
     history: Vec<Allotment>,
     capital: Pence,
     held: Vec<HeldApplication>,
+    notes: Vec<HeldApplication>,
     changes: Vec<MemberChange>,
 }
 
@@ -82,6 +83,7 @@ pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Re
         history,
         capital: state.store.share_capital().await?,
         held: state.store.held_applications().await?,
+        notes: state.store.share_notes().await?,
         changes: state.store.pending_member_changes().await?,
     };
     Ok(Html(page.render()?))
