@@ -189,7 +189,8 @@ macro_rules! shared_store {
             /// `R-2026-000123`: the next number, unique across the service, for a payment on `paid_on`.
             async fn next_receipt_number(tx: &mut Transaction<'_, $engine>, paid_on: NaiveDate) -> Result<String, StoreError> {
                 use chrono::Datelike;
-                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
+                // The ledger's own primitive: one sequence for every receipt, whoever writes it.
+                let sequence = $crate::ledger::LedgerTx::next_receipt_number(tx).await?;
                 Ok(receipt_number(paid_on.year(), sequence))
             }
 
