@@ -18,9 +18,6 @@ wait_http http://127.0.0.1:18183/readyz
 ingest=$("$BIN/examples/webhook_load" http://127.0.0.1:18183/webhooks/stripe whsec_bench "$EVENTS" "$CONC")
 echo "coopfund: $ingest"
 rate=$(echo "$ingest" | awk '{print $(NF-1)}')
-# Gifts per statement: the booking batches what arrives together.
-batch=$(curl -sf http://127.0.0.1:18183/metrics | awk '/^gift_batch_size_sum/ {s=$2} /^gift_batch_size_count/ {c=$2} END {printf "%.0f", c ? s / c : 1}')
-echo "gifts per statement: $batch on average"
 # Stopped before pgbench runs: its outbox worker would go on retrying thousands of receipts
 # against the closed SMTP port and take the server's time from pgbench.
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
@@ -30,10 +27,3 @@ tps=$(pgbench -N -c "$CONC" -j 2 -T "${DURATION:-10}" "postgres://coopfund@127.0
 echo "pgbench -N: $tps tps"
 echo "webhook events/s ÷ pgbench -N tps: $(ratio "$rate" "$tps")"
 
-# The ceiling of the present design: PostgreSQL running the statement for batches of the size
-# the service formed, as many at once as the service books (`AT_ONCE` in src/store/gift_batch.rs),
-# with no service in the way. The service's rate can approach this, not pass it.
-statements=$(pgbench -n -M prepared -D batch="$batch" -f "$ROOT/bench/gift_statements.sql" -c 4 -j 2 -T "${DURATION:-10}" \
-  "postgres://coopfund@127.0.0.1:$PG_PORT/coopfund_bench" 2>/dev/null | awk '/^tps/ {print $3; exit}')
-ceiling=$(python3 -c "print(f'{$statements * $batch:.1f}')")
-echo "pgbench running the statement for $batch gifts at a time: $ceiling gifts/s; the service reaches $(ratio "$rate" "$ceiling") of it"

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod fund;
 pub mod http;
 pub mod jobs;
+pub mod ledger;
 pub mod mail;
 pub mod metrics;
 pub mod payments;

@@ -27,6 +27,9 @@ pub enum Notice {
         allotted_on: NaiveDate,
         holding_shares: i64,
         holding_amount: Pence,
+        /// They typed another name or address than the register holds: it waits for staff.
+        #[serde(default)]
+        change_pending: bool,
     },
     /// Money went back to the reader.
     Refund { amount: Pence, refunded_on: NaiveDate, purpose: String },
@@ -35,6 +38,15 @@ pub enum Notice {
 }
 
 impl Notice {
+    /// The receipt number it carries, if any: stored beside the email, where a unique index
+    /// makes a repeat impossible (SPEC §6).
+    pub fn receipt_number(&self) -> Option<&str> {
+        match self {
+            Notice::Receipt { number, .. } | Notice::Membership { number, .. } => Some(number),
+            Notice::Refund { .. } => None,
+        }
+    }
+
     pub fn subject(&self, org_name: &str) -> String {
         match self {
             Notice::Receipt { number, .. } => format!("Your receipt {number} from {org_name}"),

@@ -28,6 +28,13 @@ impl SupporterStatus {
             SupporterStatus::Cancelled => "cancelled",
         }
     }
+
+    /// The status stored as `as_str` gave it; `None` for anything else.
+    pub fn parse(text: &str) -> Option<SupporterStatus> {
+        [SupporterStatus::Active, SupporterStatus::PastDue, SupporterStatus::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +97,14 @@ pub enum PaymentEvent {
         subscription: String,
         status: SupporterStatus,
     },
+    /// A supporter's invoice was paid by this PaymentIntent (`invoice_payment.paid`, SPEC §5):
+    /// the PaymentIntent becomes one more reference of the invoice's payment, so that its
+    /// refunds and disputes find it.
+    InvoicePaid {
+        invoice: String,
+        payment_intent: String,
+        amount: Pence,
+    },
     /// `refunded_total` is Stripe's running total for the payment, not this refund alone.
     Refunded {
         payment: String,
@@ -111,13 +126,36 @@ pub enum PaymentEvent {
 }
 
 impl PaymentEvent {
-    /// The payment whose arrival lets parked refunds and disputes of it be applied.
-    pub fn payment_created(&self) -> Option<&str> {
-        match self {
-            PaymentEvent::GiftPaid { payment, .. } | PaymentEvent::SharesPaid { payment, .. } => Some(payment),
+    /// The event with its amounts checked (SPEC §5): a payment of zero or less or of more than
+    /// `largest`, a negative refund, or a dispute of zero or less or of more than `largest`
+    /// becomes unmatched, kept for staff, and changes no figure. A refund or dispute beyond
+    /// its own payment is caught where the payment is known (`store`).
+    pub fn checked(self, largest: Pence) -> PaymentEvent {
+        let fits = |amount: Pence| Pence::ZERO < amount && amount <= largest;
+        let bad = match &self {
+            PaymentEvent::GiftPaid { amount, .. }
+            | PaymentEvent::SharesPaid { amount, .. }
+            | PaymentEvent::SupporterPaid { amount, .. }
+            | PaymentEvent::Disputed { amount, .. } => (!fits(*amount)).then_some(*amount),
+            PaymentEvent::SupporterStarted { amount, .. } => (amount.0 < 0 || *amount > largest).then_some(*amount),
+            PaymentEvent::Refunded { refunded_total, .. } => {
+                (refunded_total.0 < 0 || *refunded_total > largest).then_some(*refunded_total)
+            }
             _ => None,
+        };
+        match bad {
+            Some(amount) => PaymentEvent::Unmatched {
+                reason: format!("an amount that cannot count: {} (at most {} a payment)", amount, largest),
+            },
+            None => self,
         }
     }
+}
+
+/// The most one payment may bring, in pence: 100 × `DONATION_MAX` (SPEC §5). Anything more is
+/// kept for staff, so that no event can push the figures out of range.
+pub fn largest_payment(donation_max: Pence) -> Pence {
+    Pence(donation_max.0.saturating_mul(100))
 }
 
 /// How storing and applying an event ended.
@@ -127,11 +165,12 @@ pub enum EventOutcome {
     Duplicate,
     Processed {
         money_moved: bool,
-        /// Events parked before this payment arrived may now apply: the caller looks for them.
-        /// Set for a new payment when events were parked (or might have been) as it was booked.
-        may_unpark: bool,
+        /// A reference (PaymentIntent, invoice) this event made known: events parked waiting
+        /// for it may now apply, and the caller applies them.
+        known: Option<String>,
     },
-    /// Refers to a payment not known yet; applied when it arrives.
+    /// Refers to a payment not known yet (by `waiting_for`, one of its references); applied
+    /// when that reference arrives, kept for staff as unmatched after a week.
     Parked {
         waiting_for: String,
     },
@@ -142,8 +181,9 @@ pub enum EventOutcome {
 }
 
 impl EventOutcome {
+    /// Applied, making no reference known.
     pub fn processed(money_moved: bool) -> EventOutcome {
-        EventOutcome::Processed { money_moved, may_unpark: false }
+        EventOutcome::Processed { money_moved, known: None }
     }
 
     pub fn label(&self) -> &'static str {
@@ -155,5 +195,57 @@ impl EventOutcome {
             EventOutcome::Unmatched => "unmatched",
             EventOutcome::Unparsed => "unparsed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gift(pence: i64) -> PaymentEvent {
+        PaymentEvent::GiftPaid {
+            payment: "pi_1".into(),
+            session: "cs_1".into(),
+            amount: Pence(pence),
+            donation: None,
+            counts_on: "2026-11-17".parse().expect("date"),
+            email: None,
+            customer: None,
+        }
+    }
+
+    fn refund(pence: i64) -> PaymentEvent {
+        PaymentEvent::Refunded {
+            payment: "pi_1".into(),
+            refunded_total: Pence(pence),
+            refunded_on: "2026-11-17".parse().expect("date"),
+        }
+    }
+
+    fn dispute(pence: i64) -> PaymentEvent {
+        PaymentEvent::Disputed {
+            payment: "pi_1".into(),
+            dispute: "dp_1".into(),
+            amount: Pence(pence),
+            stage: DisputeStage::Opened,
+        }
+    }
+
+    fn unmatched(event: &PaymentEvent) -> bool {
+        matches!(event, PaymentEvent::Unmatched { .. })
+    }
+
+    /// Issue 15, faults 6 and 7: negative, missing (£0) and enormous amounts never count.
+    #[test]
+    fn amounts_are_checked_before_they_count() {
+        let largest = largest_payment(Pence::from_pounds(10_000));
+        assert_eq!(largest, Pence::from_pounds(1_000_000));
+        for bad in [gift(-5000), gift(0), gift(9_000_000_000_000_000_000), dispute(-2500), dispute(0), refund(-1)] {
+            assert!(unmatched(&bad.clone().checked(largest)), "{bad:?}");
+        }
+        for good in [gift(2500), gift(largest.0), refund(0), refund(2500), dispute(2500)] {
+            assert_eq!(good.clone().checked(largest), good);
+        }
+        assert_eq!(largest_payment(Pence(i64::MAX)), Pence(i64::MAX), "no overflow in the limit itself");
     }
 }

@@ -173,8 +173,50 @@ pub fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, csv::Error> {
     )
 }
 
+/// What the register keeps of a purchase of `shares` shares that paid `paid` pence once Stripe
+/// has refunded `refunded` pence of it in all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeptShares {
+    /// Whole shares still paid for.
+    pub shares: i64,
+    /// What the register shows as paid on them: `shares` × the price paid per share.
+    pub amount: Pence,
+    /// Money kept that pays for no whole share: never in the register; staff refund it.
+    pub odd: Pence,
+}
+
+/// The rule for partial refunds of shares (SPEC §7: the register never shows more shares than
+/// are paid for): a member keeps the whole shares that what is left of the payment pays for,
+/// at the price they paid, and the register shows that amount paid on them. What is left over
+/// (£0.50 when £5.50 of ten £1 shares is refunded: 4 shares, £4.00 paid) is not share capital;
+/// it is shown to staff to refund. A refund beyond the payment keeps nothing.
+pub fn kept_after_refund(shares: i64, paid: Pence, refunded: Pence) -> KeptShares {
+    if shares <= 0 || paid.0 <= 0 {
+        return KeptShares { shares: 0, amount: Pence::ZERO, odd: Pence::ZERO };
+    }
+    let left = i128::from((paid.0 - refunded.0.clamp(0, paid.0)).max(0));
+    // In i128: shares × pence cannot overflow, and each result is at most `shares` or `paid`.
+    let kept = left * i128::from(shares) / i128::from(paid.0);
+    let amount = kept * i128::from(paid.0) / i128::from(shares);
+    let narrow = |n: i128| i64::try_from(n).unwrap_or(i64::MAX);
+    KeptShares { shares: narrow(kept), amount: Pence(narrow(amount)), odd: Pence(narrow(left - amount)) }
+}
+
 #[cfg(test)]
 mod tests {
+    /// Issue 15, fault 11: £5.50 refunded on ten £1 shares left 5 shares with £4.50 paid.
+    #[test]
+    fn a_partial_refund_keeps_only_whole_shares_that_are_paid_for() {
+        use super::{KeptShares, Pence, kept_after_refund};
+        let kept = |refunded| kept_after_refund(10, Pence(1000), Pence(refunded));
+        assert_eq!(kept(550), KeptShares { shares: 4, amount: Pence(400), odd: Pence(50) });
+        assert_eq!(kept(0), KeptShares { shares: 10, amount: Pence(1000), odd: Pence::ZERO });
+        assert_eq!(kept(500), KeptShares { shares: 5, amount: Pence(500), odd: Pence::ZERO });
+        assert_eq!(kept(1000), KeptShares { shares: 0, amount: Pence::ZERO, odd: Pence::ZERO });
+        assert_eq!(kept(5000), KeptShares { shares: 0, amount: Pence::ZERO, odd: Pence::ZERO });
+        assert_eq!(kept_after_refund(3, Pence(7500), Pence(100)).shares, 2, "£25 shares: £74 left pays for two");
+    }
+
     use proptest::prelude::*;
 
     use super::*;

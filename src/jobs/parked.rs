@@ -1,5 +1,5 @@
-//! Parked webhook events are applied as soon as their payment arrives; this sweep catches
-//! any left behind by a crash between the two.
+//! Parked webhook events: those whose reference arrived while they were being parked are
+//! applied, and those parked for a week are kept for staff as unmatched (SPEC §5).
 
 use std::time::Duration;
 
@@ -7,13 +7,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::payments::ingest::apply_parked;
+use crate::payments::ingest::tidy_parked;
 
 const EVERY: Duration = Duration::from_secs(60);
+
+/// How long an event may wait for the payment it names before staff are asked to look at it.
+const AT_MOST: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
     super::spawn_every("parked webhook events", EVERY, stop, move || {
         let state = state.clone();
-        async move { Ok(apply_parked(&state).await?) }
+        async move { Ok(tidy_parked(&state, state.clock.now() - AT_MOST).await?) }
     })
 }

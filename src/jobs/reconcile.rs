@@ -21,6 +21,9 @@ pub struct StripePayment {
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct CountedPayment {
     pub payment: String,
+    /// Every reference Stripe gave it (its PaymentIntent among them, once known), `payment` included.
+    #[sqlx(skip)]
+    pub references: Vec<String>,
     #[sqlx(try_from = "i64")]
     pub amount: Pence,
     #[sqlx(try_from = "i64")]
@@ -32,14 +35,17 @@ pub struct CountedPayment {
 /// Every difference, one line each, for payments made since `from`.
 ///
 /// Both lists should reach a day further back than `from`, so that a payment on the
-/// boundary is found on both sides. Gifts match by PaymentIntent. A monthly supporter's
-/// payments are counted from invoices, which do not name their PaymentIntent, so they
-/// are compared as each supporter's total.
+/// boundary is found on both sides. Payments match by PaymentIntent, which every gift and share
+/// purchase has, and a supporter's invoice has once its `invoice_payment.paid` came; an invoice
+/// still without one is compared as part of its supporter's total.
 pub fn differences(stripe: &[StripePayment], ledger: &[CountedPayment], from: DateTime<Utc>) -> Vec<String> {
     let mut out = Vec::new();
-    let counted: HashMap<&str, &CountedPayment> = ledger.iter().map(|p| (p.payment.as_str(), p)).collect();
+    let counted: HashMap<&str, &CountedPayment> =
+        ledger.iter().flat_map(|p| p.references.iter().chain([&p.payment]).map(move |r| (r.as_str(), p))).collect();
     let at_stripe: HashMap<&str, &StripePayment> = stripe.iter().map(|p| (p.payment.as_str(), p)).collect();
-    let is_invoice = |p: &CountedPayment| p.payment.starts_with("in_");
+    let found_at_stripe =
+        |p: &CountedPayment| p.references.iter().chain([&p.payment]).any(|r| at_stripe.contains_key(r.as_str()));
+    let is_invoice = |p: &CountedPayment| p.payment.starts_with("in_") && !found_at_stripe(p);
     let mut supporters: BTreeMap<&str, (Pence, Pence)> = BTreeMap::new();
 
     for s in stripe {
@@ -73,7 +79,7 @@ pub fn differences(stripe: &[StripePayment], ledger: &[CountedPayment], from: Da
                 let totals = supporters.entry(customer).or_default();
                 totals.1 = totals.1 + net(c.amount, c.refunded);
             }
-        } else if !at_stripe.contains_key(c.payment.as_str()) && c.paid_at >= from {
+        } else if !found_at_stripe(c) && c.paid_at >= from {
             out.push(format!(
                 "{}: {} in the ledger on {} is not at Stripe",
                 c.payment,
@@ -117,6 +123,7 @@ mod tests {
     fn counted(payment: &str, amount: i64, refunded: i64, customer: Option<&str>, day: &str) -> CountedPayment {
         CountedPayment {
             payment: payment.into(),
+            references: vec![payment.into()],
             amount: Pence(amount),
             refunded: Pence(refunded),
             customer: customer.map(Into::into),
@@ -129,6 +136,17 @@ mod tests {
         let s = [stripe("pi_1", 2500, 1000, None, "2026-11-15"), stripe("pi_2", 500, 0, Some("cus_1"), "2026-11-15")];
         let c = [counted("pi_1", 2500, 1000, None, "2026-11-15"), counted("in_1", 500, 0, Some("cus_1"), "2026-11-15")];
         assert_eq!(differences(&s, &c, at("2026-11-14")), Vec::<String>::new());
+    }
+
+    /// Issue 15, fault 5: an invoice whose PaymentIntent is known matches that payment alone.
+    #[test]
+    fn a_supporters_invoice_matches_its_payment_intent() {
+        let s = [stripe("pi_sup", 500, 200, Some("cus_1"), "2026-11-15")];
+        let mut invoice = counted("in_1", 500, 200, Some("cus_1"), "2026-11-15");
+        invoice.references.push("pi_sup".into());
+        assert_eq!(differences(&s, &[invoice.clone()], at("2026-11-14")), Vec::<String>::new());
+        invoice.refunded = Pence(0);
+        assert_eq!(differences(&s, &[invoice], at("2026-11-14")), ["pi_sup: Stripe refunded £2.00, the ledger £0.00"]);
     }
 
     #[test]

@@ -129,6 +129,7 @@ struct Allotted<'a> {
     date: String,
     holding_shares: i64,
     holding_amount: String,
+    change_pending: bool,
 }
 
 #[derive(Template)]
@@ -172,6 +173,7 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
             allotted_on,
             holding_shares,
             holding_amount,
+            change_pending,
         } => {
             let allotted = Allotted {
                 org,
@@ -183,6 +185,7 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
                 date: day(allotted_on),
                 holding_shares: *holding_shares,
                 holding_amount: money(holding_amount),
+                change_pending: *change_pending,
             };
             Ok((MembershipText(&allotted).render()?, MembershipHtml(&allotted).render()?))
         }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use stripe_shared::{
     CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus, Invoice,
-    SubscriptionStatus,
+    InvoicePayment, SubscriptionStatus,
 };
 use stripe_types::Currency;
 use stripe_webhook::{Event, EventObject};
@@ -37,11 +37,16 @@ pub fn interpret(event: &Event, zone: Tz) -> PaymentEvent {
             _ => unmatched("a Direct Debit that is not a fighting-fund gift failed"),
         },
         EventObject::InvoicePaid(invoice) => supporter_invoice(invoice, counts_on),
+        EventObject::InvoicePaymentPaid(paid) => invoice_payment(paid),
         EventObject::InvoicePaymentFailed(invoice) => match subscription_of(invoice) {
             Some(subscription) => PaymentEvent::SupporterStatus { subscription, status: SupporterStatus::PastDue },
-            None => unmatched("a failed invoice without a subscription"),
+            None => unmatched("a failed invoice for a subscription that is not a monthly supporter's"),
         },
         EventObject::CustomerSubscriptionUpdated(sub) | EventObject::CustomerSubscriptionDeleted(sub) => {
+            // Another product on the same Stripe account is not a supporter (SPEC §5).
+            if kind(Some(&sub.metadata)) != Some("supporter") {
+                return unmatched("a subscription without metadata.kind = supporter: not started by coopfund");
+            }
             let status = match sub.status {
                 SubscriptionStatus::Active | SubscriptionStatus::Trialing => SupporterStatus::Active,
                 SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Incomplete => {
@@ -60,6 +65,8 @@ pub fn interpret(event: &Event, zone: Tz) -> PaymentEvent {
             },
             _ => unmatched("a refund of a charge without a PaymentIntent, or not in pounds"),
         },
+        // An inquiry moves no money; Stripe takes it only for a dispute proper (SPEC §5).
+        EventObject::ChargeDisputeCreated(dispute) if is_inquiry(&dispute.status) => PaymentEvent::Ignored,
         EventObject::ChargeDisputeCreated(dispute) => disputed(dispute, DisputeStage::Opened),
         EventObject::ChargeDisputeClosed(dispute) => match dispute.status {
             DisputeStatus::Won => disputed(dispute, DisputeStage::Won),
@@ -76,6 +83,7 @@ fn checkout(session: &CheckoutSession, counts_on: chrono::NaiveDate) -> PaymentE
     if session.currency.as_ref().is_some_and(|c| *c != Currency::GBP) {
         return unmatched("a payment not in pounds");
     }
+    // A session without a total is not money: £0 fails the amount check (SPEC §5).
     let amount = Pence(session.amount_total.unwrap_or(0));
     match (kind(metadata), &session.mode) {
         (Some("donation"), CheckoutSessionMode::Payment) => match session.payment_status {
@@ -156,12 +164,35 @@ fn supporter_invoice(invoice: &Invoice, counts_on: chrono::NaiveDate) -> Payment
     }
 }
 
+/// The subscription of a monthly supporter's invoice; `None` for any other invoice.
 fn subscription_of(invoice: &Invoice) -> Option<String> {
     let details = invoice.parent.as_ref()?.subscription_details.as_ref()?;
-    Some(details.subscription.id().as_str().to_owned())
+    (kind(details.metadata.as_ref()) == Some("supporter")).then(|| details.subscription.id().as_str().to_owned())
+}
+
+/// `invoice_payment.paid`: which PaymentIntent paid which invoice (API 2026-09-30 names it only here).
+fn invoice_payment(paid: &InvoicePayment) -> PaymentEvent {
+    match (&paid.payment.payment_intent, paid.invoice.id(), paid.currency == Currency::GBP) {
+        (Some(pi), Some(invoice), true) => PaymentEvent::InvoicePaid {
+            invoice: invoice.as_str().to_owned(),
+            payment_intent: pi.id().as_str().to_owned(),
+            amount: Pence(paid.amount_paid.unwrap_or(paid.amount_requested)),
+        },
+        _ => unmatched("an invoice payment without a PaymentIntent or invoice, or not in pounds"),
+    }
+}
+
+fn is_inquiry(status: &DisputeStatus) -> bool {
+    matches!(
+        status,
+        DisputeStatus::WarningNeedsResponse | DisputeStatus::WarningUnderReview | DisputeStatus::WarningClosed
+    )
 }
 
 fn disputed(dispute: &Dispute, stage: DisputeStage) -> PaymentEvent {
+    if dispute.currency != Currency::GBP {
+        return unmatched("a dispute not in pounds");
+    }
     match &dispute.payment_intent {
         Some(pi) => PaymentEvent::Disputed {
             payment: pi.id().as_str().to_owned(),

@@ -1,7 +1,6 @@
 //! Storage: the `Store` trait and its SQLite and PostgreSQL engines. All SQL lives here.
 
 mod account_sql;
-mod gift_batch;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -146,8 +145,13 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Events waiting for the payment they refer to.
-    async fn parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// The events parked waiting for `reference` (a PaymentIntent or invoice), oldest first.
+    async fn events_waiting_for(&self, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// The parked events whose reference is known by now: parked in the moment it arrived.
+    async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// Keeps for staff as unmatched every event parked since before `parked_before` (SPEC §5:
+    /// the payment it names never came); how many.
+    async fn expire_parked_events(&self, parked_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Claims up to `limit` emails that are due, until `claimed_until`; other workers pass them by.
     async fn claim_emails(
@@ -183,6 +187,14 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     async fn allotments(&self, member: Option<i64>) -> Result<Vec<Allotment>, StoreError>;
     /// Share capital paid in and not refunded: never part of a fund's figures.
     async fn share_capital(&self) -> Result<Pence, StoreError>;
+    /// Allotted applications with a note for staff, oldest first: after a partial refund, the
+    /// odd pence that pay for no whole share and are to be refunded (SPEC §7).
+    async fn share_notes(&self) -> Result<Vec<HeldApplication>, StoreError>;
+    /// Another name or address typed by members buying more shares, waiting for staff, oldest first.
+    async fn pending_member_changes(&self) -> Result<Vec<MemberChange>, StoreError>;
+    /// Writes a pending change into the register and the audit log, in one transaction;
+    /// false, changing nothing, when there is no such pending change.
+    async fn accept_member_change(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Adds a member of staff, and says so in the audit log, in one transaction.
     async fn add_staff(
@@ -196,7 +208,8 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     /// A member of staff by address, however it is capitalised.
     async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError>;
 
-    /// The payments counted since `since`, with what has been refunded of each.
+    /// The payments counted since `since` (gifts, supporters' invoices and shares), with what
+    /// has been refunded of each and every reference Stripe gave it.
     async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
 }
 
@@ -210,22 +223,6 @@ pub struct RecordedGift {
     /// The fund's slug and the amount, as first recorded.
     pub campaign: String,
     pub amount: Pence,
-}
-
-/// What a one-off gift's receipt says it was for.
-const ONE_OFF_GIFT: &str = "a one-off gift";
-
-/// A payment about to be counted, as `count_payment` in `sql.rs` takes it.
-struct NewPayment<'a> {
-    counts_on: NaiveDate,
-    payment: &'a str,
-    amount: Pence,
-    donation: Option<&'a str>,
-    email: Option<&'a str>,
-    customer: Option<&'a str>,
-    /// What it was for, for the receipt: "a one-off gift".
-    purpose: &'a str,
-    paid_at: DateTime<Utc>,
 }
 
 /// An email claimed from the outbox for sending.
@@ -343,6 +340,60 @@ impl From<MemberRow> for RegisterEntry {
             amount_paid: Pence(row.amount_paid_pence),
             entered_on: row.entered_on,
             ceased_on: row.ceased_on,
+        }
+    }
+}
+
+/// A name or address a member typed when buying more shares, beside what the register holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberChange {
+    pub id: i64,
+    pub member_number: i64,
+    /// Name and address as the register holds them.
+    pub current: String,
+    /// Name and address as typed on the form.
+    pub proposed: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A pending change as both engines return it.
+#[derive(sqlx::FromRow)]
+struct MemberChangeRow {
+    id: i64,
+    member_number: i64,
+    name: String,
+    address_line1: String,
+    address_line2: Option<String>,
+    town: String,
+    postcode: String,
+    current_name: String,
+    current_line1: String,
+    current_line2: Option<String>,
+    current_town: String,
+    current_postcode: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<MemberChangeRow> for MemberChange {
+    fn from(row: MemberChangeRow) -> MemberChange {
+        let proposed = PostalAddress {
+            line1: row.address_line1,
+            line2: row.address_line2,
+            town: row.town,
+            postcode: row.postcode,
+        };
+        let current = PostalAddress {
+            line1: row.current_line1,
+            line2: row.current_line2,
+            town: row.current_town,
+            postcode: row.current_postcode,
+        };
+        MemberChange {
+            id: row.id,
+            member_number: row.member_number,
+            current: format!("{}, {}", row.current_name, current.one_line()),
+            proposed: format!("{}, {}", row.name, proposed.one_line()),
+            created_at: row.created_at,
         }
     }
 }

@@ -8,9 +8,6 @@ use sqlx::{Database, Pool};
 
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
-    /// Where the engine books paid gifts in batches (PostgreSQL), its queue; `None` on SQLite,
-    /// which has no `INSERT` inside `WITH` and books each gift in its own transaction.
-    pub(super) gifts: Option<super::gift_batch::GiftQueue>,
 }
 
 /// A campaign with its totals: the sum of at most 16 striped rows, whatever the size of the ledger.
@@ -24,14 +21,6 @@ macro_rules! campaign_columns {
          COALESCE((SELECT MAX(t.updated_at) FROM campaign_totals t WHERE t.campaign_id = campaigns.id), campaigns.updated_at)
            AS updated_at"
     };
-}
-
-/// Where a payment event moves a reader's donation.
-#[derive(Clone, Copy)]
-pub(super) enum DonationStep {
-    Paid,
-    Processing,
-    Failed,
 }
 
 /// How many rows each campaign's totals are striped over.
@@ -70,15 +59,20 @@ macro_rules! shared_store {
         use sqlx::Transaction;
 
         use $crate::domain::{
-            Campaign, DisputeStage, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, Notice,
-            OfflineGift, PaymentEvent, Pence, ReceivedEvent, RegisterEntry, Role,
+            Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, Notice,
+            OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
         };
         use $crate::domain::notice::receipt_number;
-        use $crate::store::sql::{DonationStep, SqlStore, TOTAL_SHARDS};
+        use $crate::domain::SupporterStatus;
+        use $crate::ledger::{
+            AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, MemberHolding, Movement, PaymentKind,
+            PaymentRecord, SupporterRecord,
+        };
+        use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
-            HeldApplication, StaffRow,
-            LedgerEntry, LedgerRow, MemberRow, NewPayment, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
+            HeldApplication, StaffRow, MemberChange, MemberChangeRow,
+            LedgerEntry, LedgerRow, MemberRow, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
             ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals, Tried,
             RecordedGift,
         };
@@ -178,53 +172,6 @@ macro_rules! shared_store {
                 Ok(true)
             }
 
-            async fn campaign_for_day(
-                tx: &mut Transaction<'_, $engine>,
-                day: NaiveDate,
-            ) -> Result<Option<(i64, String)>, StoreError> {
-                Ok(sqlx::query_as(concat!("SELECT id, title FROM campaigns WHERE kind = 'donations'", campaign_for_day_order!()))
-                    .bind(day)
-                    .fetch_optional(&mut **tx)
-                    .await?)
-            }
-
-            /// A payment that arrived: remembered with its campaign, booked once, and receipted once.
-            async fn count_payment(
-                tx: &mut Transaction<'_, $engine>,
-                p: &NewPayment<'_>,
-                now: DateTime<Utc>,
-            ) -> Result<Option<bool>, StoreError> {
-                let Some((campaign_id, title)) = Self::campaign_for_day(tx, p.counts_on).await? else {
-                    return Ok(None);
-                };
-                sqlx::query(
-                    "INSERT INTO payments (payment, campaign_id, amount_pence, donation_id, email, customer, paid_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment) DO NOTHING",
-                )
-                .bind(p.payment)
-                .bind(campaign_id)
-                .bind(p.amount.0)
-                .bind(p.donation)
-                .bind(p.email)
-                .bind(p.customer)
-                .bind(p.paid_at)
-                .execute(&mut **tx)
-                .await?;
-                let entry = LedgerEntry {
-                    amount: p.amount,
-                    gifts: 1,
-                    source: "stripe",
-                    source_id: p.payment.to_owned(),
-                    occurred_at: p.paid_at,
-                };
-                let booked = Self::book_in(tx, campaign_id, &entry, now).await?;
-                if booked && let Some(email) = p.email {
-                    let purpose = format!("{} to the {title}", p.purpose);
-                    Self::receipt_in(tx, email, p.payment, p.amount, p.counts_on, purpose, now).await?;
-                }
-                Ok(Some(booked))
-            }
-
             /// Writes a receipt, with the next receipt number, in the payment's transaction.
             async fn receipt_in(
                 tx: &mut Transaction<'_, $engine>,
@@ -243,7 +190,8 @@ macro_rules! shared_store {
             /// `R-2026-000123`: the next number, unique across the service, for a payment on `paid_on`.
             async fn next_receipt_number(tx: &mut Transaction<'_, $engine>, paid_on: NaiveDate) -> Result<String, StoreError> {
                 use chrono::Datelike;
-                let sequence: i64 = sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **tx).await?;
+                // The ledger's own primitive: one sequence for every receipt, whoever writes it.
+                let sequence = $crate::ledger::LedgerTx::next_receipt_number(tx).await?;
                 Ok(receipt_number(paid_on.year(), sequence))
             }
 
@@ -257,489 +205,478 @@ macro_rules! shared_store {
             ) -> Result<(), StoreError> {
                 let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
                 sqlx::query(
-                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference)
-                     VALUES ($1, $2, $3, 'pending', $4, $5)",
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
+                     VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
                 )
                 .bind(email)
                 .bind(uuid::Uuid::new_v4().simple().to_string())
                 .bind(payload)
                 .bind(now)
                 .bind(reference)
+                .bind(notice.receipt_number())
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
             }
 
-            /// The one person behind an address, however it is capitalised: made on first sight.
-            async fn person_in(
-                tx: &mut Transaction<'_, $engine>,
-                email: &EmailAddress,
+        }
+
+        /// The ledger's primitives on this engine: one statement each (`ledger::LedgerTx`).
+        #[async_trait::async_trait]
+        impl<'c> $crate::ledger::LedgerTx for Transaction<'c, $engine> {
+            type Error = StoreError;
+
+            async fn insert_event(&mut self, event: &ReceivedEvent, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let fresh: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+                     VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+                )
+                .bind(&event.id)
+                .bind(&event.kind)
+                .bind(event.created)
+                .bind(&event.payload)
+                .bind(now)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(fresh.is_some())
+            }
+
+            async fn lock_kept_event(&mut self, id: &str) -> Result<bool, StoreError> {
+                let kept: Option<String> = sqlx::query_scalar(concat!(
+                    "SELECT id FROM stripe_events WHERE id = $1 AND status IN ('parked', 'unmatched', 'unparsed')",
+                    $for_update
+                ))
+                .bind(id)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(kept.is_some())
+            }
+
+            async fn set_event_status(
+                &mut self,
+                id: &str,
+                status: &str,
+                waiting_for: Option<&str>,
+                note: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1")
+                    .bind(id)
+                    .bind(status)
+                    .bind(waiting_for)
+                    .bind(note)
+                    .bind(now)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn campaign_for_day(&mut self, day: NaiveDate) -> Result<Option<CampaignRef>, StoreError> {
+                let found: Option<(i64, String)> =
+                    sqlx::query_as(concat!("SELECT id, title FROM campaigns WHERE kind = 'donations'", campaign_for_day_order!()))
+                        .bind(day)
+                        .fetch_optional(&mut **self)
+                        .await?;
+                Ok(found.map(|(id, title)| CampaignRef { id, title }))
+            }
+
+            async fn share_issue_for_day(&mut self, day: NaiveDate) -> Result<Option<CampaignRef>, StoreError> {
+                let found: Option<(i64, String)> = sqlx::query_as(
+                    "SELECT id, title FROM campaigns WHERE kind = 'shares' AND starts_on <= $1 AND (ends_on IS NULL OR ends_on >= $1)
+                     ORDER BY starts_on DESC, id DESC LIMIT 1",
+                )
+                .bind(day)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(found.map(|(id, title)| CampaignRef { id, title }))
+            }
+
+            async fn campaign_title(&mut self, campaign_id: i64) -> Result<String, StoreError> {
+                Ok(sqlx::query_scalar("SELECT title FROM campaigns WHERE id = $1").bind(campaign_id).fetch_one(&mut **self).await?)
+            }
+
+            async fn find_payment(&mut self, reference: &str) -> Result<Option<PaymentRecord>, StoreError> {
+                type Row = (String, String, Option<i64>, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, DateTime<Utc>);
+                let row: Option<Row> = sqlx::query_as(concat!(
+                    "SELECT p.payment, p.kind, p.campaign_id, p.amount_pence, p.refunded_pence, p.donation_id, p.application_id,
+                            p.email, p.customer, p.paid_at
+                     FROM payment_references r JOIN payments p ON p.payment = r.payment WHERE r.reference = $1",
+                    $for_update
+                ))
+                .bind(reference)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(row.map(|(payment, kind, campaign_id, amount, refunded, donation, application, email, customer, paid_at)| {
+                    PaymentRecord {
+                        payment,
+                        kind: PaymentKind::parse(&kind).unwrap_or(PaymentKind::Gift),
+                        campaign_id,
+                        amount: Pence(amount),
+                        refunded: Pence(refunded),
+                        donation,
+                        application,
+                        email,
+                        customer,
+                        paid_at,
+                    }
+                }))
+            }
+
+            async fn insert_payment(&mut self, p: &PaymentRecord) -> Result<bool, StoreError> {
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, donation_id, application_id,
+                                           email, customer, paid_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (payment) DO NOTHING RETURNING payment",
+                )
+                .bind(&p.payment)
+                .bind(p.kind.as_str())
+                .bind(p.campaign_id)
+                .bind(p.amount.0)
+                .bind(p.refunded.0)
+                .bind(&p.donation)
+                .bind(&p.application)
+                .bind(&p.email)
+                .bind(&p.customer)
+                .bind(p.paid_at)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(inserted.is_some())
+            }
+
+            async fn add_reference(&mut self, reference: &str, payment: &str) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO payment_references (reference, payment) VALUES ($1, $2) ON CONFLICT (reference) DO NOTHING")
+                    .bind(reference)
+                    .bind(payment)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_refunded(&mut self, payment: &str, refunded_total: Pence) -> Result<(), StoreError> {
+                sqlx::query("UPDATE payments SET refunded_pence = $2 WHERE payment = $1")
+                    .bind(payment)
+                    .bind(refunded_total.0)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_movement(&mut self, m: &Movement, now: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (source, source_id) DO NOTHING RETURNING id",
+                )
+                .bind(m.campaign_id)
+                .bind(m.amount.0)
+                .bind(m.gifts)
+                .bind(m.source)
+                .bind(&m.source_id)
+                .bind(m.occurred_at)
+                .bind(now)
+                .fetch_optional(&mut **self)
+                .await?)
+            }
+
+            async fn add_to_totals(&mut self, m: &Movement, ledger_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (campaign_id, shard) DO UPDATE SET
+                       raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
+                       gifts = campaign_totals.gifts + excluded.gifts,
+                       updated_at = excluded.updated_at",
+                )
+                .bind(m.campaign_id)
+                .bind(ledger_id.rem_euclid(TOTAL_SHARDS))
+                .bind(m.amount.0)
+                .bind(m.gifts)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn next_receipt_number(&mut self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **self).await?)
+            }
+
+            async fn enqueue(&mut self, email: &str, notice: &Notice, reference: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                SqlStore::<$engine>::enqueue_in(self, email, notice, reference, now).await
+            }
+
+            async fn donation(&mut self, id: &str) -> Result<Option<DonationRecord>, StoreError> {
+                let row: Option<(String, Option<String>, Option<String>)> =
+                    sqlx::query_as(concat!("SELECT status, email, name FROM donations WHERE id = $1", $for_update))
+                        .bind(id)
+                        .fetch_optional(&mut **self)
+                        .await?;
+                Ok(row.and_then(|(status, email, name)| {
+                    Some(DonationRecord { status: DonationStatus::parse(&status)?, email, name })
+                }))
+            }
+
+            async fn make_person(
+                &mut self,
+                email_key: &str,
+                email: &str,
                 name: Option<&str>,
                 now: DateTime<Utc>,
             ) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = COALESCE(excluded.name, people.name)
+                     ON CONFLICT (email_key) DO UPDATE SET name = COALESCE(people.name, excluded.name)
                      RETURNING id",
                 )
-                .bind(email.key())
-                .bind(email.as_str())
+                .bind(email_key)
+                .bind(email)
                 .bind(name)
                 .bind(now)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut **self)
                 .await?)
             }
 
-            /// Allots paid shares: a new member gets the next member number, an existing one adds
-            /// to their holding. Breaking the cap holds the application for staff instead.
-            async fn allot_in(
-                tx: &mut Transaction<'_, $engine>,
-                paid: (&str, &str, Pence, NaiveDate),
-                at: DateTime<Utc>,
-                now: DateTime<Utc>,
-            ) -> Result<EventOutcome, StoreError> {
-                let (payment, application, amount, allotted_on) = paid;
-                let app: Option<(i64, i64, i64, i64, String, Option<String>)> = sqlx::query_as(concat!(
-                    "SELECT person_id, amount_pence, shares, cap_pence, email, payment FROM share_applications WHERE id = $1",
+            async fn set_donation_status(
+                &mut self,
+                id: &str,
+                status: DonationStatus,
+                paid_at: Option<DateTime<Utc>>,
+                person: Option<i64>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE donations SET status = $2, paid_at = COALESCE(paid_at, $3), person_id = COALESCE(person_id, $4)
+                     WHERE id = $1",
+                )
+                    .bind(id)
+                    .bind(status.as_str())
+                    .bind(paid_at)
+                    .bind(person)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, StoreError> {
+                type Row = (String, Option<String>, Option<String>, i64, String, DateTime<Utc>, DateTime<Utc>);
+                let row: Option<Row> = sqlx::query_as(concat!(
+                    "SELECT subscription, donation_id, customer, amount_pence, status, started_at, status_at
+                     FROM supporters WHERE subscription = $1",
                     $for_update
                 ))
-                .bind(application)
-                .fetch_optional(&mut **tx)
+                .bind(subscription)
+                .fetch_optional(&mut **self)
                 .await?;
-                let Some((person_id, applied, shares, cap, email, paid_by)) = app else {
-                    return Ok(EventOutcome::Unmatched);
-                };
-                if paid_by.is_some() {
-                    return Ok(EventOutcome::processed(false));
-                }
-                // One allotment at a time per person: two first payments make one member, not two.
+                Ok(row.map(|(subscription, donation, customer, amount, status, started_at, status_at)| SupporterRecord {
+                    subscription,
+                    donation,
+                    customer,
+                    amount: Pence(amount),
+                    status: SupporterStatus::parse(&status).unwrap_or(SupporterStatus::Active),
+                    started_at,
+                    status_at,
+                }))
+            }
+
+            async fn save_supporter(&mut self, s: &SupporterRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, started_at, status_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (subscription) DO UPDATE SET donation_id = excluded.donation_id, customer = excluded.customer,
+                       amount_pence = excluded.amount_pence, status = excluded.status, started_at = excluded.started_at,
+                       status_at = excluded.status_at",
+                )
+                .bind(&s.subscription)
+                .bind(&s.donation)
+                .bind(&s.customer)
+                .bind(s.amount.0)
+                .bind(s.status.as_str())
+                .bind(s.started_at)
+                .bind(s.status_at)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, StoreError> {
+                type Row = (String, Option<i64>, String, i64, i64, i64, String, Option<String>, i64, String, String, Option<String>, String, String);
+                let row: Option<Row> = sqlx::query_as(concat!(
+                    "SELECT id, person_id, email, amount_pence, shares, cap_pence, status, payment, refunded_pence,
+                            name, address_line1, address_line2, town, postcode
+                     FROM share_applications WHERE id = $1",
+                    $for_update
+                ))
+                .bind(id)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(row.map(|(id, person_id, email, amount, shares, cap, status, payment, refunded, name, line1, line2, town, postcode)| ApplicationRecord {
+                    id,
+                    person_id,
+                    name,
+                    address: PostalAddress { line1, line2, town, postcode },
+                    email,
+                    amount: Pence(amount),
+                    shares,
+                    cap: Pence(cap),
+                    status: ApplicationStatus::parse(&status).unwrap_or(ApplicationStatus::Pending),
+                    payment,
+                    refunded: Pence(refunded),
+                }))
+            }
+
+            async fn settle_application(
+                &mut self,
+                id: &str,
+                status: ApplicationStatus,
+                payment: &str,
+                paid_at: DateTime<Utc>,
+                note: Option<&str>,
+                person: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE share_applications SET status = $2, payment = $3, paid_at = $4, note = $5, person_id = $6 WHERE id = $1",
+                )
+                    .bind(id)
+                    .bind(status.as_str())
+                    .bind(payment)
+                    .bind(paid_at)
+                    .bind(note)
+                    .bind(person)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn refund_application(
+                &mut self,
+                id: &str,
+                refunded_total: Pence,
+                status: ApplicationStatus,
+                note: Option<&str>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE share_applications SET refunded_pence = $2, status = $3, note = COALESCE($4, note) WHERE id = $1")
+                    .bind(id)
+                    .bind(refunded_total.0)
+                    .bind(status.as_str())
+                    .bind(note)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn lock_person(&mut self, person_id: i64) -> Result<(), StoreError> {
                 sqlx::query(concat!("SELECT id FROM people WHERE id = $1", $for_update))
                     .bind(person_id)
-                    .execute(&mut **tx)
+                    .execute(&mut **self)
                     .await?;
-                let member: Option<(i64, i64, i64)> = sqlx::query_as(concat!(
-                    "SELECT member_number, shares, amount_paid_pence FROM members WHERE person_id = $1",
+                Ok(())
+            }
+
+            async fn member_of(&mut self, person_id: i64) -> Result<Option<MemberHolding>, StoreError> {
+                type Row = (i64, i64, i64, String, String, Option<String>, String, String);
+                let row: Option<Row> = sqlx::query_as(concat!(
+                    "SELECT member_number, shares, amount_paid_pence, name, address_line1, address_line2, town, postcode
+                     FROM members WHERE person_id = $1",
                     $for_update
                 ))
                 .bind(person_id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut **self)
                 .await?;
-                let (held_shares, held) = member.map_or((0, 0), |(_, s, a)| (s, a));
-                let problem = if amount.0 != applied {
-                    Some(format!("paid {} for shares applied for at {}", amount, Pence(applied)))
-                } else if held + amount.0 > cap {
-                    Some(format!("allotting {} would take the holding of {} past the cap of {}", amount, Pence(held), Pence(cap)))
-                } else {
-                    None
-                };
-                if let Some(note) = problem {
-                    sqlx::query(
-                        "UPDATE share_applications SET status = 'held', payment = $2, paid_at = $3, note = $4 WHERE id = $1",
-                    )
-                    .bind(application)
-                    .bind(payment)
-                    .bind(at)
-                    .bind(note)
-                    .execute(&mut **tx)
-                    .await?;
-                    return Ok(EventOutcome::processed(false));
-                }
-                let member_number = match member {
-                    Some((number, _, _)) => number,
-                    None => {
-                        let number: i64 = sqlx::query_scalar(
-                            "INSERT INTO counters (name, value) VALUES ('member_numbers', 1)
-                             ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-                        )
-                        .fetch_one(&mut **tx)
-                        .await?;
-                        sqlx::query(
-                            "INSERT INTO members (member_number, person_id, name, address_line1, address_line2, town, postcode,
-                                                  email, shares, amount_paid_pence, entered_on)
-                             SELECT $1, person_id, name, address_line1, address_line2, town, postcode, email, 0, 0, $3
-                             FROM share_applications WHERE id = $2",
-                        )
-                        .bind(number)
-                        .bind(application)
-                        .bind(allotted_on)
-                        .execute(&mut **tx)
-                        .await?;
-                        number
-                    }
-                };
-                // The register keeps the latest name and address the member gave.
-                sqlx::query(
-                    "UPDATE members SET shares = members.shares + $2, amount_paid_pence = members.amount_paid_pence + $3, ceased_on = NULL,
-                       name = a.name, address_line1 = a.address_line1, address_line2 = a.address_line2, town = a.town,
-                       postcode = a.postcode, email = a.email
-                     FROM share_applications a WHERE members.member_number = $1 AND a.id = $4",
+                Ok(row.map(|(member_number, shares, paid, name, line1, line2, town, postcode)| MemberHolding {
+                    member_number,
+                    name,
+                    address: PostalAddress { line1, line2, town, postcode },
+                    shares,
+                    amount_paid: Pence(paid),
+                }))
+            }
+
+            async fn next_member_number(&mut self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO counters (name, value) VALUES ('member_numbers', 1)
+                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
                 )
-                .bind(member_number)
+                .fetch_one(&mut **self)
+                .await?)
+            }
+
+            async fn insert_member(
+                &mut self,
+                number: i64,
+                person: i64,
+                application: &str,
+                entered_on: NaiveDate,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO members (member_number, person_id, name, address_line1, address_line2, town, postcode,
+                                          email, shares, amount_paid_pence, entered_on)
+                     SELECT $1, $4, name, address_line1, address_line2, town, postcode, email, 0, 0, $3
+                     FROM share_applications WHERE id = $2",
+                )
+                .bind(number)
+                .bind(application)
+                .bind(entered_on)
+                .bind(person)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn change_holding(
+                &mut self,
+                number: i64,
+                shares: i64,
+                amount: Pence,
+                email: Option<&str>,
+                ceased_on: Option<NaiveDate>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE members SET shares = shares + $2, amount_paid_pence = amount_paid_pence + $3,
+                       email = COALESCE($4, email), ceased_on = $5
+                     WHERE member_number = $1",
+                )
+                .bind(number)
                 .bind(shares)
                 .bind(amount.0)
-                .bind(application)
-                .execute(&mut **tx)
+                .bind(email)
+                .bind(ceased_on)
+                .execute(&mut **self)
                 .await?;
-                let campaign: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT id, title FROM campaigns WHERE kind = 'shares' AND starts_on <= $1 AND (ends_on IS NULL OR ends_on >= $1)
-                     ORDER BY starts_on DESC, id DESC LIMIT 1",
-                )
-                .bind(allotted_on)
-                .fetch_optional(&mut **tx)
-                .await?;
+                Ok(())
+            }
+
+            async fn insert_allotment(&mut self, line: &AllotmentLine, now: DateTime<Utc>) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO share_allotments (member_number, application_id, source_id, shares, amount_pence, campaign_id,
                                                    allotted_on, recorded_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
-                .bind(member_number)
-                .bind(application)
-                .bind(payment)
-                .bind(shares)
-                .bind(amount.0)
-                .bind(campaign.as_ref().map(|c| c.0))
-                .bind(allotted_on)
+                .bind(line.member_number)
+                .bind(&line.application)
+                .bind(&line.source_id)
+                .bind(line.shares)
+                .bind(line.amount.0)
+                .bind(line.campaign_id)
+                .bind(line.allotted_on)
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(&mut **self)
                 .await?;
-                if let Some((campaign_id, _)) = campaign {
-                    let entry = LedgerEntry {
-                        amount,
-                        gifts: 1,
-                        source: "shares",
-                        source_id: payment.to_owned(),
-                        occurred_at: at,
-                    };
-                    Self::book_in(tx, campaign_id, &entry, now).await?;
-                }
-                sqlx::query("UPDATE share_applications SET status = 'allotted', payment = $2, paid_at = $3 WHERE id = $1")
-                    .bind(application)
-                    .bind(payment)
-                    .bind(at)
-                    .execute(&mut **tx)
-                    .await?;
-                let notice = Notice::Membership {
-                    number: Self::next_receipt_number(tx, allotted_on).await?,
-                    member_number,
-                    new_member: member.is_none(),
-                    shares,
-                    amount,
-                    allotted_on,
-                    holding_shares: held_shares + shares,
-                    holding_amount: Pence(held) + amount,
-                };
-                Self::enqueue_in(tx, &email, &notice, payment, now).await?;
-                Ok(EventOutcome::processed(true))
-            }
-
-            /// A refund of a share payment takes back the shares it paid for, in proportion; a
-            /// member left with none has ceased. `None`: the payment was not for shares.
-            async fn refund_shares_in(
-                tx: &mut Transaction<'_, $engine>,
-                payment: &str,
-                refunded_total: Pence,
-                refunded_on: NaiveDate,
-                at: DateTime<Utc>,
-                now: DateTime<Utc>,
-            ) -> Result<Option<EventOutcome>, StoreError> {
-                let app: Option<(String, i64, i64, i64, i64, String, String)> = sqlx::query_as(concat!(
-                    "SELECT id, person_id, amount_pence, shares, refunded_pence, status, email
-                     FROM share_applications WHERE payment = $1",
-                    $for_update
-                ))
-                .bind(payment)
-                .fetch_optional(&mut **tx)
-                .await?;
-                let Some((application, person_id, paid, shares, already, status, email)) = app else {
-                    return Ok(None);
-                };
-                if refunded_total.0 <= already {
-                    return Ok(Some(EventOutcome::processed(false)));
-                }
-                let back = refunded_total.0.min(paid) - already;
-                // A held application refunded in full needs no decision any more.
-                sqlx::query(
-                    "UPDATE share_applications SET refunded_pence = $2,
-                       status = CASE WHEN status = 'held' AND $2 >= amount_pence THEN 'cancelled' ELSE status END
-                     WHERE id = $1",
-                )
-                .bind(&application)
-                .bind(refunded_total.0)
-                .execute(&mut **tx)
-                .await?;
-                if status == "allotted" {
-                    // Shares paid for by what is refunded so far, less those already taken back.
-                    let shares_back = refunded_total.0.min(paid) * shares / paid - already.min(paid) * shares / paid;
-                    let member: (i64, i64, i64) = sqlx::query_as(concat!(
-                        "SELECT member_number, shares, amount_paid_pence FROM members WHERE person_id = $1",
-                        $for_update
-                    ))
-                    .bind(person_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                    let (member_number, held_shares, _) = member;
-                    let source_id = format!("{payment}:refunded:{}", refunded_total.0);
-                    let campaign_id: Option<i64> =
-                        sqlx::query_scalar("SELECT campaign_id FROM share_allotments WHERE source_id = $1")
-                            .bind(payment)
-                            .fetch_one(&mut **tx)
-                            .await?;
-                    sqlx::query(
-                        "INSERT INTO share_allotments (member_number, application_id, source_id, shares, amount_pence,
-                                                       campaign_id, allotted_on, recorded_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(member_number)
-                    .bind(&application)
-                    .bind(&source_id)
-                    .bind(-shares_back)
-                    .bind(-back)
-                    .bind(campaign_id)
-                    .bind(refunded_on)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE members SET shares = shares - $2, amount_paid_pence = amount_paid_pence - $3,
-                           ceased_on = CASE WHEN $4 THEN $5 ELSE ceased_on END
-                         WHERE member_number = $1",
-                    )
-                    .bind(member_number)
-                    .bind(shares_back)
-                    .bind(back)
-                    .bind(held_shares == shares_back)
-                    .bind(refunded_on)
-                    .execute(&mut **tx)
-                    .await?;
-                    if let Some(campaign_id) = campaign_id {
-                        let entry =
-                            LedgerEntry { amount: Pence(-back), gifts: 0, source: "shares", source_id, occurred_at: at };
-                        Self::book_in(tx, campaign_id, &entry, now).await?;
-                    }
-                }
-                let notice =
-                    Notice::Refund { amount: Pence(back), refunded_on, purpose: "your payment for shares".to_owned() };
-                Self::enqueue_in(tx, &email, &notice, payment, now).await?;
-                Ok(Some(EventOutcome::processed(true)))
-            }
-
-            /// Moves a donation on, never back: paid and failed are final.
-            async fn mark_donation(
-                tx: &mut Transaction<'_, $engine>,
-                donation: Option<&str>,
-                step: DonationStep,
-                at: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                let Some(donation) = donation else { return Ok(()) };
-                let update = match step {
-                    DonationStep::Paid => sqlx::query(
-                        "UPDATE donations SET status = 'paid', paid_at = COALESCE(paid_at, $2)
-                         WHERE id = $1 AND status IN ('pending', 'processing', 'cancelled')",
-                    )
-                    .bind(donation)
-                    .bind(at),
-                    DonationStep::Processing => sqlx::query(
-                        "UPDATE donations SET status = 'processing' WHERE id = $1 AND status IN ('pending', 'cancelled')",
-                    )
-                    .bind(donation),
-                    DonationStep::Failed => sqlx::query(
-                        "UPDATE donations SET status = 'failed' WHERE id = $1 AND status IN ('pending', 'processing')",
-                    )
-                    .bind(donation),
-                };
-                update.execute(&mut **tx).await?;
                 Ok(())
             }
 
-            /// What one event means, applied inside the transaction that stores it.
-            async fn apply_in(
-                tx: &mut Transaction<'_, $engine>,
-                event: &ReceivedEvent,
-                meaning: &PaymentEvent,
-                now: DateTime<Utc>,
-            ) -> Result<EventOutcome, StoreError> {
-                let at = event.created;
-                let processed = EventOutcome::processed;
-                match meaning {
-                    PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, customer, .. } => {
-                        let donation = donation.as_deref();
-                        let new = NewPayment {
-                            counts_on: *counts_on,
-                            payment,
-                            amount: *amount,
-                            donation,
-                            email: email.as_deref(),
-                            customer: customer.as_deref(),
-                            purpose: super::ONE_OFF_GIFT,
-                            paid_at: at,
-                        };
-                        let Some(moved) = Self::count_payment(tx, &new, now).await? else {
-                            return Ok(EventOutcome::Unmatched);
-                        };
-                        Self::mark_donation(tx, donation, DonationStep::Paid, at).await?;
-                        Ok(processed(moved))
-                    }
-                    PaymentEvent::SharesPaid { payment, application, amount, counts_on } => {
-                        Self::allot_in(tx, (payment, application, *amount, *counts_on), at, now).await
-                    }
-                    PaymentEvent::GiftPending { donation, .. } => {
-                        Self::mark_donation(tx, donation.as_deref(), DonationStep::Processing, at).await?;
-                        Ok(processed(false))
-                    }
-                    PaymentEvent::GiftFailed { donation, .. } => {
-                        Self::mark_donation(tx, donation.as_deref(), DonationStep::Failed, at).await?;
-                        Ok(processed(false))
-                    }
-                    PaymentEvent::SupporterStarted { subscription, customer, amount, donation } => {
-                        sqlx::query(
-                            "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, started_at, status_at)
-                             VALUES ($1, (SELECT id FROM donations WHERE id = $2), $3, $4, 'active', $5, $5)
-                             ON CONFLICT (subscription) DO UPDATE SET
-                               donation_id = COALESCE(supporters.donation_id, excluded.donation_id),
-                               customer = COALESCE(supporters.customer, excluded.customer),
-                               amount_pence = excluded.amount_pence,
-                               started_at = excluded.started_at",
-                        )
-                        .bind(subscription)
-                        .bind(donation)
-                        .bind(customer)
-                        .bind(amount.0)
-                        .bind(at)
-                        .execute(&mut **tx)
-                        .await?;
-                        Self::mark_donation(tx, donation.as_deref(), DonationStep::Paid, at).await?;
-                        Ok(processed(false))
-                    }
-                    PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email, customer } => {
-                        // The first invoice may come before the checkout that starts the supporter.
-                        sqlx::query(
-                            "INSERT INTO supporters (subscription, amount_pence, status, started_at, status_at)
-                             VALUES ($1, $2, 'active', $3, $3) ON CONFLICT (subscription) DO NOTHING",
-                        )
-                        .bind(subscription)
-                        .bind(amount.0)
-                        .bind(at)
-                        .execute(&mut **tx)
-                        .await?;
-                        let donation: Option<String> =
-                            sqlx::query_scalar("SELECT donation_id FROM supporters WHERE subscription = $1")
-                                .bind(subscription)
-                                .fetch_optional(&mut **tx)
-                                .await?
-                                .flatten();
-                        let new = NewPayment {
-                            counts_on: *counts_on,
-                            payment: invoice,
-                            amount: *amount,
-                            donation: donation.as_deref(),
-                            email: email.as_deref(),
-                            customer: customer.as_deref(),
-                            purpose: "a monthly supporter's payment",
-                            paid_at: at,
-                        };
-                        match Self::count_payment(tx, &new, now).await? {
-                            Some(moved) => Ok(processed(moved)),
-                            None => Ok(EventOutcome::Unmatched),
-                        }
-                    }
-                    PaymentEvent::SupporterStatus { subscription, status } => {
-                        // Cancelled is final, and an older event never overrides a newer one.
-                        sqlx::query(
-                            "INSERT INTO supporters (subscription, amount_pence, status, started_at, status_at)
-                             VALUES ($1, 0, $2, $3, $3)
-                             ON CONFLICT (subscription) DO UPDATE SET status = excluded.status, status_at = excluded.status_at
-                             WHERE supporters.status <> 'cancelled' AND supporters.status_at <= excluded.status_at",
-                        )
-                        .bind(subscription)
-                        .bind(status.as_str())
-                        .bind(at)
-                        .execute(&mut **tx)
-                        .await?;
-                        Ok(processed(false))
-                    }
-                    PaymentEvent::Refunded { payment, refunded_total, refunded_on } => {
-                        let known: Option<(i64, i64, Option<String>, String)> = sqlx::query_as(concat!(
-                            "SELECT p.campaign_id, p.refunded_pence, p.email, c.title
-                             FROM payments p JOIN campaigns c ON c.id = p.campaign_id WHERE p.payment = $1",
-                            $for_update
-                        ))
-                        .bind(payment)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                        let Some((campaign_id, already, email, title)) = known else {
-                            let shares = Self::refund_shares_in(tx, payment, *refunded_total, *refunded_on, at, now).await?;
-                            return Ok(shares.unwrap_or_else(|| EventOutcome::Parked { waiting_for: payment.clone() }));
-                        };
-                        // Stripe gives the running total: book only what is new, whatever the order.
-                        if refunded_total.0 <= already {
-                            return Ok(processed(false));
-                        }
-                        sqlx::query("UPDATE payments SET refunded_pence = $2 WHERE payment = $1")
-                            .bind(payment)
-                            .bind(refunded_total.0)
-                            .execute(&mut **tx)
-                            .await?;
-                        let entry = LedgerEntry {
-                            amount: Pence(already - refunded_total.0),
-                            gifts: 0,
-                            source: "stripe",
-                            source_id: format!("{payment}:refunded:{}", refunded_total.0),
-                            occurred_at: at,
-                        };
-                        let booked = Self::book_in(tx, campaign_id, &entry, now).await?;
-                        if booked && let Some(email) = email {
-                            let notice = Notice::Refund {
-                                amount: Pence(refunded_total.0 - already),
-                                refunded_on: *refunded_on,
-                                purpose: format!("your gift to the {title}"),
-                            };
-                            Self::enqueue_in(tx, &email, &notice, payment, now).await?;
-                        }
-                        Ok(processed(booked))
-                    }
-                    PaymentEvent::Disputed { payment, dispute, amount, stage } => {
-                        let campaign_id: Option<i64> = sqlx::query_scalar(concat!(
-                            "SELECT campaign_id FROM payments WHERE payment = $1",
-                            $for_update
-                        ))
-                        .bind(payment)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                        let Some(campaign_id) = campaign_id else {
-                            // A dispute of a share payment is for staff to settle with the member.
-                            let for_shares: Option<String> =
-                                sqlx::query_scalar("SELECT id FROM share_applications WHERE payment = $1")
-                                    .bind(payment)
-                                    .fetch_optional(&mut **tx)
-                                    .await?;
-                            return Ok(match for_shares {
-                                Some(_) => EventOutcome::Unmatched,
-                                None => EventOutcome::Parked { waiting_for: payment.clone() },
-                            });
-                        };
-                        // Every stage implies the withdrawal, so a closing that comes first still nets out.
-                        let withdrawn = LedgerEntry {
-                            amount: -*amount,
-                            gifts: 0,
-                            source: "stripe",
-                            // Under the payment's id, so that its page finds it: `{payment}:{dispute}:…`.
-                            source_id: format!("{payment}:{dispute}:withdrawn"),
-                            occurred_at: at,
-                        };
-                        let mut moved = Self::book_in(tx, campaign_id, &withdrawn, now).await?;
-                        if *stage == DisputeStage::Won {
-                            let reinstated = LedgerEntry {
-                                amount: *amount,
-                                source_id: format!("{payment}:{dispute}:reinstated"),
-                                ..withdrawn
-                            };
-                            moved |= Self::book_in(tx, campaign_id, &reinstated, now).await?;
-                        }
-                        Ok(processed(moved))
-                    }
-                    PaymentEvent::Unmatched { .. } => Ok(EventOutcome::Unmatched),
-                    PaymentEvent::Ignored => Ok(EventOutcome::Ignored),
-                }
+            async fn propose_member_change(&mut self, number: i64, application: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO member_changes (member_number, application_id, name, address_line1, address_line2, town, postcode,
+                                                 status, created_at)
+                     SELECT $1, id, name, address_line1, address_line2, town, postcode, 'pending', $3
+                     FROM share_applications WHERE id = $2
+                     ON CONFLICT (application_id) DO NOTHING",
+                )
+                .bind(number)
+                .bind(application)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
             }
         }
 
@@ -881,7 +818,10 @@ macro_rules! shared_store {
                     .await?
                     .ok_or_else(|| StoreError::UnknownCampaign(gift.campaign().to_owned()))?;
                 let person_id = match &entry.email {
-                    Some(email) => Some(Self::person_in(&mut tx, email, entry.name.as_deref(), now).await?),
+                    Some(email) => Some(
+                        $crate::ledger::LedgerTx::make_person(&mut tx, &email.key(), email.as_str(), entry.name.as_deref(), now)
+                            .await?,
+                    ),
                     None => None,
                 };
                 // The reference is unique: a form posted twice, or a re-run with the same
@@ -956,14 +896,14 @@ macro_rules! shared_store {
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let campaign_id = Self::campaign_id(&mut tx, campaign).await?;
-                let person_id = Self::person_in(&mut tx, &d.email, d.name.as_deref(), now).await?;
+                // No person yet: the typed email and name wait on the donation until it is paid.
                 sqlx::query(
-                    "INSERT INTO donations (id, person_id, campaign_id, amount_pence, frequency, name, display_name, place,
+                    "INSERT INTO donations (id, email, campaign_id, amount_pence, frequency, name, display_name, place,
                                             anonymous, marketing_consent, status, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11)",
                 )
                 .bind(id)
-                .bind(person_id)
+                .bind(d.email.as_str())
                 .bind(campaign_id)
                 .bind(d.amount.0)
                 .bind(d.frequency.as_str())
@@ -981,8 +921,9 @@ macro_rules! shared_store {
 
             async fn donation(&self, id: &str) -> Result<Option<Donation>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT d.id, c.slug AS campaign, p.email, d.amount_pence AS amount, d.frequency, d.status
-                     FROM donations d JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id
+                    "SELECT d.id, c.slug AS campaign, COALESCE(d.email, p.email, '') AS email, d.amount_pence AS amount,
+                            d.frequency, d.status
+                     FROM donations d LEFT JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id
                      WHERE d.id = $1",
                 )
                 .bind(id)
@@ -1032,76 +973,9 @@ macro_rules! shared_store {
                 retry: bool,
                 now: DateTime<Utc>,
             ) -> Result<EventOutcome, StoreError> {
-                // Most events are a paid one-off gift: where the engine can, they are booked in batches.
-                if !retry
-                    && let Some(gifts) = &self.gifts
-                    && let PaymentEvent::GiftPaid { payment, amount, donation, counts_on, email, customer, .. } = meaning
-                {
-                    let gift = super::gift_batch::PaidGift {
-                        event: event.clone(),
-                        received_at: now,
-                        counts_on: *counts_on,
-                        payment: payment.clone(),
-                        amount: *amount,
-                        donation: donation.clone(),
-                        email: email.clone(),
-                        customer: customer.clone(),
-                    };
-                    if let Some(outcome) = gifts.book(gift).await {
-                        return Ok(outcome);
-                    }
-                }
                 let mut tx = self.pool.begin_with($begin).await?;
-                // Stored first: a second delivery, even a concurrent one, finds it and changes nothing.
-                let fresh: Option<String> = if retry {
-                    sqlx::query_scalar(concat!(
-                        "SELECT id FROM stripe_events WHERE id = $1 AND status IN ('parked', 'unmatched', 'unparsed')",
-                        $for_update
-                    ))
-                        .bind(&event.id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                } else {
-                    sqlx::query_scalar(
-                        "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
-                         VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
-                    )
-                    .bind(&event.id)
-                    .bind(&event.kind)
-                    .bind(event.created)
-                    .bind(&event.payload)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                };
-                if fresh.is_none() {
-                    return Ok(EventOutcome::Duplicate);
-                }
-                let mut outcome = Self::apply_in(&mut tx, event, meaning, now).await?;
-                if let EventOutcome::Processed { may_unpark, .. } = &mut outcome {
-                    *may_unpark = meaning.payment_created().is_some();
-                }
-                let waiting_for = match &outcome {
-                    EventOutcome::Parked { waiting_for } => Some(waiting_for.as_str()),
-                    _ => None,
-                };
-                let note = match meaning {
-                    PaymentEvent::Unmatched { reason } => Some(reason.as_str()),
-                    _ => None,
-                };
-                // A new event was stored as processed; only another outcome needs writing.
-                if retry || outcome.label() != "processed" {
-                    sqlx::query(
-                        "UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1",
-                    )
-                    .bind(&event.id)
-                    .bind(outcome.label())
-                    .bind(waiting_for)
-                    .bind(note)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut tx;
+                let outcome = $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?;
                 tx.commit().await?;
                 Ok(outcome)
             }
@@ -1122,13 +996,39 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError> {
+            async fn events_waiting_for(&self, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError> {
                 let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
-                    "SELECT id, type, created, payload FROM stripe_events WHERE status = 'parked' ORDER BY created, id",
+                    "SELECT id, type, created, payload FROM stripe_events WHERE status = 'parked' AND waiting_for = $1
+                     ORDER BY created, id",
+                )
+                .bind(reference)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id, kind, created, payload)| ReceivedEvent { id, kind, created, payload }).collect())
+            }
+
+            async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError> {
+                let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
+                    "SELECT e.id, e.type, e.created, e.payload FROM stripe_events e
+                     JOIN payment_references r ON r.reference = e.waiting_for
+                     WHERE e.status = 'parked' ORDER BY e.created, e.id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|(id, kind, created, payload)| ReceivedEvent { id, kind, created, payload }).collect())
+            }
+
+            async fn expire_parked_events(&self, parked_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE stripe_events SET status = 'unmatched', processed_at = $2,
+                       note = 'waited a week for ' || waiting_for || ', which never came'
+                     WHERE status = 'parked' AND processed_at < $1",
+                )
+                .bind(parked_before)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn claim_emails(
@@ -1192,15 +1092,13 @@ macro_rules! shared_store {
                 cap: Pence,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let person_id = Self::person_in(&mut tx, &a.email, Some(&a.name), now).await?;
+                // No person yet: they are made when the shares are paid for.
                 sqlx::query(
                     "INSERT INTO share_applications (id, person_id, name, address_line1, address_line2, town, postcode, email,
                                                      amount_pence, shares, cap_pence, status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12)",
+                     VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11)",
                 )
                 .bind(id)
-                .bind(person_id)
                 .bind(&a.name)
                 .bind(&a.address.line1)
                 .bind(&a.address.line2)
@@ -1211,9 +1109,8 @@ macro_rules! shared_store {
                 .bind(a.shares)
                 .bind(cap.0)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?;
-                tx.commit().await?;
                 Ok(())
             }
 
@@ -1274,6 +1171,65 @@ macro_rules! shared_store {
                 Ok(Pence(paid))
             }
 
+            async fn share_notes(&self) -> Result<Vec<HeldApplication>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, name, email, amount_pence AS amount, note, payment FROM share_applications
+                     WHERE status = 'allotted' AND note IS NOT NULL ORDER BY paid_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn pending_member_changes(&self) -> Result<Vec<MemberChange>, StoreError> {
+                let rows: Vec<MemberChangeRow> = sqlx::query_as(
+                    "SELECT c.id, c.member_number, c.name, c.address_line1, c.address_line2, c.town, c.postcode,
+                            m.name AS current_name, m.address_line1 AS current_line1, m.address_line2 AS current_line2,
+                            m.town AS current_town, m.postcode AS current_postcode, c.created_at
+                     FROM member_changes c JOIN members m ON m.member_number = c.member_number
+                     WHERE c.status = 'pending' ORDER BY c.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(MemberChange::from).collect())
+            }
+
+            async fn accept_member_change(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let change: Option<(i64, String, String, Option<String>, String, String)> = sqlx::query_as(concat!(
+                    "SELECT member_number, name, address_line1, address_line2, town, postcode FROM member_changes
+                     WHERE id = $1 AND status = 'pending'",
+                    $for_update
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((number, name, line1, line2, town, postcode)) = change else {
+                    return Ok(false);
+                };
+                sqlx::query(
+                    "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
+                     WHERE member_number = $1",
+                )
+                .bind(number)
+                .bind(&name)
+                .bind(&line1)
+                .bind(&line2)
+                .bind(&town)
+                .bind(&postcode)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE member_changes SET status = 'accepted', decided_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let address = PostalAddress { line1, line2, town, postcode };
+                let detail = format!("member no. {number}: name and address now {name}, {}", address.one_line());
+                Self::audit_in(&mut tx, actor, "member.change", &detail, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn add_staff(
                 &self,
                 email: &EmailAddress,
@@ -1316,13 +1272,28 @@ macro_rules! shared_store {
             }
 
             async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError> {
-                Ok(sqlx::query_as(
+                let mut payments: Vec<CountedPayment> = sqlx::query_as(
                     "SELECT payment, amount_pence AS amount, refunded_pence AS refunded, customer, paid_at
-                     FROM payments WHERE paid_at >= $1 ORDER BY paid_at",
+                     FROM payments WHERE paid_at >= $1 ORDER BY paid_at, payment",
                 )
                 .bind(since)
                 .fetch_all(&self.pool)
-                .await?)
+                .await?;
+                let references: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT r.payment, r.reference FROM payment_references r JOIN payments p ON p.payment = r.payment
+                     WHERE p.paid_at >= $1",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut by_payment: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+                for (payment, reference) in references {
+                    by_payment.entry(payment).or_default().push(reference);
+                }
+                for payment in &mut payments {
+                    payment.references = by_payment.remove(&payment.payment).unwrap_or_default();
+                }
+                Ok(payments)
             }
         }
     };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Sqlite};
+use sqlx::{ConnectOptions, Connection, Sqlite};
 
 use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
 use super::staff_sql::{gift_search, staff_area};
@@ -37,13 +37,24 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
     if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
     }
+    // A migration that makes a table again (SQLite's procedure for what ALTER TABLE cannot do)
+    // runs with foreign keys off, as SQLite requires; every other connection enforces them.
+    let mut migrating = options.clone().foreign_keys(false).connect().await?;
+    sqlx::migrate!("migrations/sqlite").run(&mut migrating).await?;
+    let dangling: Vec<(String,)> =
+        sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&mut migrating).await?;
+    migrating.close().await?;
+    if let Some((table,)) = dangling.first() {
+        return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+            "a migration left {table} referring to missing rows"
+        ))));
+    }
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-    Ok(SqlStore { pool, gifts: None })
+    Ok(SqlStore { pool })
 }
 
 impl SqlStore<Sqlite> {

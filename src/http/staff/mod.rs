@@ -50,6 +50,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/supporters", get(people::supporters))
         .route("/staff/members", get(people::members))
         .route("/staff/members.csv", get(people::register_csv))
+        .route("/staff/members/changes/{id}/accept", post(people::accept_change))
         .route("/staff/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/staff/campaigns/{slug}", post(campaigns::change))
         .route("/staff/campaigns/{slug}/close", post(campaigns::close))

@@ -2,17 +2,17 @@
 //! and the register of members with its history and CSV download.
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::response::{Html, Response};
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::auth::{AtLeast, Finance, Viewer};
+use super::auth::{Admin, AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
 use crate::domain::shares::register_csv as register_as_csv;
 use crate::domain::{Pence, RegisterEntry, given};
 use crate::http::AppState;
 use crate::http::error::PageError;
-use crate::store::{Allotment, HeldApplication, PersonRow, SupporterRow, SupporterTotals};
+use crate::store::{Allotment, HeldApplication, MemberChange, PersonRow, SupporterRow, SupporterTotals};
 
 #[derive(Default, Deserialize)]
 #[serde(default)]
@@ -69,6 +69,8 @@ struct MembersPage<'a> {
     history: Vec<Allotment>,
     capital: Pence,
     held: Vec<HeldApplication>,
+    notes: Vec<HeldApplication>,
+    changes: Vec<MemberChange>,
 }
 
 pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
@@ -81,8 +83,20 @@ pub async fn members(AtLeast(user): Viewer, State(state): State<AppState>) -> Re
         history,
         capital: state.store.share_capital().await?,
         held: state.store.held_applications().await?,
+        notes: state.store.share_notes().await?,
+        changes: state.store.pending_member_changes().await?,
     };
     Ok(Html(page.render()?))
+}
+
+/// An admin accepts a member's new name or address into the register (SPEC §7), audited.
+pub async fn accept_change(
+    AtLeast(user): Admin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    state.store.accept_member_change(id, &user.actor(), state.clock.now()).await?;
+    Ok(Redirect::to("/staff/members").into_response())
 }
 
 /// The register as SPEC §7's CSV, the same as `coopfund register export`.
