@@ -7,11 +7,14 @@ mod stripe;
 
 mod bad_input;
 mod cli;
+mod edge;
+mod exports;
 mod faults;
 mod fund;
 mod giving;
 mod live;
 mod migrations;
+mod outbox_claims;
 mod receipts;
 mod shares;
 mod staff;
