@@ -14,7 +14,9 @@ use axum_client_ip::ClientIpSource;
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::domain::{Pence, ShareRules, parse_amount};
 
-#[derive(Clone, Debug)]
+/// The service's configuration. `Debug` shows no secret: the Stripe keys, and any password in
+/// `DATABASE_URL` or `SMTP_URL`, are redacted, so that logging a config leaks nothing.
+#[derive(Clone)]
 pub struct Config {
     pub database_url: String,
     pub app_addr: SocketAddr,
@@ -34,15 +36,71 @@ pub struct Config {
     /// The socket's peer by default; behind a proxy, the header it sets (`RightmostXForwardedFor`
     /// for nginx's `$proxy_add_x_forwarded_for`, whose last address is the one nginx saw).
     pub client_ip_source: ClientIpSource,
+    /// `LIVE_MAX_STREAMS`: live-update streams one instance holds at most (SPEC §9).
+    pub live_max_streams: usize,
+    /// `HEADER_TIMEOUT` (seconds, default 30): how long a client has to send a request's
+    /// headers, and how long a keep-alive connection may sit idle (SPEC §9).
+    pub header_timeout: std::time::Duration,
     /// `COOPFUND_NOW`: a fixed business clock for tests.
     pub now: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_password(&self.database_url))
+            .field("app_addr", &self.app_addr)
+            .field("public_base_url", &self.public_base_url.as_str())
+            .field("stripe", &self.stripe)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_password(u.as_str())))
+            .field("mail_dir", &self.mail_dir)
+            .field("mail_from", &self.mail_from.to_string())
+            .field("org_name", &self.org_name)
+            .field("org_registration", &self.org_registration)
+            .field("fund_timezone", &self.fund_timezone)
+            .field("share_price", &self.share_price)
+            .field("share_max_holding", &self.share_max_holding)
+            .field("donation_min", &self.donation_min)
+            .field("donation_max", &self.donation_max)
+            .field("client_ip_source", &self.client_ip_source)
+            .field("live_max_streams", &self.live_max_streams)
+            .field("header_timeout", &self.header_timeout)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// A URL with any password replaced by `redacted`; a URL that does not parse is redacted whole,
+/// since its password cannot be found.
+fn redact_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            if parsed.set_password(Some("redacted")).is_ok() {
+                parsed.to_string()
+            } else {
+                "redacted".to_owned()
+            }
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "redacted".to_owned(),
+    }
+}
+
+#[derive(Clone)]
 pub struct StripeConfig {
     pub secret_key: String,
     pub webhook_secret: String,
     pub api_base: Url,
+}
+
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("secret_key", &"redacted")
+            .field("webhook_secret", &"redacted")
+            .field("api_base", &self.api_base.as_str())
+            .finish()
+    }
 }
 
 /// A variable that cannot be used; the message names it, on one line.
@@ -121,6 +179,18 @@ impl Config {
                 "must be ConnectInfo (no proxy) or the proxy's header, such as RightmostXForwardedFor".into(),
             )
         })?;
+        let count = |name: &'static str, default: &str, least: u64| {
+            let value = var(name, default);
+            value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= least)
+                .ok_or_else(|| fail(name, format!("{value:?} is not a whole number of at least {least}")))
+        };
+        let live_max_streams = usize::try_from(count("LIVE_MAX_STREAMS", "10000", 0)?)
+            .map_err(|_| fail("LIVE_MAX_STREAMS", "is too large".into()))?;
+        let header_timeout = std::time::Duration::from_secs(count("HEADER_TIMEOUT", "30", 1)?);
         let now = get("COOPFUND_NOW")
             .map(|v| {
                 DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
@@ -145,6 +215,8 @@ impl Config {
             donation_min,
             donation_max,
             client_ip_source,
+            live_max_streams,
+            header_timeout,
             now,
         })
     }
@@ -202,6 +274,31 @@ mod tests {
             line.as_deref(),
             Some("invalid configuration: FUND_TIMEZONE: must be an IANA time zone such as Europe/London")
         );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://coopfund:s3cret-db@db.example/coopfund"),
+            ("STRIPE_SECRET_KEY", "sk_live_s3cret-key"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_s3cret-hook"),
+            ("SMTP_URL", "smtps://mailer:s3cret-mail@smtp.example"),
+        ])
+        .expect("valid");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://coopfund:redacted@db.example/coopfund"), "{shown}");
+        assert!(shown.contains("smtps://mailer:redacted@smtp.example"), "{shown}");
+        assert_eq!(redact_password("sqlite://data/coopfund.db?mode=rwc"), "sqlite://data/coopfund.db?mode=rwc");
+    }
+
+    #[test]
+    fn stream_cap_and_header_timeout_have_spec_defaults() {
+        let c = config(&[]).expect("valid");
+        assert_eq!((c.live_max_streams, c.header_timeout.as_secs()), (10_000, 30));
+        let name = |vars: &[(&str, &str)]| config(vars).err().map(|e| e.name);
+        assert_eq!(name(&[("LIVE_MAX_STREAMS", "lots")]), Some("LIVE_MAX_STREAMS"));
+        assert_eq!(name(&[("HEADER_TIMEOUT", "0")]), Some("HEADER_TIMEOUT"));
     }
 
     #[test]

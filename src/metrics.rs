@@ -29,8 +29,45 @@ pub fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's");
         }
+        at_zero();
         handle
     })
+}
+
+/// The Stripe events the webhook acts on (`payments/events.rs`), and how handling one may end
+/// (`EventOutcome::label`, and `refused` for a bad signature).
+const WEBHOOK_TYPES: [&str; 10] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+];
+const WEBHOOK_OUTCOMES: [&str; 6] = ["processed", "duplicate", "parked", "ignored", "unmatched", "unparsed"];
+/// How an attempt to send an email may end ([`email`]).
+const EMAIL_OUTCOMES: [&str; 3] = ["sent", "retrying", "failed"];
+
+/// Every family at zero from start-up (SPEC §9), so that an alert on one reads 0, not "no data".
+fn at_zero() {
+    for kind in WEBHOOK_TYPES {
+        for outcome in WEBHOOK_OUTCOMES {
+            metrics::counter!("webhook_events_total", "type" => kind, "outcome" => outcome).increment(0);
+        }
+    }
+    metrics::counter!("webhook_events_total", "type" => "unverified", "outcome" => "refused").increment(0);
+    for outcome in EMAIL_OUTCOMES {
+        metrics::counter!("emails_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("ledger_rows_written_total").increment(0);
+    for gauge in ["outbox_pending", "outbox_oldest_pending_seconds", "sse_subscribers"] {
+        metrics::gauge!(gauge).set(0.0);
+    }
+    publish_hot_routes();
 }
 
 /// Counts every request by route and status and times it.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::donation::FieldErrors;
 use super::email::EmailAddress;
 use super::money::{Pence, parse_amount};
+use super::table::{Cell, to_csv};
 
 /// The join form exactly as posted, every field a string so that it can be shown again.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -153,21 +154,22 @@ pub struct RegisterEntry {
     pub ceased_on: Option<NaiveDate>,
 }
 
-/// The register as CSV (RFC 4180, UTF-8) with the header SPEC §7 names.
+/// The register as CSV (RFC 4180, UTF-8) with the header SPEC §7 names; names and addresses
+/// that start like a formula are neutralised (SPEC §8, OWASP), see [`Cell`].
 pub fn register_csv(entries: &[RegisterEntry]) -> Result<Vec<u8>, csv::Error> {
     let header = ["member_number", "name", "address", "email", "shares", "amount_paid", "entered_on", "ceased_on"];
-    super::table::to_csv(
+    to_csv(
         &header,
         entries.iter().map(|m| {
             [
-                m.member_number.to_string(),
-                m.name.clone(),
-                m.address.one_line(),
-                m.email.clone(),
-                m.shares.to_string(),
-                m.amount_paid.decimal(),
-                m.entered_on.to_string(),
-                m.ceased_on.map(|d| d.to_string()).unwrap_or_default(),
+                Cell::from(m.member_number),
+                Cell::from(m.name.as_str()),
+                Cell::from(m.address.one_line()),
+                Cell::from(m.email.as_str()),
+                Cell::from(m.shares),
+                Cell::from(m.amount_paid),
+                Cell::from(m.entered_on.to_string()),
+                Cell::from(m.ceased_on.map(|d| d.to_string()).unwrap_or_default()),
             ]
         }),
     )

@@ -1,14 +1,15 @@
 //! Giving: the donation form, the way to the payment page, thanks and recent gifts.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 
 use super::AppState;
 use super::error::PageError;
+use super::form::Fields;
 use super::public::{HomePage, gift_lines};
 use crate::domain::{DonationForm, Frequency, Progress};
 use crate::payments::{CheckoutRequest, Purchase};
@@ -20,8 +21,11 @@ pub fn router() -> Router<AppState> {
         .route("/gifts", get(gifts))
 }
 
-async fn donate(State(state): State<AppState>, Form(form): Form<DonationForm>) -> Result<Response, PageError> {
-    let donation = match form.parse(state.config.donation_min, state.config.donation_max) {
+async fn donate(
+    State(state): State<AppState>,
+    Fields(form, repeated): Fields<DonationForm>,
+) -> Result<Response, PageError> {
+    let donation = match repeated.check(form.parse(state.config.donation_min, state.config.donation_max)) {
         Ok(donation) => donation,
         Err(errors) => {
             let page = HomePage::render(&state, &form, &errors).await?;

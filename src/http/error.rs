@@ -1,35 +1,70 @@
-//! Errors of the HTTP layer: JSON for the API, a plain page for readers.
+//! Errors of the HTTP layer: JSON for the API, a plain page for readers. A dependency that is
+//! down answers 503 ("try again"); a bug answers 500, so that alerts tell the two apart.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use crate::store::StoreError;
 
+/// Whether a storage failure is the database being unreachable or overloaded (worth trying
+/// again) rather than a statement that can never work (a bug).
+pub fn is_outage(e: &StoreError) -> bool {
+    let StoreError::Database(e) = e else {
+        return false;
+    };
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // SQLite busy or locked; PostgreSQL out of resources, shutting down, or a statement
+        // cancelled by its timeout.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(code.as_ref(), "5" | "6" | "517" | "57014" | "57P01" | "57P02" | "57P03" | "53300")
+                || code.starts_with("08")
+                || code.starts_with("53")
+        }),
+        _ => false,
+    }
+}
+
+/// `body` as a failure: 503 with `Retry-After` for an outage, else 500.
+fn failure(outage: bool, body: impl IntoResponse) -> Response {
+    if outage {
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, HeaderValue::from_static("5"))], body).into_response()
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+    }
+}
+
 /// An API failure, answered as `{"error": "…"}` with its status.
 #[derive(Debug)]
 pub enum ApiError {
     NotFound(String),
-    Unavailable(StoreError),
+    Store(StoreError),
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::Unavailable(e)
+        ApiError::Store(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, message) = match self {
-            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, what),
-            ApiError::Unavailable(e) => {
-                tracing::error!(error = %e, "storage failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "the service is unavailable; try again shortly".to_owned())
+        match self {
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response(),
+            ApiError::Store(e) => {
+                let outage = is_outage(&e);
+                tracing::error!(error = %e, outage, "storage failed");
+                let message = if outage { "the service is unavailable; try again shortly" } else { "internal error" };
+                failure(outage, Json(json!({ "error": message })))
             }
-        };
-        (status, Json(json!({ "error": message }))).into_response()
+        }
     }
 }
 
@@ -38,6 +73,8 @@ impl IntoResponse for ApiError {
 pub enum PageError {
     Store(StoreError),
     Template(askama::Error),
+    /// Something the code should never do.
+    Bug(&'static str),
 }
 
 impl From<StoreError> for PageError {
@@ -54,12 +91,47 @@ impl From<askama::Error> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        match &self {
-            PageError::Store(e) => tracing::error!(error = %e, "storage failed"),
-            PageError::Template(e) => tracing::error!(error = %e, "template failed"),
-        }
-        let page = "<!doctype html><meta charset=utf-8><title>Sorry</title>\
-                    <p>Sorry, something went wrong on our side. Please try again in a minute.</p>";
-        (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
+        let outage = match &self {
+            PageError::Store(e) => {
+                let outage = is_outage(e);
+                tracing::error!(error = %e, outage, "storage failed");
+                outage
+            }
+            PageError::Template(e) => {
+                tracing::error!(error = %e, "template failed");
+                false
+            }
+            PageError::Bug(what) => {
+                tracing::error!(what, "bug");
+                false
+            }
+        };
+        let page = if outage {
+            "<!doctype html><meta charset=utf-8><title>Sorry</title>\
+             <p>Sorry, the service is busy or down for a moment. Please try again in a minute.</p>"
+        } else {
+            "<!doctype html><meta charset=utf-8><title>Sorry</title>\
+             <p>Sorry, something went wrong on our side, and we have been told.</p>"
+        };
+        failure(outage, Html(page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bug_is_500_and_an_outage_503() {
+        let bug = PageError::Template(askama::Error::Fmt).into_response();
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(bug.headers().get(header::RETRY_AFTER).is_none());
+        let down = PageError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)).into_response();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.headers()[header::RETRY_AFTER], "5");
+        let wrong = ApiError::Store(StoreError::Database(sqlx::Error::RowNotFound)).into_response();
+        assert_eq!(wrong.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let api_down = ApiError::Store(StoreError::Database(sqlx::Error::PoolClosed)).into_response();
+        assert_eq!(api_down.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -1,15 +1,16 @@
 //! Joining the co-operative: the share application form, the way to the payment page, and thanks.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Form, Router};
 
 use super::AppState;
 use super::donate::to_checkout;
 use super::error::PageError;
+use super::form::Fields;
 use crate::domain::shares::over_the_cap;
 use crate::domain::{FieldErrors, JoinForm};
 use crate::payments::{CheckoutRequest, Purchase};
@@ -64,11 +65,11 @@ async fn join_form(State(state): State<AppState>) -> Result<Html<String>, PageEr
     page(&state, &JoinForm::default(), &FieldErrors::new())
 }
 
-async fn join(State(state): State<AppState>, Form(form): Form<JoinForm>) -> Result<Response, PageError> {
+async fn join(State(state): State<AppState>, Fields(form, repeated): Fields<JoinForm>) -> Result<Response, PageError> {
     let rules = state.config.share_rules();
     let refuse =
         |errors: FieldErrors| Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &form, &errors)?).into_response());
-    let application = match form.parse(rules) {
+    let application = match repeated.check(form.parse(rules)) {
         Ok(application) => application,
         Err(errors) => return refuse(errors),
     };

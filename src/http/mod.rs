@@ -5,8 +5,10 @@ mod api;
 mod demo;
 mod donate;
 mod error;
+mod form;
 mod health;
 mod join;
+pub mod limits;
 mod public;
 mod staff;
 mod webhooks;
@@ -17,31 +19,37 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Html;
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
 pub use crate::app::AppState;
+pub use staff::LoginKey;
 
 /// Bodies larger than this are refused with 413 before any handler reads them.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     // Pages are worth compressing for phones; the JSON figures are too small to gain from it.
+    // Staff pages are not compressed: they echo a search and hold the CSRF token, and their
+    // compressed length would let an attacker guess the token byte by byte (BREACH). They are
+    // few and small, so this costs little, and no token needs masking per response.
     let pages = Router::new()
         .merge(public::router())
         .merge(donate::router())
         .merge(join::router())
         .merge(demo::router())
+        .layer(CompressionLayer::new())
+        .layer(nosniff())
         .merge(staff::router(&state))
-        .merge(account::router(&state))
-        .layer(CompressionLayer::new());
+        .merge(account::router(&state));
     // Everything that waits on the database or the network has a deadline, request metrics
     // and a line in the log. The figures, the widget and their stream, fetched under every
     // article, are served from memory (on a miss, from a pool whose own timeouts bound the
@@ -69,6 +77,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+}
+
+/// `X-Content-Type-Options: nosniff` on public pages: a browser never runs a response as
+/// anything but the type it is sent as. (The widget and the JSON carry it in their cached
+/// headers; staff pages in their own set.)
+fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
 }
 
 async fn not_found() -> (StatusCode, Html<&'static str>) {

@@ -25,6 +25,8 @@ const SENDING_AT_ONCE: usize = 8;
 const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(26);
 
 pub struct Outbox {
+    /// Names this worker's claims: only it records how its emails went.
+    claimant: String,
     store: Arc<dyn Store>,
     transport: Transport,
     config: Arc<Config>,
@@ -33,7 +35,8 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(store: Arc<dyn Store>, transport: Transport, config: Arc<Config>, wake: Arc<Notify>) -> Outbox {
-        Outbox { store, transport, config, wake }
+        let claimant = format!("outbox-{}", uuid::Uuid::new_v4().simple());
+        Outbox { claimant, store, transport, config, wake }
     }
 
     /// Sends until `stop`. The emails being sent when `stop` comes are finished; the rest of
@@ -65,12 +68,12 @@ impl Outbox {
         // Retry times are real time, whatever the business clock says.
         let now = Utc::now();
         let claimed_until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
-        let due = self.store.claim_emails(now, claimed_until, BATCH).await?;
+        let due = self.store.claim_emails(now, claimed_until, BATCH, &self.claimant).await?;
         // SMTP is a conversation of round trips: several at once keep the line busy.
         for (n, chunk) in due.chunks(SENDING_AT_ONCE).enumerate() {
             if stop.is_cancelled() {
                 for email in &due[n * SENDING_AT_ONCE..] {
-                    self.store.release_email(email.id).await?;
+                    self.store.release_email(email.id, &self.claimant).await?;
                 }
                 return Ok(n * SENDING_AT_ONCE);
             }
@@ -81,7 +84,7 @@ impl Outbox {
             // The chunk's failures in one write: with SMTP down, a write per attempt would
             // compete with the payments still coming in.
             if !failed.is_empty() {
-                self.store.emails_tried(&failed).await?;
+                self.store.emails_tried(&self.claimant, &failed).await?;
             }
         }
         Ok(due.len())
@@ -109,11 +112,16 @@ impl Outbox {
                 tracing::info!(outbox = email.id, attempts = email.attempts, "email sent");
                 crate::metrics::email("sent");
                 let sent = Tried { id: email.id, delivery: Delivery::Sent { at: Utc::now() } };
-                self.store.emails_tried(&[sent]).await?;
+                self.store.emails_tried(&self.claimant, &[sent]).await?;
                 Ok(None)
             }
             Err(e) => {
-                let retry_at = next_attempt(email.attempts, email.first_attempt_at, Utc::now());
+                // An email that cannot be built now never will be: it fails at once, for staff to
+                // see, instead of being tried for a day.
+                let retry_at = match e {
+                    super::MailError::Build(_) => None,
+                    super::MailError::Send(_) => next_attempt(email.attempts, email.first_attempt_at, Utc::now()),
+                };
                 let error = crate::domain::mask_addresses(&e.to_string());
                 tracing::warn!(outbox = email.id, attempts = email.attempts, %error, ?retry_at, "email not sent");
                 crate::metrics::email(if retry_at.is_some() { "retrying" } else { "failed" });

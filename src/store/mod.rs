@@ -19,8 +19,9 @@ use crate::domain::{
 use crate::jobs::reconcile::CountedPayment;
 pub use account_sql::{ConsentChange, ReaderAccounts, ReaderSupport};
 pub use views::{
-    Actor, AuditEntry, CampaignChange, EVENT_STATUSES, EmailRow, EventFilter, EventRow, EventStatuses, GiftFilter,
-    GiftRow, HeldApplication, LedgerRow, PersonRow, StaffArea, StaffRow, SupporterRow, SupporterTotals,
+    Actor, AttemptLimit, AuditEntry, CampaignChange, CountedAttempt, EVENT_STATUSES, EmailRow, EventFilter, EventRow,
+    EventStatuses, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow, StaffAccount, StaffArea, StaffRow,
+    SupporterRow, SupporterTotals,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -153,17 +154,21 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     /// the payment it names never came); how many.
     async fn expire_parked_events(&self, parked_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// Claims up to `limit` emails that are due, until `claimed_until`; other workers pass them by.
+    /// Claims up to `limit` emails that are due, for `claimant` until `claimed_until`; other
+    /// workers pass them by until the claim lapses.
     async fn claim_emails(
         &self,
         now: DateTime<Utc>,
         claimed_until: DateTime<Utc>,
         limit: i64,
+        claimant: &str,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
-    /// Records how attempts to send claimed emails ended, all at once.
-    async fn emails_tried(&self, tried: &[Tried]) -> Result<(), StoreError>;
-    /// Gives back a claimed email that was not tried (at shutdown): another worker sends it now.
-    async fn release_email(&self, id: i64) -> Result<(), StoreError>;
+    /// Records how `claimant`'s attempts to send its claimed emails ended, all at once. An
+    /// email whose claim lapsed and went to another worker is left to that worker.
+    async fn emails_tried(&self, claimant: &str, tried: &[Tried]) -> Result<(), StoreError>;
+    /// Gives back an email `claimant` claimed and did not try (at shutdown): another worker
+    /// sends it now.
+    async fn release_email(&self, id: i64, claimant: &str) -> Result<(), StoreError>;
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// How many emails wait to be sent, and since when the oldest of them has waited.
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;

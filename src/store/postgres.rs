@@ -28,10 +28,19 @@ shared_store!(
 );
 staff_area!(Postgres);
 
+/// How every write transaction begins; PostgreSQL locks rows as it writes them.
+/// (`shared_store!` takes it as a literal, the same text.)
+const BEGIN_WRITE: &str = "BEGIN";
+
 impl SqlStore<Postgres> {
+    /// A write transaction, begun the one way writes begin here ([`BEGIN_WRITE`]).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin_with(BEGIN_WRITE).await
+    }
+
     /// One statement for a whole chunk of attempts: under load the outbox worker's marks
     /// would otherwise cost a commit per email.
-    async fn mark_emails(&self, tried: &[Tried]) -> Result<(), StoreError> {
+    async fn mark_emails(&self, claimant: &str, tried: &[Tried]) -> Result<(), StoreError> {
         let mut ids = Vec::with_capacity(tried.len());
         let mut sent = Vec::with_capacity(tried.len());
         let mut retry = Vec::with_capacity(tried.len());
@@ -49,14 +58,16 @@ impl SqlStore<Postgres> {
         sqlx::query(
             "UPDATE outbox SET status = CASE WHEN t.sent_at IS NOT NULL THEN 'sent'
                                              WHEN t.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
-                               sent_at = t.sent_at, next_attempt_at = t.retry_at, claimed_until = NULL, last_error = t.error
+                               sent_at = t.sent_at, next_attempt_at = t.retry_at, claimed_until = NULL,
+                               claimed_by = NULL, last_error = t.error
              FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::text[]) AS t(id, sent_at, retry_at, error)
-             WHERE outbox.id = t.id",
+             WHERE outbox.id = t.id AND outbox.claimed_by = $5 AND outbox.status = 'pending'",
         )
         .bind(ids)
         .bind(sent)
         .bind(retry)
         .bind(errors)
+        .bind(claimant)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -66,8 +77,9 @@ impl SqlStore<Postgres> {
 pub(super) async fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {
     let options = PgConnectOptions::from_str(url)?
         .log_slow_statements(log::LevelFilter::Info, SLOW)
-        // No statement may hold a request, or a row lock, for longer than this.
-        .options([("statement_timeout", "10s")]);
+        // No statement may hold a request, or a row lock, for longer than this; and notices
+        // (`relation … already exists, skipping` from migrations) stay off the CLI's stderr.
+        .options([("statement_timeout", "10s"), ("client_min_messages", "warning")]);
     let pool =
         PgPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;

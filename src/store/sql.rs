@@ -1036,9 +1036,11 @@ macro_rules! shared_store {
                 now: DateTime<Utc>,
                 claimed_until: DateTime<Utc>,
                 limit: i64,
+                claimant: &str,
             ) -> Result<Vec<OutboxEmail>, StoreError> {
                 Ok(sqlx::query_as(concat!(
-                    "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, $2)
+                    "UPDATE outbox SET claimed_until = $1, claimed_by = $4, attempts = attempts + 1,
+                                       first_attempt_at = COALESCE(first_attempt_at, $2)
                      WHERE id IN (SELECT id FROM outbox
                                   WHERE status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
                                     AND (claimed_until IS NULL OR claimed_until < $2)
@@ -1050,19 +1052,22 @@ macro_rules! shared_store {
                 .bind(claimed_until)
                 .bind(now)
                 .bind(limit)
+                .bind(claimant)
                 .fetch_all(&self.pool)
                 .await?)
             }
 
-            async fn emails_tried(&self, tried: &[Tried]) -> Result<(), StoreError> {
-                self.mark_emails(tried).await
+            async fn emails_tried(&self, claimant: &str, tried: &[Tried]) -> Result<(), StoreError> {
+                self.mark_emails(claimant, tried).await
             }
 
-            async fn release_email(&self, id: i64) -> Result<(), StoreError> {
+            async fn release_email(&self, id: i64, claimant: &str) -> Result<(), StoreError> {
                 sqlx::query(
-                    "UPDATE outbox SET claimed_until = NULL, attempts = attempts - 1 WHERE id = $1 AND status = 'pending'",
+                    "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL, attempts = attempts - 1
+                     WHERE id = $1 AND status = 'pending' AND claimed_by = $2",
                 )
                 .bind(id)
+                .bind(claimant)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -14,8 +14,11 @@ use super::{ChangeFeed, ChangeNotices, Delivery};
 /// Statements slower than this are logged, at info: load is not a fault.
 const SLOW: Duration = Duration::from_secs(1);
 
-// `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the
-// busy timeout instead of one failing when it upgrades a read lock.
+/// How every write transaction begins: `BEGIN IMMEDIATE` takes the write lock up front, so two
+/// writers queue on the busy timeout instead of one failing when it upgrades a read lock.
+/// (`shared_store!` takes it as a literal, the same text.)
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 shared_store!(
     Sqlite,
     begin_write: "BEGIN IMMEDIATE",
@@ -58,24 +61,33 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
 }
 
 impl SqlStore<Sqlite> {
+    /// A write transaction, begun the one way writes begin here ([`BEGIN_WRITE`]).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with(BEGIN_WRITE).await
+    }
+
     /// A chunk of attempts in one transaction: one commit, however many emails.
-    async fn mark_emails(&self, tried: &[Tried]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+    async fn mark_emails(&self, claimant: &str, tried: &[Tried]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         for attempt in tried {
             match &attempt.delivery {
                 Delivery::Sent { at } => sqlx::query(
-                    "UPDATE outbox SET status = 'sent', sent_at = $2, claimed_until = NULL, last_error = NULL WHERE id = $1",
+                    "UPDATE outbox SET status = 'sent', sent_at = $2, claimed_until = NULL, claimed_by = NULL,
+                                       last_error = NULL
+                     WHERE id = $1 AND claimed_by = $3 AND status = 'pending'",
                 )
                 .bind(attempt.id)
-                .bind(at),
+                .bind(at)
+                .bind(claimant),
                 Delivery::Failed { retry_at, error } => sqlx::query(
                     "UPDATE outbox SET status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END,
-                                       next_attempt_at = $2, claimed_until = NULL, last_error = $3
-                     WHERE id = $1",
+                                       next_attempt_at = $2, claimed_until = NULL, claimed_by = NULL, last_error = $3
+                     WHERE id = $1 AND claimed_by = $4 AND status = 'pending'",
                 )
                 .bind(attempt.id)
                 .bind(retry_at)
-                .bind(error),
+                .bind(error)
+                .bind(claimant),
             }
             .execute(&mut *tx)
             .await?;

@@ -45,9 +45,9 @@ macro_rules! staff_area {
     ($engine:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::StaffArea for SqlStore<$engine> {
-            async fn staff_by_id(&self, id: i64) -> Result<Option<StaffMember>, StoreError> {
+            async fn staff_by_id(&self, id: i64) -> Result<Option<$crate::store::StaffAccount>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT id, email, role, password_hash FROM staff WHERE id = $1 AND removed_at IS NULL",
+                    "SELECT id, email, role, session_epoch FROM staff WHERE id = $1 AND removed_at IS NULL",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -69,17 +69,24 @@ macro_rules! staff_area {
                 actor: &Actor,
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
+                // Either change ends the account's sessions: they carry the epoch they began under.
                 let done = match role {
                     Some(role) => {
-                        sqlx::query("UPDATE staff SET role = $2 WHERE id = $1 AND removed_at IS NULL")
+                        sqlx::query(
+                            "UPDATE staff SET role = $2, session_epoch = session_epoch + 1
+                             WHERE id = $1 AND removed_at IS NULL",
+                        )
                             .bind(id)
                             .bind(role.as_str())
                             .execute(&mut *tx)
                             .await?
                     }
                     None => {
-                        sqlx::query("UPDATE staff SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL")
+                        sqlx::query(
+                            "UPDATE staff SET removed_at = $2, session_epoch = session_epoch + 1
+                             WHERE id = $1 AND removed_at IS NULL",
+                        )
                             .bind(id)
                             .bind(now)
                             .execute(&mut *tx)
@@ -129,37 +136,77 @@ macro_rules! staff_area {
                 Ok(())
             }
 
-            async fn login_failures(
+            async fn count_attempt(
                 &self,
-                email_key: &str,
-                address: &str,
+                limits: &[$crate::store::AttemptLimit<'_>],
                 since: DateTime<Utc>,
-            ) -> Result<(i64, i64), StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM login_failures WHERE email_key = $1 AND at >= $3),
-                            (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at >= $3)",
-                )
-                .bind(email_key)
-                .bind(address)
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?)
+                now: DateTime<Utc>,
+            ) -> Result<Option<$crate::store::CountedAttempt>, StoreError> {
+                let mut keys: Vec<_> = limits.iter().collect();
+                // Always in the same order, so that two attempts never wait for each other's keys.
+                keys.sort_by_key(|l| l.key);
+                let mut tx = self.begin_write().await?;
+                for limit in &keys {
+                    // Holds the key's row until commit: another attempt on it waits here, then
+                    // counts this one.
+                    sqlx::query(
+                        "INSERT INTO attempt_keys (key, last_at) VALUES ($1, $2)
+                         ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at",
+                    )
+                    .bind(limit.key)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    let made: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE key = $1 AND at >= $2")
+                        .bind(limit.key)
+                        .bind(since)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if made >= limit.most {
+                        return Ok(None);
+                    }
+                }
+                let mut ids = Vec::with_capacity(keys.len());
+                for limit in &keys {
+                    let id: i64 = sqlx::query_scalar("INSERT INTO attempts (key, at) VALUES ($1, $2) RETURNING id")
+                        .bind(limit.key)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    ids.push(id);
+                }
+                tx.commit().await?;
+                Ok(Some($crate::store::CountedAttempt { ids }))
             }
 
-            async fn record_login_failure(&self, email_key: &str, address: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                // Old failures and sessions go as new ones come: neither table grows without bound.
-                sqlx::query("DELETE FROM login_failures WHERE at < $1")
-                    .bind(at - chrono::Duration::days(1))
-                    .execute(&self.pool)
-                    .await?;
-                sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1").bind(at).execute(&self.pool).await?;
-                sqlx::query("INSERT INTO login_failures (email_key, address, at) VALUES ($1, $2, $3)")
-                    .bind(email_key)
-                    .bind(address)
-                    .bind(at)
-                    .execute(&self.pool)
-                    .await?;
+            async fn forgive_attempt(&self, attempt: &$crate::store::CountedAttempt) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                for id in &attempt.ids {
+                    sqlx::query("DELETE FROM attempts WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
+            }
+
+            async fn purge_expired(&self, now: DateTime<Utc>, attempts_before: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM attempts WHERE at < $1").bind(attempts_before).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM attempt_keys WHERE last_at < $1")
+                    .bind(attempts_before)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn shared_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+                sqlx::query("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(fresh)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
             }
 
             async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
@@ -338,9 +385,10 @@ macro_rules! staff_area {
             }
 
             async fn retry_email(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
-                    "UPDATE outbox SET status = 'pending', next_attempt_at = NULL, claimed_until = NULL, attempts = 0,
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = NULL, claimed_until = NULL, claimed_by = NULL,
+                                       attempts = 0,
                                        first_attempt_at = NULL
                      WHERE id = $1 AND status = 'failed'",
                 )
@@ -356,7 +404,7 @@ macro_rules! staff_area {
             }
 
             async fn audit(&self, actor: &Actor, action: &str, detail: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 Self::audit_in(&mut tx, actor, action, detail, now).await?;
                 tx.commit().await?;
                 Ok(())

@@ -7,14 +7,38 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::StoreError;
 use crate::domain::Pence;
 
-/// Sessions, login throttling and the staff pages' reads; implemented in `staff_sql.rs`.
+/// At most `most` attempts under `key` (an account, an address) in the window being counted.
+#[derive(Clone, Copy, Debug)]
+pub struct AttemptLimit<'a> {
+    pub key: &'a str,
+    pub most: i64,
+}
+
+/// An attempt as counted: one row under each of its keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountedAttempt {
+    pub ids: Vec<i64>,
+}
+
+/// A member of staff as a session sees them.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StaffAccount {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    /// Moves on at every removal and role change; a session carries the value it signed in under.
+    pub session_epoch: i64,
+}
+
+/// Sessions, attempt limits and the staff pages' reads; implemented in `staff_sql.rs`.
 #[async_trait]
 pub trait StaffArea: Send + Sync {
-    /// A member of staff by id: a session names them so.
-    async fn staff_by_id(&self, id: i64) -> Result<Option<super::StaffMember>, StoreError>;
+    /// A member of staff by id, with the epoch their sessions must carry: a session names them so.
+    async fn staff_by_id(&self, id: i64) -> Result<Option<StaffAccount>, StoreError>;
     /// Staff who can sign in, by address.
     async fn staff_list(&self) -> Result<Vec<StaffRow>, StoreError>;
     /// A new role, or with `None` removal (the row stays for the audit log); false if no such staff.
+    /// Either way every session of the account ends (SPEC §8): its session epoch moves on.
     async fn change_staff(
         &self,
         id: i64,
@@ -33,14 +57,22 @@ pub trait StaffArea: Send + Sync {
         only_new: bool,
     ) -> Result<bool, StoreError>;
     async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
-    /// Failed logins since `since` for the account and for the address they came from.
-    async fn login_failures(
+    /// Counts an attempt under every one of `limits` before it is judged, in one write
+    /// transaction that locks each key's row first, so that attempts arriving at once are
+    /// counted one after another (SPEC §8). Returns the attempt, counted, when every key had
+    /// fewer than its `most` attempts since `since`; `None`, counting nothing, when one had not.
+    async fn count_attempt(
         &self,
-        email_key: &str,
-        address: &str,
+        limits: &[AttemptLimit<'_>],
         since: DateTime<Utc>,
-    ) -> Result<(i64, i64), StoreError>;
-    async fn record_login_failure(&self, email_key: &str, address: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+        now: DateTime<Utc>,
+    ) -> Result<Option<CountedAttempt>, StoreError>;
+    /// Takes back an attempt that succeeded: only failures count towards a limit.
+    async fn forgive_attempt(&self, attempt: &CountedAttempt) -> Result<(), StoreError>;
+    /// Deletes sessions that expired before `now` and attempts made before `attempts_before`.
+    async fn purge_expired(&self, now: DateTime<Utc>, attempts_before: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The secret `name` that every instance shares: `fresh` if this is the first to ask.
+    async fn shared_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
     async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Gifts (ledger rows that are new gifts), newest first, with the number matching in all.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::helpers::{Engine, NOW, TestApp, ok};
 use crate::on_both_engines;
 
-on_both_engines!(every_route_refuses_bad_input_with_a_4xx_and_stores_nothing);
+on_both_engines!(every_route_refuses_bad_input_with_a_4xx_and_stores_nothing, a_field_sent_twice_is_shown_on_the_form);
 
 /// One bad request: what it is, and how it is sent.
 struct Bad {
@@ -107,6 +107,49 @@ async fn every_route_refuses_bad_input_with_a_4xx_and_stores_nothing(engine: Eng
     assert_eq!(state.store.outbox_counts().await.expect("outbox").pending, 0, "no email");
     assert!(state.store.register().await.expect("register").is_empty(), "no member");
     assert_eq!(app.get("/healthz").await.status(), 200, "still serving");
+    app.running.stop().await;
+}
+
+/// `amount=5&amount=10` gets the form again with an error beside the field, like any other
+/// mistake, on the public forms and the staff area's; nothing is stored.
+async fn a_field_sent_twice_is_shown_on_the_form(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    crate::staff::add_staff(&app.env, "finance@paper.example", "finance");
+    let twice = "sent more than once: enter one value";
+    let posts = [
+        ("/donate", "amount=5&amount=10&frequency=once&email=a@example.org"),
+        (
+            "/join",
+            "name=A&address_line1=1&town=T&postcode=LS1%204AP&email=a@example.org&amount=5&amount=10&declaration=yes",
+        ),
+    ];
+    for (path, body) in posts {
+        let response = app
+            .http
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 422, "{path}");
+        assert!(response.headers()["content-type"].to_str().unwrap_or("").starts_with("text/html"), "{path}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains(twice) && page.contains("<form"), "{path}: {page}");
+    }
+    let staff = crate::staff::StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    let gift = [
+        ("campaign", "fighting-fund-2026-11"),
+        ("amount", "5"),
+        ("amount", "10"),
+        ("method", "cheque"),
+        ("received_on", "2026-11-16"),
+    ];
+    let response = staff.post("/staff/gifts/new", &gift).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.expect("page").contains(twice));
+    assert_eq!(app.raised().await, 0);
+    assert!(app.running.state.store.register().await.expect("register").is_empty());
     app.running.stop().await;
 }
 

@@ -12,6 +12,7 @@ on_both_engines!(
     campaigns_are_created_and_listed,
     mistakes_print_one_line_and_change_nothing,
     staff_are_added_with_their_password_kept_only_as_an_argon2id_hash,
+    commands_on_a_migrated_database_print_no_database_notices,
 );
 
 async fn env(engine: Engine) -> (TestDb, HashMap<&'static str, String>) {
@@ -170,4 +171,23 @@ async fn staff_are_added_with_their_password_kept_only_as_an_argon2id_hash(engin
             .expect("read")
             .is_none()
     );
+}
+
+/// On a database already migrated, PostgreSQL's notices (`relation "_sqlx_migrations" already
+/// exists, skipping`) stay off stderr: an answer is on stdout, a mistake is one line.
+async fn commands_on_a_migrated_database_print_no_database_notices(engine: Engine) {
+    let (_db, mut env) = env(engine).await;
+    env.insert("RUST_LOG", "info".to_owned());
+    for _ in 0..2 {
+        let output = run_cli(&env, &["migrate"]);
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "nothing on stderr");
+        assert_eq!(ok(output).trim(), "database is up to date");
+    }
+    let listed = run_cli(&env, &["campaign", "list"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stderr), "");
+    let line = refused(run_cli(
+        &env,
+        &["gift", "add", "--campaign", "none", "--amount", "5", "--method", "cash", "--date", "2026-11-10"],
+    ));
+    assert!(line.contains("none"), "{line}");
 }

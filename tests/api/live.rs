@@ -11,6 +11,39 @@ use crate::stripe::{CardGift, FakeStripe};
 
 on_both_engines!(live_figures_follow_every_change, the_widget_page_and_script_are_cached);
 
+/// `LIVE_MAX_STREAMS` streams at once and no more: the next reader gets 503 with
+/// `Retry-After`, other routes keep answering, and a slot is free again once a reader leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_the_cap_are_refused_with_retry_after() {
+    let settings = [("LIVE_MAX_STREAMS", "3".to_owned())];
+    let app = TestApp::spawn_configured(TestDb::new(Engine::Sqlite).await, NOW, &settings).await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = EventStream::open(&app, None).await;
+        assert!(stream.next(Duration::from_secs(5)).await.is_some());
+        streams.push(stream);
+    }
+    for _ in 0..20 {
+        let refused = app.get("/api/campaigns/current/events").await;
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.headers()["retry-after"], "30");
+        assert!(refused.text().await.expect("body").contains("try again"));
+    }
+    assert_eq!(app.get("/api/campaigns/current").await.status(), 200, "other routes answer");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    streams.pop();
+    let start = Instant::now();
+    loop {
+        let response = app.get("/api/campaigns/current/events").await;
+        if response.status() == 200 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "the slot of a reader who left is free again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.running.stop().await;
+}
+
 /// A reader of `GET /api/campaigns/current/events`.
 struct EventStream {
     response: reqwest::Response,

@@ -222,11 +222,11 @@ async fn an_email_given_back_at_shutdown_is_claimed_again_at_once(engine: Engine
         .await
         .expect("record");
     let until = now + chrono::Duration::minutes(2);
-    let claimed = store.claim_emails(now, until, 10).await.expect("claim");
+    let claimed = store.claim_emails(now, until, 10, "worker-a").await.expect("claim");
     assert_eq!(claimed.len(), 1);
-    assert!(store.claim_emails(now, until, 10).await.expect("claim").is_empty(), "held by its claim");
-    store.release_email(claimed[0].id).await.expect("release");
-    let again = store.claim_emails(now, until, 10).await.expect("claim");
+    assert!(store.claim_emails(now, until, 10, "worker-a").await.expect("claim").is_empty(), "held by its claim");
+    store.release_email(claimed[0].id, "worker-a").await.expect("release");
+    let again = store.claim_emails(now, until, 10, "worker-a").await.expect("claim");
     assert_eq!(again.len(), 1, "free at once");
     assert_eq!(again[0].attempts, claimed[0].attempts, "the attempt never made is not counted");
 }

@@ -2,7 +2,6 @@
 //! figures follow at once, on every instance.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -16,6 +15,7 @@ use crate::domain::{
 };
 use crate::http::AppState;
 use crate::http::error::PageError;
+use crate::http::form::Fields;
 use crate::store::{CampaignChange, StoreError};
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -125,12 +125,12 @@ fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
 pub async fn create(
     AtLeast(user): Admin,
     State(state): State<AppState>,
-    Form(form): Form<CampaignForm>,
+    Fields(form, repeated): Fields<CampaignForm>,
 ) -> Result<Response, PageError> {
     let refuse = async |errors: FieldErrors| -> Result<Response, PageError> {
         Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &user, &form, &errors, None).await?).into_response())
     };
-    let campaign = match parse(&form) {
+    let campaign = match repeated.check(parse(&form)) {
         Ok(campaign) => campaign,
         Err(errors) => return refuse(errors).await,
     };
@@ -189,11 +189,14 @@ pub async fn change(
     AtLeast(user): Admin,
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    Form(form): Form<ChangeForm>,
+    Fields(form, repeated): Fields<ChangeForm>,
 ) -> Result<Response, PageError> {
     let Some(campaign) = state.store.campaign(&slug).await? else {
         return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
     };
+    if !repeated.is_empty() {
+        return apply(&state, &user, &campaign, Err("Enter one target and one last day".to_owned())).await;
+    }
     let target = given(&form.target).map(parse_amount).transpose().map_err(|e| format!("Target: {e}"));
     let change = target.and_then(|target| {
         given(&form.ends_on)

@@ -2,7 +2,6 @@
 //! entering gifts that came by cheque, phone, standing order, cash or bank transfer.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -12,13 +11,14 @@ use serde::Deserialize;
 use super::auth::{AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
 use crate::domain::gift::counts_at;
-use crate::domain::table::to_csv;
+use crate::domain::table::{Cell, to_csv};
 use crate::domain::{
     CampaignKind, FieldErrors, GiftMethod, GiftReference, OfflineGiftForm, Pence, form_date, given, parse_amount,
     start_of_day,
 };
 use crate::http::AppState;
 use crate::http::error::PageError;
+use crate::http::form::Fields;
 use crate::payments::ingest::money_has_moved;
 use crate::store::{EmailRow, GiftFilter, GiftRow, StoreError};
 
@@ -207,15 +207,15 @@ pub async fn csv(
         &header,
         rows.into_iter().map(|g| {
             [
-                g.reference,
-                g.occurred_at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
-                g.amount.decimal(),
-                g.refunded.decimal(),
-                g.campaign,
-                g.method,
-                g.name.unwrap_or_default(),
-                g.email.unwrap_or_default(),
-                g.note.unwrap_or_default(),
+                Cell::from(g.reference),
+                Cell::from(g.occurred_at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()),
+                Cell::from(g.amount),
+                Cell::from(g.refunded),
+                Cell::from(g.campaign),
+                Cell::from(g.method),
+                Cell::from(g.name.unwrap_or_default()),
+                Cell::from(g.email.unwrap_or_default()),
+                Cell::from(g.note.unwrap_or_default()),
             ]
         }),
     );
@@ -333,13 +333,13 @@ pub async fn entry_form(AtLeast(user): Finance, State(state): State<AppState>) -
 pub async fn enter(
     AtLeast(user): Finance,
     State(state): State<AppState>,
-    Form(mut form): Form<OfflineGiftForm>,
+    Fields(mut form, repeated): Fields<OfflineGiftForm>,
 ) -> Result<Response, PageError> {
     let campaign = match given(&form.campaign) {
         Some(slug) => state.store.campaign(slug).await?,
         None => None,
     };
-    let gift = match form.parse(campaign.as_ref(), state.fund.today()) {
+    let gift = match repeated.check(form.parse(campaign.as_ref(), state.fund.today())) {
         Ok(gift) => gift,
         Err(errors) => {
             if GiftReference::from_form_token(&form.form_token).is_none() {

@@ -2,7 +2,6 @@
 //! An admin cannot change or remove their own, so the last admin cannot lock everyone out.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -14,6 +13,7 @@ use crate::domain::staff::hash_password;
 use crate::domain::{EmailAddress, FieldErrors, Role};
 use crate::http::AppState;
 use crate::http::error::PageError;
+use crate::http::form::Fields;
 use crate::store::{StaffRow, StoreError};
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -50,24 +50,26 @@ pub async fn list(AtLeast(user): Admin, State(state): State<AppState>) -> Result
 pub async fn add(
     AtLeast(user): Admin,
     State(state): State<AppState>,
-    Form(form): Form<NewStaffForm>,
+    Fields(form, repeated): Fields<NewStaffForm>,
 ) -> Result<Response, PageError> {
-    let mut errors = FieldErrors::new();
+    // A field sent twice is refused like any other mistake.
+    let mut errors = repeated.check(Ok(())).err().unwrap_or_default();
     let email = EmailAddress::parse(&form.email).map_err(|e| errors.insert("email", e.to_string())).ok();
     let role = Role::parse(&form.role);
     if role.is_none() {
         errors.insert("role", "Choose viewer, finance or admin".to_owned());
     }
     let password = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .unwrap_or_else(|e| Err(crate::domain::PasswordError::Hashing(e.to_string())));
+    let hash =
+        state.password_checks.run(move || hash_password(&password)).await.unwrap_or_else(|_| {
+            Err(crate::domain::PasswordError::Hashing("the service is busy; try again".to_owned()))
+        });
     let hash = hash.map_err(|e| errors.insert("password", e.to_string())).ok();
     let refuse = async |errors: FieldErrors| -> Result<Response, PageError> {
         let blank = NewStaffForm { password: String::new(), ..form.clone() };
         Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, &user, &blank, &errors).await?).into_response())
     };
-    let (Some(email), Some(role), Some(hash)) = (email, role, hash) else {
+    let (Some(email), Some(role), Some(hash), true) = (email, role, hash, errors.is_empty()) else {
         return refuse(errors).await;
     };
     match state.store.add_staff(&email, &hash, role, &user.actor(), state.clock.now()).await {
@@ -90,19 +92,19 @@ pub async fn change(
     AtLeast(user): Admin,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    Form(form): Form<ChangeForm>,
+    Fields(form, repeated): Fields<ChangeForm>,
 ) -> Result<Response, PageError> {
     if id == user.id {
         return Ok(super::auth::forbidden("You cannot change or remove your own account: ask another admin."));
     }
+    let choose =
+        || (StatusCode::UNPROCESSABLE_ENTITY, Html("Choose viewer, finance, admin or remove.")).into_response();
     let role = match form.role.as_str() {
+        _ if !repeated.is_empty() => return Ok(choose()),
         "remove" => None,
         other => match Role::parse(other) {
             Some(role) => Some(role),
-            None => {
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html("Choose viewer, finance, admin or remove."))
-                    .into_response());
-            }
+            None => return Ok(choose()),
         },
     };
     if !state.store.change_staff(id, role, &user.actor(), state.clock.now()).await? {
