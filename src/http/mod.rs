@@ -17,7 +17,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use axum::http::StatusCode;
-use axum::response::Html;
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -64,15 +63,9 @@ pub fn router(state: AppState) -> Router {
         .merge(bounded)
         .merge(api::router())
         .merge(widget::router())
-        .fallback(not_found)
+        .fallback(public::not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
-}
-
-async fn not_found() -> (StatusCode, Html<&'static str>) {
-    let page = "<!doctype html><meta charset=utf-8><title>Not found</title>\
-                <p>There is no such page. <a href=\"/\">The fighting fund</a></p>";
-    (StatusCode::NOT_FOUND, Html(page))
 }
 
 /// The span of a request's log line: method, path (never the query, which may hold an
