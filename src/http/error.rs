@@ -58,8 +58,10 @@ impl IntoResponse for PageError {
             PageError::Store(e) => tracing::error!(error = %e, "storage failed"),
             PageError::Template(e) => tracing::error!(error = %e, "template failed"),
         }
-        let page = "<!doctype html><meta charset=utf-8><title>Sorry</title>\
-                    <p>Sorry, something went wrong on our side. Please try again in a minute.</p>";
+        // No template here: this page must show even when the templates or the store fail.
+        let page = "<!doctype html><html lang=en-GB><meta charset=utf-8>\
+                    <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>Sorry</title>\
+                    <p>Sorry, something went wrong on our side. Please try again in a minute. <a href=\"/\">The fighting fund</a></p>";
         (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
     }
 }

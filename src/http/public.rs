@@ -31,7 +31,7 @@ const FIELDS: [(&str, &str); 6] = [
 ];
 
 /// One amount button: in which frequencies it is offered and whether it is chosen.
-pub struct Tile {
+struct Tile {
     pounds: String,
     once: bool,
     monthly: bool,

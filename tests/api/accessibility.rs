@@ -11,7 +11,13 @@ use fantoccini::key::Key;
 
 use crate::browser::{Driven, HostPage};
 use crate::helpers::{Engine, NOW, TestApp, ok, run_cli_with_input};
+use crate::on_both_engines;
 use crate::staff::PASSWORD;
+
+on_both_engines!(
+    an_amount_that_is_no_button_comes_back_typed_with_a_summary_that_links_to_each_field,
+    pages_that_cannot_be_shown_keep_the_site_s_frame,
+);
 
 /// The rules of WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags them.
 const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
@@ -95,7 +101,7 @@ fn add_staff(app: &TestApp, email: &str, role: &str) {
 fn framing_page(base: &str) -> String {
     format!(
         "<h1>An article</h1><p>Readers own this paper.</p>\
-         <iframe src=\"{base}/widget/fund\" title=\"Fighting fund\" style=\"border:0;width:100%;height:8.5rem\"></iframe>\
+         <iframe src=\"{base}/widget/fund\" title=\"Fighting fund\" style=\"border:0;width:100%;height:10rem\"></iframe>\
          <script>addEventListener('message', function (e) {{\
            if (e.origin !== '{base}' || !e.data || e.data.coopfund !== 'height') return;\
            document.querySelectorAll('iframe').forEach(function (f) {{\
@@ -296,5 +302,65 @@ async fn every_page_passes_axe_a_keyboard_gives_and_the_pages_are_looked_at() {
     browser.stop().await;
     assert!(found.is_empty(), "accessibility problems:\n{}", found.join("\n"));
     down.running.stop().await;
+    app.running.stop().await;
+}
+
+async fn donate(app: &TestApp, fields: &[(&str, &str)]) -> (u16, String) {
+    let response = app.http.post(app.url("/donate")).form(fields).send().await.expect("POST /donate");
+    (response.status().as_u16(), response.text().await.expect("page"))
+}
+
+/// SPEC §4: what was typed comes back in the typed field, the chosen button stays chosen, and
+/// the problems are summarised GOV.UK's way.
+async fn an_amount_that_is_no_button_comes_back_typed_with_a_summary_that_links_to_each_field(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    let home = app.get("/").await.text().await.expect("home");
+    assert!(home.contains("<title>Fighting fund · "), "no error in a fresh page's title");
+    assert!(home.contains(r#"value="25" checked"#), "the middle once amount starts chosen");
+    assert!(home.contains("Continue to payment"), "a neutral button without JavaScript");
+    for amount in ["abc", "0", "12.345", "100000", "-5"] {
+        let (status, page) = donate(&app, &[("amount", amount), ("email", "reader@example.org")]).await;
+        assert_eq!(status, 422, "{amount}");
+        assert!(page.contains(&format!(r#"name="amount_other" aria-invalid="true" aria-describedby="amount-error" inputmode="decimal" autocomplete="off" placeholder=" " value="{amount}""#)), "{amount} comes back typed: {page}");
+        assert!(page.contains(r#"id="amount-choose-other" name="amount" value="" checked"#), "Other is chosen");
+        assert!(page.contains("<title>Error: "), "the title says so");
+        assert!(page.contains(r##"<li><a href="#amount-other">"##), "the summary links to the typed field");
+    }
+    let (status, page) =
+        donate(&app, &[("amount", "10"), ("frequency", "monthly"), ("email", "nope"), ("place", &"x".repeat(81))])
+            .await;
+    assert_eq!(status, 422);
+    assert!(page.contains(r#"value="10" checked"#) && page.contains(r#"value="monthly" checked"#), "choices kept");
+    assert!(!page.contains(r#"value="" checked"#), "a button amount stays a button");
+    let email = page.find(r##"href="#email""##).expect("the email in the summary");
+    let place = page.find(r##"href="#place""##).expect("the town in the summary");
+    assert!(email < place, "in the form's order");
+    assert!(page.contains(r#"<div class="invalid">"#), "each field in error is marked");
+    let (status, _) = donate(&app, &[("amount", "25"), ("amount_other", "30"), ("email", "reader@example.org")]).await;
+    assert_eq!(status, 303, "a typed amount wins");
+    app.running.stop().await;
+}
+
+/// Issue 18: every page, the fallbacks too, has the site's language, title and viewport.
+async fn pages_that_cannot_be_shown_keep_the_site_s_frame(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), 404);
+    let checkout = app.get("/demo/checkout/don_00000000000000000000000000000000").await;
+    assert_eq!(checkout.status(), 404);
+    for page in [missing.text().await.expect("404"), checkout.text().await.expect("no such checkout")] {
+        for part in [r#"<html lang="en-GB">"#, "<title>", r#"name="viewport""#, r#"name="description""#, "favicon.svg"]
+        {
+            assert!(page.contains(part), "{part} in {page}");
+        }
+    }
+    let icon = app.get("/favicon.ico").await;
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    for path in ["/widget/fund", "/widget/fund.js"] {
+        for encoding in ["gzip", "br"] {
+            let response = app.http.get(app.url(path)).header("Accept-Encoding", encoding).send().await.expect("GET");
+            assert_eq!(response.headers().get("content-encoding").map(|v| v.as_bytes()), Some(encoding.as_bytes()));
+        }
+    }
     app.running.stop().await;
 }
