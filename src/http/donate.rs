@@ -93,7 +93,11 @@ async fn thanks(State(state): State<AppState>, Query(returned): Query<Returned>)
     let demo_id =
         returned.session_id.as_deref().and_then(|s| s.strip_prefix("cs_demo_")).filter(|_| state.gateway.is_demo());
     let given = match demo_id.filter(|id| matches!(super::demo::our_id(id), Some(Purchase::Gift))) {
-        Some(id) => state.store.donation(id).await?.map(|d| (d.amount.display_exact(), d.frequency == "monthly")),
+        Some(id) => state
+            .store
+            .donation(id)
+            .await?
+            .map(|d| (d.amount.display_exact(), d.frequency == Frequency::Monthly.as_str())),
         None => None,
     };
     let page = Thanks {
