@@ -32,6 +32,9 @@ pub struct Config {
     pub share_max_holding: Pence,
     pub donation_min: Pence,
     pub donation_max: Pence,
+    /// `DONATION_PRESETS_ONCE` and `DONATION_PRESETS_MONTHLY`: the amount buttons the donation
+    /// form offers for each frequency, in pounds, each within `DONATION_MIN..=DONATION_MAX`.
+    pub presets: Presets,
     /// `CLIENT_IP_SOURCE`: where a request's client address comes from, for the login limits.
     /// The socket's peer by default; behind a proxy, the header it sets (`RightmostXForwardedFor`
     /// for nginx's `$proxy_add_x_forwarded_for`, whose last address is the one nginx saw).
@@ -165,6 +168,20 @@ impl Config {
         if donation_max < donation_min {
             return Err(fail("DONATION_MAX", "must not be below DONATION_MIN".into()));
         }
+        let presets = Presets {
+            once: preset_list(
+                "DONATION_PRESETS_ONCE",
+                &var("DONATION_PRESETS_ONCE", "5,10,25,50"),
+                donation_min,
+                donation_max,
+            )?,
+            monthly: preset_list(
+                "DONATION_PRESETS_MONTHLY",
+                &var("DONATION_PRESETS_MONTHLY", "5,10,15,25"),
+                donation_min,
+                donation_max,
+            )?,
+        };
         let share_price = pounds("SHARE_PRICE", "1")?;
         if share_price <= Pence::ZERO {
             return Err(fail("SHARE_PRICE", "must be more than nothing".into()));
@@ -214,6 +231,7 @@ impl Config {
             share_max_holding,
             donation_min,
             donation_max,
+            presets,
             client_ip_source,
             live_max_streams,
             header_timeout,
@@ -231,6 +249,30 @@ impl Config {
             None => Arc::new(SystemClock),
         }
     }
+}
+
+/// The donation form's amount buttons, in pounds, in the order shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presets {
+    pub once: Vec<Pence>,
+    pub monthly: Vec<Pence>,
+}
+
+/// One to six amounts separated by commas (`5,10,25,50`), each a gift the form would accept.
+fn preset_list(name: &'static str, value: &str, min: Pence, max: Pence) -> Result<Vec<Pence>, ConfigError> {
+    let fail = |problem: String| ConfigError { name, problem };
+    let amounts = value
+        .split(',')
+        .map(|item| match parse_amount(item) {
+            Ok(amount) if (min..=max).contains(&amount) => Ok(amount),
+            Ok(_) => Err(fail(format!("{:?} is outside DONATION_MIN..=DONATION_MAX", item.trim()))),
+            Err(e) => Err(fail(format!("{:?}: {e}", item.trim()))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(1..=6).contains(&amounts.len()) {
+        return Err(fail("give one to six amounts separated by commas, such as 5,10,25,50".into()));
+    }
+    Ok(amounts)
 }
 
 fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
@@ -269,6 +311,9 @@ mod tests {
         assert_eq!(name(&[("SMTP_URL", "http://mail")]), Some("SMTP_URL"));
         assert_eq!(name(&[("MAIL_FROM", "nobody")]), Some("MAIL_FROM"));
         assert_eq!(name(&[("CLIENT_IP_SOURCE", "nginx")]), Some("CLIENT_IP_SOURCE"));
+        assert_eq!(name(&[("DONATION_PRESETS_ONCE", "5,ten")]), Some("DONATION_PRESETS_ONCE"));
+        assert_eq!(name(&[("DONATION_PRESETS_MONTHLY", "5,20000")]), Some("DONATION_PRESETS_MONTHLY"));
+        assert_eq!(name(&[("DONATION_PRESETS_ONCE", "1,2,3,4,5,6,7")]), Some("DONATION_PRESETS_ONCE"));
         let line = config(&[("FUND_TIMEZONE", "Mars/Olympus")]).err().map(|e| e.to_string());
         assert_eq!(
             line.as_deref(),

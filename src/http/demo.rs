@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 
 use super::AppState;
 use super::error::PageError;
+use super::public::message;
 use crate::payments::Purchase;
 use crate::payments::demo::{DemoPurchase, paid_events};
 use crate::payments::ingest::ingest;
@@ -36,7 +37,7 @@ struct DemoCheckout<'a> {
 
 /// Our id, if it could be ours: `don_` or `shr_` and 32 hex digits. Anything else is a 404
 /// before the database is asked (PostgreSQL refuses a NUL in text: that must not be a 503).
-fn our_id(id: &str) -> Option<Purchase> {
+pub fn our_id(id: &str) -> Option<Purchase> {
     let (purchase, hex) = match id.split_at_checked(4)? {
         ("don_", hex) => (Purchase::Gift, hex),
         ("shr_", hex) => (Purchase::Shares, hex),
@@ -57,8 +58,9 @@ async fn demo_purchase(state: &AppState, id: &str) -> Result<Option<DemoPurchase
     })
 }
 
-fn no_such_checkout() -> Response {
-    (StatusCode::NOT_FOUND, Html("No such checkout.")).into_response()
+fn no_such_checkout(state: &AppState) -> Response {
+    let text = "No such checkout. It may have been paid or cancelled already, or the link may be mistyped.";
+    message(state, StatusCode::NOT_FOUND, "No such checkout", text, ("/", "Go to the fighting fund"))
 }
 
 fn thanks_page(purchase: Purchase) -> &'static str {
@@ -70,7 +72,7 @@ fn thanks_page(purchase: Purchase) -> &'static str {
 
 async fn demo_checkout(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
     let Some(bought) = demo_purchase(&state, &id).await? else {
-        return Ok(no_such_checkout());
+        return Ok(no_such_checkout(&state));
     };
     let amount = bought.amount.display_exact();
     let what = match bought.purchase {
@@ -91,14 +93,15 @@ async fn demo_checkout(State(state): State<AppState>, Path(id): Path<String>) ->
 
 async fn demo_pay(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, PageError> {
     let Some(bought) = demo_purchase(&state, &id).await? else {
-        return Ok(no_such_checkout());
+        return Ok(no_such_checkout(&state));
     };
     for payload in paid_events(&bought, state.clock.now()) {
         let signature = stripe_webhook::Webhook::generate_test_header(&payload, state.gateway.webhook_secret(), None);
         if let Err(e) = ingest(&state, &payload, &signature).await {
             tracing::error!(error = %e, reference = %id, "demo payment not recorded");
-            return Ok((StatusCode::SERVICE_UNAVAILABLE, Html("The demo payment could not be recorded; try again."))
-                .into_response());
+            let text = "The demo payment could not be recorded. Nothing has been counted.";
+            let again = format!("/demo/checkout/{id}");
+            return Ok(message(&state, StatusCode::SERVICE_UNAVAILABLE, "Not recorded", text, (&again, "Try again")));
         }
     }
     Ok(Redirect::to(&format!("{}?session_id=cs_demo_{id}", thanks_page(bought.purchase))).into_response())

@@ -2,16 +2,17 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::PageError;
 use super::form::Fields;
-use super::public::{HomePage, gift_lines};
-use crate::domain::{DonationForm, Frequency, Progress};
+use super::public::{HomePage, gift_lines, message};
+use crate::domain::{DonationForm, Frequency, Pence, Progress, start_of_day, today_in};
 use crate::payments::{CheckoutRequest, Purchase};
 
 pub fn router() -> Router<AppState> {
@@ -28,12 +29,13 @@ async fn donate(
     let donation = match repeated.check(form.parse(state.config.donation_min, state.config.donation_max)) {
         Ok(donation) => donation,
         Err(errors) => {
-            let page = HomePage::render(&state, &form, &errors).await?;
+            let page = HomePage::render(&state, &form, &errors, false).await?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
     let Some(current) = state.fund.current().await? else {
-        return Ok((StatusCode::SERVICE_UNAVAILABLE, Html("There is no fund open for gifts just now.")).into_response());
+        let text = "There is no fund open for gifts just now. Nothing has been taken.";
+        return Ok(message(&state, StatusCode::SERVICE_UNAVAILABLE, "No fund open", text, ("/", "Back to the fund")));
     };
     let campaign = current.progress.slug.clone();
     let id = format!("don_{}", uuid::Uuid::new_v4().simple());
@@ -63,12 +65,8 @@ pub async fn to_checkout(state: &AppState, request: &CheckoutRequest<'_>, again:
         Ok(url) => Redirect::to(&url).into_response(),
         Err(e) => {
             tracing::error!(error = %e, reference = %request.reference, "could not start a checkout");
-            let page = format!(
-                "<!doctype html><meta charset=utf-8><title>Payments unavailable</title>\
-                 <p>Our payment service is not answering just now. Nothing has been taken: \
-                 please <a href=\"{again}\">try again</a> in a minute.</p>"
-            );
-            (StatusCode::BAD_GATEWAY, Html(page)).into_response()
+            let text = "Our payment service is not answering just now. Nothing has been taken.";
+            message(state, StatusCode::BAD_GATEWAY, "Payments unavailable", text, (again, "Try again in a minute"))
         }
     }
 }
@@ -79,13 +77,42 @@ struct Thanks<'a> {
     org_name: &'a str,
     progress: Option<&'a Progress>,
     percent: i64,
+    /// What was given, when the demo checkout tells us: "£25.00", and whether every month.
+    given: Option<(String, bool)>,
+    gave_monthly: bool,
+    /// The fund's address, for the share links.
+    share_url: String,
 }
 
-/// Thanks the reader and shows the figures; only the webhook counts money.
-async fn thanks(State(state): State<AppState>) -> Result<Html<String>, PageError> {
+#[derive(Deserialize)]
+struct Returned {
+    session_id: Option<String>,
+}
+
+/// Thanks the reader and shows the figures; only the webhook counts money. The demo gateway's
+/// session names our donation, so its page can say what was given; Stripe's names only itself.
+async fn thanks(State(state): State<AppState>, Query(returned): Query<Returned>) -> Result<Html<String>, PageError> {
     let current = state.fund.current().await?;
     let progress = current.as_ref().map(|r| &r.progress);
-    Ok(Html(Thanks { org_name: &state.config.org_name, progress, percent: super::public::percent(progress) }.render()?))
+    let demo_id =
+        returned.session_id.as_deref().and_then(|s| s.strip_prefix("cs_demo_")).filter(|_| state.gateway.is_demo());
+    let given = match demo_id.filter(|id| matches!(super::demo::our_id(id), Some(Purchase::Gift))) {
+        Some(id) => state
+            .store
+            .donation(id)
+            .await?
+            .map(|d| (d.amount.display_exact(), d.frequency == Frequency::Monthly.as_str())),
+        None => None,
+    };
+    let page = Thanks {
+        org_name: &state.config.org_name,
+        progress,
+        percent: super::public::percent(progress),
+        gave_monthly: given.as_ref().is_some_and(|g| g.1),
+        given,
+        share_url: state.config.public_base_url.to_string(),
+    };
+    Ok(Html(page.render()?))
 }
 
 #[derive(Template)]
@@ -93,9 +120,14 @@ async fn thanks(State(state): State<AppState>) -> Result<Html<String>, PageError
 struct Gifts<'a> {
     org_name: &'a str,
     gifts: Vec<String>,
+    /// Gifts to the fund since midnight in the fund's calendar: how many, and their sum.
+    today: (i64, Pence),
 }
 
 async fn gifts(State(state): State<AppState>) -> Result<Html<String>, PageError> {
     let gifts = gift_lines(&state, 100).await?;
-    Ok(Html(Gifts { org_name: &state.config.org_name, gifts }.render()?))
+    let zone = state.config.fund_timezone;
+    let midnight = start_of_day(zone, today_in(zone, state.clock.now()));
+    let today = state.store.gifts_since(midnight).await?;
+    Ok(Html(Gifts { org_name: &state.config.org_name, gifts, today }.render()?))
 }

@@ -107,11 +107,13 @@ impl IntoResponse for PageError {
             }
         };
         let page = if outage {
-            "<!doctype html><meta charset=utf-8><title>Sorry</title>\
-             <p>Sorry, the service is busy or down for a moment. Please try again in a minute.</p>"
+            "<!doctype html><html lang=en-GB><meta charset=utf-8>\
+             <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>Sorry</title>\
+             <p>Sorry, the service is busy or down for a moment. Please try again in a minute. <a href=\"/\">The fighting fund</a></p>"
         } else {
-            "<!doctype html><meta charset=utf-8><title>Sorry</title>\
-             <p>Sorry, something went wrong on our side, and we have been told.</p>"
+            "<!doctype html><html lang=en-GB><meta charset=utf-8>\
+             <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>Sorry</title>\
+             <p>Sorry, something went wrong on our side, and we have been told. <a href=\"/\">The fighting fund</a></p>"
         };
         failure(outage, Html(page))
     }

@@ -29,6 +29,8 @@ struct JoinPage<'a> {
     fields: [(&'static str, &'static str, &'a str, &'static str); 6],
     price: String,
     max_holding: String,
+    /// Each problem in the form's order, for the summary: the field's id and the words.
+    problems: Vec<(&'static str, &'a str)>,
 }
 
 impl JoinPage<'_> {
@@ -40,6 +42,10 @@ impl JoinPage<'_> {
         field == "email"
     }
 }
+
+/// The fields in the order the form shows them; each one's id is its name.
+const ORDER: [&str; 8] =
+    ["name", "address_line1", "address_line2", "town", "postcode", "email", "amount", "declaration"];
 
 fn page(state: &AppState, form: &JoinForm, errors: &FieldErrors) -> Result<Html<String>, PageError> {
     let rules = state.config.share_rules();
@@ -55,6 +61,10 @@ fn page(state: &AppState, form: &JoinForm, errors: &FieldErrors) -> Result<Html<
             ("postcode", "Postcode", &form.postcode, "postal-code"),
             ("email", "Email, for your membership confirmation", &form.email, "email"),
         ],
+        problems: ORDER
+            .iter()
+            .filter_map(|field| errors.get(field).map(|problem| (*field, problem.as_str())))
+            .collect(),
         price: rules.price.display_exact(),
         max_holding: rules.max_holding.display_exact(),
     };

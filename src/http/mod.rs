@@ -20,7 +20,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Html;
 use tower_http::LatencyUnit;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -74,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bounded)
         .merge(api::router())
         .merge(widget::router())
-        .fallback(not_found)
+        .fallback(public::not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
 }
@@ -84,12 +83,6 @@ pub fn router(state: AppState) -> Router {
 /// headers; staff pages in their own set.)
 fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
-}
-
-async fn not_found() -> (StatusCode, Html<&'static str>) {
-    let page = "<!doctype html><meta charset=utf-8><title>Not found</title>\
-                <p>There is no such page. <a href=\"/\">The fighting fund</a></p>";
-    (StatusCode::NOT_FOUND, Html(page))
 }
 
 /// The span of a request's log line: method, path (never the query, which may hold an

@@ -1,22 +1,44 @@
-//! The home page: the fund, the donation form, recent gifts and the other ways to give.
+//! The home page: the fund, the donation form, recent gifts and the other ways to give; the
+//! site's own pages for what is not there (404) and its icon.
 
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::PageError;
 use crate::domain::donation::public_line;
-use crate::domain::{DonationForm, FieldErrors, Progress};
+use crate::domain::{DonationForm, FieldErrors, Pence, Progress};
 use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(home))
+    Router::new().route("/", get(home)).route("/favicon.svg", get(favicon)).route("/favicon.ico", get(favicon))
 }
 
-const PRESETS: [&str; 4] = ["5", "10", "25", "50"];
+/// The fields in the order the form shows them, with the element each summary link goes to
+/// (GOV.UK's error summary: every problem links to its field).
+const FIELDS: [(&str, &str); 6] = [
+    ("frequency", "frequency-once"),
+    ("amount", "amount-other"),
+    ("email", "email"),
+    ("name", "name"),
+    ("display_name", "display_name"),
+    ("place", "place"),
+];
+
+/// One amount button: in which frequencies it is offered and whether it is chosen.
+struct Tile {
+    pounds: String,
+    once: bool,
+    monthly: bool,
+    checked: bool,
+    /// The frequencies ("once", "monthly", both or neither) that start with this amount chosen.
+    default_for: String,
+}
 
 #[derive(Template)]
 #[template(path = "pages/home.html")]
@@ -24,38 +46,112 @@ pub struct HomePage<'a> {
     org_name: &'a str,
     progress: Option<&'a Progress>,
     percent: i64,
+    /// The campaign's target for the appeal ("£18,000").
+    target: Option<&'a str>,
     form: &'a DonationForm,
     errors: &'a FieldErrors,
-    /// The preset amounts, and whether each is the one chosen.
-    presets: Vec<(&'static str, bool)>,
+    /// Each problem as the summary lists it: the element to go to, and the words.
+    problems: Vec<(&'static str, &'a str)>,
+    presets: Vec<Tile>,
+    other_checked: bool,
+    /// What the typed field holds: the reader's own amount, or one posted that is no button.
+    typed: &'a str,
+    monthly: bool,
+    demo: bool,
     gifts: Vec<String>,
 }
 
+/// A preset as the form posts it: `25`, or `12.50` when it has pence.
+fn pounds_text(amount: Pence) -> String {
+    if amount.0 % 100 == 0 { (amount.0 / 100).to_string() } else { format!("{}.{:02}", amount.0 / 100, amount.0 % 100) }
+}
+
 impl HomePage<'_> {
-    /// The page with the form as the reader left it and each problem beside its field.
+    /// The page with the form as the reader left it and each problem beside its field; `fresh`
+    /// when nothing was posted, so the middle amount of each frequency starts chosen.
     pub async fn render(
         state: &AppState,
         form: &DonationForm,
         errors: &FieldErrors,
+        fresh: bool,
     ) -> Result<Html<String>, PageError> {
         let current = state.fund.current().await?;
         let progress = current.as_ref().map(|r| &r.progress);
-        let chosen = if form.amount.is_empty() && form.amount_other.is_empty() { "25" } else { form.amount.as_str() };
+        let presets = &state.config.presets;
+        let monthly = form.frequency == "monthly";
+        let middle = |list: &[Pence]| list.get(list.len() / 2).copied();
+        // One button per amount, smallest first, so that the arrow keys go up the amounts.
+        let mut amounts: Vec<Pence> = presets.once.iter().chain(&presets.monthly).copied().collect();
+        amounts.sort();
+        amounts.dedup();
+        let mut tiles: Vec<Tile> = Vec::new();
+        for amount in &amounts {
+            let pounds = pounds_text(*amount);
+            let default_for = [("once", middle(&presets.once)), ("monthly", middle(&presets.monthly))]
+                .iter()
+                .filter(|(_, m)| *m == Some(*amount))
+                .map(|(f, _)| *f)
+                .collect::<Vec<_>>()
+                .join(" ");
+            tiles.push(Tile {
+                once: presets.once.contains(amount),
+                monthly: presets.monthly.contains(amount),
+                checked: false,
+                default_for,
+                pounds,
+            });
+        }
+        // A typed amount wins (SPEC §4); an amount posted that is no button comes back typed.
+        let posted = form.amount.trim();
+        let typed = if !form.amount_other.trim().is_empty() {
+            form.amount_other.as_str()
+        } else if tiles.iter().any(|t| t.pounds == posted) {
+            ""
+        } else {
+            form.amount.as_str()
+        };
+        let chosen = if fresh {
+            middle(if monthly { &presets.monthly } else { &presets.once }).map(pounds_text)
+        } else {
+            Some(posted.to_owned()).filter(|_| typed.is_empty())
+        };
+        let mut other_checked = true;
+        for tile in &mut tiles {
+            tile.checked = chosen.as_deref() == Some(tile.pounds.as_str());
+            other_checked &= !tile.checked;
+        }
         let page = HomePage {
             org_name: &state.config.org_name,
             progress,
             percent: percent(progress),
+            target: progress.and_then(|p| p.target.as_deref()),
             form,
             errors,
-            presets: PRESETS.iter().map(|p| (*p, *p == chosen && form.amount_other.is_empty())).collect(),
+            problems: FIELDS
+                .iter()
+                .filter_map(|(field, anchor)| errors.get(field).map(|problem| (*anchor, problem.as_str())))
+                .collect(),
+            presets: tiles,
+            other_checked,
+            typed,
+            monthly,
+            demo: state.gateway.is_demo(),
             gifts: gift_lines(state, 10).await?,
         };
         Ok(Html(Template::render(&page)?))
     }
 }
 
-async fn home(State(state): State<AppState>) -> Result<Html<String>, PageError> {
-    HomePage::render(&state, &DonationForm::default(), &FieldErrors::new()).await
+/// What a link may choose beforehand: `/?frequency=monthly#donate` from the thanks page.
+#[derive(Deserialize)]
+struct Prefill {
+    frequency: Option<String>,
+}
+
+async fn home(State(state): State<AppState>, Query(prefill): Query<Prefill>) -> Result<Html<String>, PageError> {
+    let frequency = prefill.frequency.filter(|f| f == "monthly").unwrap_or_default();
+    let form = DonationForm { frequency, ..DonationForm::default() };
+    HomePage::render(&state, &form, &FieldErrors::new(), true).await
 }
 
 /// How much of the target is raised, for the bar: 0 to 100 (0 with no target).
@@ -73,4 +169,38 @@ pub async fn gift_lines(state: &AppState, limit: i64) -> Result<Vec<String>, Sto
         .into_iter()
         .map(|g| public_line(g.amount, g.place.as_deref(), g.display_name.as_deref(), g.anonymous))
         .collect())
+}
+
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+struct MessagePage<'a> {
+    org_name: &'a str,
+    title: &'a str,
+    text: &'a str,
+    /// Where the reader may go next: the link and its words.
+    next: (&'a str, &'a str),
+}
+
+/// A short page in the site's own frame (masthead, language, title, viewport) for what
+/// cannot be shown: no such page, no such checkout, payments unavailable.
+pub fn message(state: &AppState, status: StatusCode, title: &str, text: &str, next: (&str, &str)) -> Response {
+    let page = MessagePage { org_name: &state.config.org_name, title, text, next };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// The answer for every path that is not ours.
+pub async fn not_found(State(state): State<AppState>) -> Response {
+    let text = "There is no page at this address. It may have moved, or the link may be mistyped.";
+    message(&state, StatusCode::NOT_FOUND, "Page not found", text, ("/", "Go to the fighting fund"))
+}
+
+const FAVICON: &str = include_str!("../../static/favicon.svg");
+
+/// The paper's mark, so that no page view asks for an icon in vain.
+async fn favicon() -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], FAVICON)
+        .into_response()
 }

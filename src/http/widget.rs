@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum_extra::TypedHeader;
 use headers::IfNoneMatch;
 use serde::Deserialize;
+use tower_http::compression::CompressionLayer;
 
 use super::AppState;
 use super::api::{cached_response, current_representation};
@@ -28,7 +29,11 @@ static SCRIPT: LazyLock<Representation> = LazyLock::new(|| {
 });
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/widget/fund", get(fund_page)).route("/widget/fund.js", get(script))
+    // Sent under every article: gzip or brotli saves most of their bytes (issue 18).
+    Router::new()
+        .route("/widget/fund", get(fund_page))
+        .route("/widget/fund.js", get(script))
+        .layer(CompressionLayer::new())
 }
 
 #[derive(Template)]

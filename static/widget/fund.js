@@ -31,12 +31,15 @@
     var line = add(box, "p", "coopfund-line");
     var raised = add(line, "span", "", "You've raised ");
     add(raised, "strong").setAttribute("data-coopfund", "raised");
+    line.appendChild(document.createTextNode(" "));
     var remaining = add(line, "span", "", "We need ");
     add(remaining, "strong").setAttribute("data-coopfund", "remaining");
-    add(line, "span").setAttribute("data-coopfund", "when");
-    var donate = add(line, "a", "coopfund-donate", "Donate today");
-    donate.href = (base || location.origin) + "/#donate";
     add(add(box, "div", "coopfund-bar"), "span").setAttribute("data-coopfund", "bar");
+    var foot = add(box, "p", "coopfund-foot");
+    add(foot, "span").setAttribute("data-coopfund", "when");
+    foot.appendChild(document.createTextNode(" "));
+    var donate = add(foot, "a", "coopfund-donate", "Donate today");
+    donate.href = (base || location.origin) + "/#donate";
     host.textContent = "";
     host.appendChild(box);
   }
@@ -61,6 +64,17 @@
     } catch (e) {
       /* a figure we cannot read leaves the last good one in place */
     }
+  }
+
+  // Framed (the widget page itself), it tells the host page its height, so that the frame
+  // fits it at any width; the README's snippet listens for this message.
+  if (!base && window.parent !== window) {
+    var post = function () {
+      window.parent.postMessage({ coopfund: "height", height: Math.ceil(document.body.getBoundingClientRect().height) }, "*");
+    };
+    post();
+    if (window.ResizeObserver) new ResizeObserver(post).observe(document.body);
+    else window.addEventListener("resize", post);
   }
 
   if (window.EventSource) {

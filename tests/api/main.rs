@@ -5,6 +5,7 @@ mod helpers;
 mod smtp;
 mod stripe;
 
+mod accessibility;
 mod account;
 mod bad_input;
 mod cli;
