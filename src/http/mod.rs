@@ -1,6 +1,6 @@
 //! The HTTP surface: one router per area, merged here with the shared layers.
 
-mod account;
+pub(crate) mod account;
 mod api;
 mod demo;
 mod donate;

@@ -178,5 +178,18 @@ async fn a_cheque_giver_is_a_person_and_an_unpaid_checkout_is_not(engine: Engine
     assert!(people.contains("£196.00"), "{people}");
     assert!(!people.contains("browser@example.org") && !people.contains("Never Paid"), "{people}");
     assert!(staff.page("/staff/people?q=CHRIS").await.contains("giver@example.org"));
+
+    let sent = staff.post("/staff/people/link", &[("email", "giver@example.org")]).await;
+    assert_eq!(sent.status(), 303);
+    let back = staff.page(sent.headers()["location"].to_str().expect("back")).await;
+    assert!(back.contains("Sign-in link sent"), "{back}");
+    let store = &app.running.state.store;
+    let emails = store.reader_emails("giver@example.org").await.expect("emails");
+    assert!(emails.iter().any(|(_, _, n)| n.subject("X").starts_with("Your sign-in link")), "{emails:?}");
+    let audit = store.audit_entries(5).await.expect("audit");
+    assert!(audit.iter().any(|a| a.action == "reader.link" && !a.detail.contains("giver@")), "{audit:?}");
+    let nobody = staff.post("/staff/people/link", &[("email", "browser@example.org")]).await;
+    let back = staff.page(nobody.headers()["location"].to_str().expect("back")).await;
+    assert!(back.contains("Sign-in link not sent"), "no link for an unpaid checkout: {back}");
     app.running.stop().await;
 }

@@ -5,6 +5,8 @@ mod page;
 mod sessions;
 mod signin;
 
+pub use signin::send_link;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};

@@ -75,8 +75,9 @@ pub async fn request_link(
     Ok(Html(page.render().map_err(|e| PageError::from(e).into_response())?).into_response())
 }
 
-/// Writes a link and its email in one transaction, and wakes the outbox.
-async fn send_link(state: &AppState, email: &EmailAddress) {
+/// Writes a link and its email in one transaction, and wakes the outbox; a failure is logged
+/// (the reader asks again).
+pub async fn send_link(state: &AppState, email: &EmailAddress) {
     let token = SignInToken::fresh();
     let base = state.config.public_base_url.as_str().trim_end_matches('/');
     let notice = Notice::SignInLink {

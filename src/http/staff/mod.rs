@@ -49,6 +49,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/gifts/new", get(gifts::entry_form).post(gifts::enter))
         .route("/staff/gifts/{reference}", get(gifts::detail))
         .route("/staff/people", get(people::people))
+        .route("/staff/people/link", post(people::send_link))
         .route("/staff/supporters", get(people::supporters))
         .route("/staff/members", get(people::members))
         .route("/staff/members.csv", get(people::register_csv))

@@ -2,14 +2,17 @@
 //! and the register of members with its history and CSV download.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{Admin, AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
+use crate::domain::account::may_send_link;
 use crate::domain::shares::register_csv as register_as_csv;
-use crate::domain::{Pence, RegisterEntry, given};
+use crate::domain::{EmailAddress, Pence, RegisterEntry, given, mask_addresses};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::{Allotment, HeldApplication, MemberChange, PersonRow, SupporterRow, SupporterTotals};
@@ -18,6 +21,8 @@ use crate::store::{Allotment, HeldApplication, MemberChange, PersonRow, Supporte
 #[serde(default)]
 pub struct Search {
     q: String,
+    /// What sending a sign-in link did, shown once.
+    done: String,
 }
 
 #[derive(Template)]
@@ -25,6 +30,7 @@ pub struct Search {
 struct PeoplePage<'a> {
     frame: Frame<'a>,
     q: &'a str,
+    done: &'a str,
     people: Vec<PersonRow>,
 }
 
@@ -35,8 +41,41 @@ pub async fn people(
 ) -> Result<Html<String>, PageError> {
     let text = given(&search.q);
     let people = state.store.people(text, 200).await?;
-    let page = PeoplePage { frame: Frame::new(&state, &user, "people"), q: search.q.trim(), people };
+    let page =
+        PeoplePage { frame: Frame::new(&state, &user, "people"), q: search.q.trim(), done: &search.done, people };
     Ok(Html(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct LinkFor {
+    email: String,
+}
+
+/// Sends a person a link to their own page (SPEC §10), audited; within the same hourly limit
+/// per address as the readers' own requests, so that no one is flooded.
+pub async fn send_link(
+    AtLeast(user): Finance,
+    State(state): State<AppState>,
+    Form(form): Form<LinkFor>,
+) -> Result<Response, PageError> {
+    let Ok(email) = EmailAddress::parse(form.email.trim()) else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html("That is not an email address.")).into_response());
+    };
+    let now = state.clock.now();
+    let (for_address, _) = state.store.count_link_request(&email.key(), "staff", now).await?;
+    let known = state.store.is_known_reader(&email.key()).await?;
+    let sent = known && may_send_link(for_address, 0);
+    if sent {
+        crate::http::account::send_link(&state, &email).await;
+        state
+            .store
+            .audit(&user.actor(), "reader.link", &mask_addresses(&format!("sign-in link sent to {email}")), now)
+            .await?;
+    }
+    let done = if sent { "sent" } else { "not sent: no money or membership under that address, or 3 links this hour" };
+    let mut back = url::form_urlencoded::Serializer::new(String::new());
+    back.append_pair("q", email.as_str()).append_pair("done", &format!("Sign-in link {done}"));
+    Ok(Redirect::to(&format!("/staff/people?{}", back.finish())).into_response())
 }
 
 #[derive(Template)]
