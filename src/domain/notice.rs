@@ -43,7 +43,7 @@ impl Notice {
     pub fn receipt_number(&self) -> Option<&str> {
         match self {
             Notice::Receipt { number, .. } | Notice::Membership { number, .. } => Some(number),
-            Notice::Refund { .. } => None,
+            Notice::Refund { .. } | Notice::SignInLink { .. } => None,
         }
     }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use coopfund::config::Config;
-use coopfund::domain::{EmailAddress, GiftMethod, OfflineGift, Pence};
 use coopfund::mail::Transport;
 use coopfund::mail::outbox::Outbox;
 use coopfund::store::{Actor, Delivery, Store, Tried};
@@ -23,15 +22,7 @@ async fn store_with_one_email(db: &TestDb) -> (Arc<dyn Store>, DateTime<Utc>) {
     let store = coopfund::store::open(&db.url).await.expect("open");
     let now: DateTime<Utc> = NOW.parse().expect("instant");
     store.seed_demo_campaign("2026-11-17".parse().expect("date"), now).await.expect("seed");
-    let cheque = OfflineGift {
-        campaign: "fighting-fund-2026-11".into(),
-        amount: Pence(2500),
-        method: GiftMethod::Cheque,
-        received_on: "2026-11-16".parse().expect("date"),
-        email: Some(EmailAddress::parse("reader@example.org").expect("email")),
-        name: None,
-        note: None,
-    };
+    let cheque = crate::receipts::cheque(2500, "reader@example.org");
     store.record_offline_gift(&cheque, now, &Actor::command_line(), now).await.expect("record");
     (store, now)
 }

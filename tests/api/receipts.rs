@@ -46,7 +46,7 @@ async fn seeded_store(db: &TestDb) -> (Arc<dyn Store>, DateTime<Utc>) {
 }
 
 /// A cheque to this month's fund from a reader who gave an address, so it is receipted.
-fn cheque(pence: i64, email: &str) -> OfflineGift {
+pub fn cheque(pence: i64, email: &str) -> OfflineGift {
     let fund = Campaign {
         kind: CampaignKind::Donations,
         slug: "fighting-fund-2026-11".into(),
