@@ -85,11 +85,6 @@ pub fn webhook_event(kind: &str, outcome: &'static str) {
     metrics::counter!("webhook_events_total", "type" => kind.to_owned(), "outcome" => outcome).increment(1);
 }
 
-/// How many paid gifts one statement booked: 1 when the service is idle, more under load.
-pub fn gift_batch(size: usize) {
-    metrics::histogram!("gift_batch_size").record(size as f64);
-}
-
 pub fn ledger_rows(n: u64) {
     metrics::counter!("ledger_rows_written_total").increment(n);
 }
