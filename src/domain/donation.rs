@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::email::EmailAddress;
@@ -155,6 +156,31 @@ pub fn public_line(amount: Pence, place: Option<&str>, display_name: Option<&str
     line
 }
 
+/// When a gift came, as the public list says it (issue 18): "just now", "5 minutes ago",
+/// "2 hours ago", then in `zone`'s calendar "yesterday", "3 days ago", and after a week the
+/// date ("12 November"). A time in the future (clocks differ) reads "just now".
+pub fn ago(then: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String {
+    let minutes = (now - then).num_minutes();
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit} ago") } else { format!("{n} {unit}s ago") };
+    if minutes < 1 {
+        return "just now".to_owned();
+    }
+    if minutes < 60 {
+        return plural(minutes, "minute");
+    }
+    if minutes < 24 * 60 {
+        return plural(minutes / 60, "hour");
+    }
+    let then_day = super::today_in(zone, then);
+    match (super::today_in(zone, now) - then_day).num_days() {
+        // Only on the day the clocks go back has a calendar day more than 24 hours.
+        ..=0 => plural(minutes / 60, "hour"),
+        1 => "yesterday".to_owned(),
+        days @ 2..=6 => format!("{days} days ago"),
+        _ => then_day.format("%-d %B").to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -197,6 +223,22 @@ mod tests {
         assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), false), "£25, Sheffield, 'Red Ken'");
         assert_eq!(public_line(Pence(1250), None, None, false), "£12.50");
         assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), true), "£25, Anonymous");
+    }
+
+    #[test]
+    fn a_gift_says_how_long_ago_it_came_in_the_funds_calendar() {
+        let zone = chrono_tz::Europe::London;
+        let at = |t: &str| t.parse::<DateTime<Utc>>().expect("instant");
+        let now = at("2026-11-17T12:00:00Z");
+        assert_eq!(ago(at("2026-11-17T12:00:30Z"), now, zone), "just now");
+        assert_eq!(ago(at("2026-11-17T11:59:30Z"), now, zone), "just now");
+        assert_eq!(ago(at("2026-11-17T11:59:00Z"), now, zone), "1 minute ago");
+        assert_eq!(ago(at("2026-11-17T11:15:00Z"), now, zone), "45 minutes ago");
+        assert_eq!(ago(at("2026-11-17T10:59:00Z"), now, zone), "1 hour ago");
+        assert_eq!(ago(at("2026-11-16T13:00:00Z"), now, zone), "23 hours ago");
+        assert_eq!(ago(at("2026-11-16T11:00:00Z"), now, zone), "yesterday");
+        assert_eq!(ago(at("2026-11-14T09:00:00Z"), now, zone), "3 days ago");
+        assert_eq!(ago(at("2026-11-03T09:00:00Z"), now, zone), "3 November");
     }
 
     proptest! {

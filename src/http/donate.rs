@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::PageError;
 use super::form::Fields;
-use super::public::{HomePage, gift_lines, message};
+use super::public::{HomePage, message};
+use crate::domain::donation::{ago, public_line};
 use crate::domain::{DonationForm, Frequency, Pence, Progress, start_of_day, today_in};
 use crate::payments::{CheckoutRequest, Purchase};
 
@@ -119,15 +120,33 @@ async fn thanks(State(state): State<AppState>, Query(returned): Query<Returned>)
 #[template(path = "pages/gifts.html")]
 struct Gifts<'a> {
     org_name: &'a str,
-    gifts: Vec<String>,
+    gifts: Vec<RecentGift>,
     /// Gifts to the fund since midnight in the fund's calendar: how many, and their sum.
     today: (i64, Pence),
 }
 
+/// A line of the public list with when the gift came and whether it is a monthly one.
+struct RecentGift {
+    line: String,
+    when: String,
+    monthly: bool,
+}
+
 async fn gifts(State(state): State<AppState>) -> Result<Html<String>, PageError> {
-    let gifts = gift_lines(&state, 100).await?;
     let zone = state.config.fund_timezone;
-    let midnight = start_of_day(zone, today_in(zone, state.clock.now()));
+    let now = state.clock.now();
+    let gifts = state
+        .store
+        .recent_gifts(100)
+        .await?
+        .into_iter()
+        .map(|g| RecentGift {
+            line: public_line(g.amount, g.place.as_deref(), g.display_name.as_deref(), g.anonymous),
+            when: g.paid_at.map(|at| ago(at, now, zone)).unwrap_or_default(),
+            monthly: g.monthly,
+        })
+        .collect();
+    let midnight = start_of_day(zone, today_in(zone, now));
     let today = state.store.gifts_since(midnight).await?;
     Ok(Html(Gifts { org_name: &state.config.org_name, gifts, today }.render()?))
 }

@@ -288,6 +288,10 @@ pub struct PublicGift {
     pub place: Option<String>,
     pub display_name: Option<String>,
     pub anonymous: bool,
+    /// When it was paid; `None` only for a gift paid before that was recorded.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// A monthly supporter's gift rather than a one-off.
+    pub monthly: bool,
 }
 
 /// An application for shares as stored.

@@ -943,11 +943,12 @@ macro_rules! shared_store {
                 // Net of refunds of the gift's (first) payment: one refunded in full leaves the list
                 // (issue 15 item 10). A paid gift whose payment is not recorded shows as given.
                 Ok(sqlx::query_as(
-                    "SELECT amount, place, display_name, anonymous FROM (
+                    "SELECT amount, place, display_name, anonymous, paid_at,
+                            CASE WHEN frequency = 'monthly' THEN TRUE ELSE FALSE END AS monthly FROM (
                        SELECT COALESCE((SELECT p.amount_pence - p.refunded_pence FROM payments p
                                         WHERE p.donation_id = d.id ORDER BY p.paid_at, p.payment LIMIT 1),
                                        d.amount_pence) AS amount,
-                              d.place, d.display_name, d.anonymous, d.paid_at, d.created_at
+                              d.place, d.display_name, d.anonymous, d.paid_at, d.created_at, d.frequency
                        FROM donations d WHERE d.status = 'paid'
                      ) paid
                      WHERE amount > 0 ORDER BY paid_at DESC, created_at DESC LIMIT $1",

@@ -159,7 +159,9 @@ async fn the_demo_gateway_counts_through_the_webhook_path(engine: Engine) {
     let location = monthly.headers()["location"].to_str().expect("location").to_owned();
     app.http.post(app.url(&format!("{location}/pay"))).send().await.expect("pay monthly");
     assert_eq!(app.raised().await, 3000, "the first monthly payment counts");
-    assert!(app.get("/gifts").await.text().await.expect("gifts").contains("£5, Anonymous"));
+    let gifts = app.get("/gifts").await.text().await.expect("gifts");
+    assert!(gifts.contains(r#"£5, Anonymous <span class="monthly">monthly</span><span class="when">"#), "{gifts}");
+    assert!(gifts.contains(r#"£25, Sheffield, &#39;Red Ken&#39;<span class="when">"#), "one-off, with when: {gifts}");
     app.running.stop().await;
 }
 
