@@ -529,8 +529,9 @@ macro_rules! reader_accounts {
                     "UPDATE outbox SET recipient = $2 WHERE LOWER(recipient) = $1",
                     "UPDATE reader_links SET email = $2, email_key = $2 WHERE email_key = $1",
                     "UPDATE reader_link_requests SET email_key = $2 WHERE email_key = $1",
-                    "UPDATE donations SET name = NULL, display_name = NULL, place = NULL
-                     WHERE person_id = (SELECT id FROM people WHERE email_key = $1)",
+                    // An unpaid donation keeps the typed address without a person (issue 16, item 4).
+                    "UPDATE donations SET email = $2, name = NULL, display_name = NULL, place = NULL
+                     WHERE LOWER(email) = $1 OR person_id = (SELECT id FROM people WHERE email_key = $1)",
                     "UPDATE share_applications SET email = $2, name = 'erased', address_line1 = 'erased', address_line2 = NULL,
                             town = 'erased', postcode = 'erased'
                      WHERE LOWER(email) = $1",

@@ -292,10 +292,12 @@ macro_rules! staff_area {
                 Ok(sqlx::query_as(
                     "SELECT * FROM (
                        SELECT pe.id, pe.email, pe.name,
-                              (SELECT COUNT(*) FROM payments p WHERE LOWER(p.email) = pe.email_key)
+                              (SELECT COUNT(*) FROM payments p LEFT JOIN donations d ON d.id = p.donation_id
+                               WHERE LOWER(p.email) = pe.email_key OR d.person_id = pe.id)
                                 + (SELECT COUNT(*) FROM offline_gifts o WHERE o.person_id = pe.id) AS gifts,
-                              CAST((SELECT COALESCE(SUM(p.amount_pence - p.refunded_pence), 0) FROM payments p
-                                    WHERE LOWER(p.email) = pe.email_key)
+                              CAST((SELECT COALESCE(SUM(p.amount_pence - p.refunded_pence), 0)
+                                    FROM payments p LEFT JOIN donations d ON d.id = p.donation_id
+                                    WHERE LOWER(p.email) = pe.email_key OR d.person_id = pe.id)
                                 + (SELECT COALESCE(SUM(o.amount_pence), 0) FROM offline_gifts o
                                    WHERE o.person_id = pe.id) AS BIGINT) AS given,
                               (SELECT s.status FROM supporters s JOIN donations d ON d.id = s.donation_id

@@ -130,6 +130,8 @@ async fn every_page_passes_axe_a_keyboard_gives_and_the_pages_are_looked_at() {
         "cheque@example.org",
         "--name",
         "Chris Cheque",
+        "--reference",
+        "1001",
     ]));
     // A payment service that does not answer: the "Payments unavailable" page.
     let down = TestApp::spawn_configured(
@@ -247,7 +249,8 @@ async fn every_page_passes_axe_a_keyboard_gives_and_the_pages_are_looked_at() {
     for path in [
         "/staff",
         "/staff/gifts",
-        "/staff/gifts/gift-1",
+        "/staff/gifts/gift-cheque-1001",
+        "/staff/gifts/no-such-gift",
         "/staff/gifts/new",
         "/staff/people",
         "/staff/supporters",

@@ -192,7 +192,7 @@ pub async fn change(
     Fields(form, repeated): Fields<ChangeForm>,
 ) -> Result<Response, PageError> {
     let Some(campaign) = state.store.campaign(&slug).await? else {
-        return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
+        return Ok(super::not_found(&state, "campaign"));
     };
     if !repeated.is_empty() {
         return apply(&state, &user, &campaign, Err("Enter one target and one last day".to_owned())).await;
@@ -215,7 +215,7 @@ pub async fn close(
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
     let Some(campaign) = state.store.campaign(&slug).await? else {
-        return Ok((StatusCode::NOT_FOUND, Html("No such campaign.")).into_response());
+        return Ok(super::not_found(&state, "campaign"));
     };
     let today = state.fund.today();
     let yesterday = today.pred_opt().unwrap_or(today);

@@ -264,7 +264,7 @@ pub async fn detail(
     let zone = state.config.fund_timezone;
     let history = state.store.gift_history(&reference).await?;
     if history.is_empty() {
-        return Ok((StatusCode::NOT_FOUND, Html("No such gift.")).into_response());
+        return Ok(super::not_found(&state, "gift"));
     }
     let movements = history
         .into_iter()

@@ -112,6 +112,13 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// A record that does not exist (a gift, an event, a campaign, a member of staff), in the
+/// site's own frame with its language, title and viewport like every other page.
+pub fn not_found(state: &AppState, what: &str) -> Response {
+    let text = format!("There is no such {what}.");
+    super::public::message(state, StatusCode::NOT_FOUND, "Not found", &text, ("/staff", "The staff pages"))
+}
+
 /// A CSV file to download as `{name}-{today}.csv`, never cached on the way.
 pub fn csv_download(state: &AppState, name: &str, body: Result<Vec<u8>, csv::Error>) -> Response {
     let Ok(body) = body else {

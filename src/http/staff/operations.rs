@@ -3,7 +3,6 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -103,7 +102,7 @@ pub async fn reprocess(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let Some(outcome) = process_again(&state, &id, &user.actor()).await? else {
-        return Ok((StatusCode::NOT_FOUND, Html("No such event.")).into_response());
+        return Ok(super::not_found(&state, "event"));
     };
     let mut back = url::form_urlencoded::Serializer::new(String::new());
     back.append_pair("done", &format!("{id}: {outcome}"));

@@ -108,7 +108,7 @@ pub async fn change(
         },
     };
     if !state.store.change_staff(id, role, &user.actor(), state.clock.now()).await? {
-        return Ok((StatusCode::NOT_FOUND, Html("No such member of staff.")).into_response());
+        return Ok(super::not_found(&state, "member of staff"));
     }
     Ok(Redirect::to("/staff/team").into_response())
 }
