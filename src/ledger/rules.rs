@@ -392,7 +392,9 @@ async fn allot<E: Send>(
             number
         }
     };
-    tx.change_holding(member_number, app.shares, amount, Some(&app.email), None).await?;
+    // The address as the member first gave it stays, however a later purchase capitalises it.
+    let email = member.is_none().then_some(app.email.as_str());
+    tx.change_holding(member_number, app.shares, amount, email, None).await?;
     // A purchase never rewrites the register: another name or address waits for staff (SPEC §7).
     let change_pending = member.as_ref().is_some_and(|m| m.name != app.name || m.address != app.address);
     if change_pending {

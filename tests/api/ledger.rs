@@ -375,6 +375,7 @@ async fn a_share_purchase_never_rewrites_a_members_name_or_address(engine: Engin
     assert_eq!(entries.len(), 1);
     assert!(entries[0].starts_with("1,Maria Lopez,\"1 Mill Lane, Leeds, LS1 4AP\","), "{entries:?}");
     assert!(entries[0].contains(",51,51.00,"), "the shares are added: {entries:?}");
+    assert!(entries[0].contains(",maria@example.org,"), "nor its email's case: {entries:?}");
     let told: Vec<bool> = outbox_payloads(&app.db.url)
         .await
         .iter()
