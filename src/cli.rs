@@ -212,6 +212,7 @@ async fn add_gift(config: &Config, args: AddGift) -> anyhow::Result<()> {
         GiftRefused::NotAFund(_) => anyhow::anyhow!("--campaign: {e}"),
         GiftRefused::NothingGiven => anyhow::anyhow!("--amount: {e}"),
         GiftRefused::InTheFuture => anyhow::anyhow!("--date: {} is in the future", args.date),
+        GiftRefused::Unreadable { field, problem } => anyhow::anyhow!("--{field}: {problem}"),
     })?;
     let counted_at = counts_at(args.date, zone);
     let recorded = store.record_offline_gift(&gift, counted_at, &Actor::command_line(), clock.now()).await?;

@@ -163,6 +163,8 @@ pub struct NewCampaign {
 pub enum CampaignError {
     #[error("the title must not be empty")]
     EmptyTitle,
+    #[error("the title: {0}")]
+    UnreadableTitle(&'static str),
     #[error("the target must be more than £0")]
     TargetNotPositive,
     #[error("the campaign must end on or after the day it starts")]
@@ -191,6 +193,9 @@ impl NewCampaign {
         let title = title.trim();
         if title.is_empty() {
             return Err(CampaignError::EmptyTitle);
+        }
+        if let Some(problem) = super::donation::text_problem(title) {
+            return Err(CampaignError::UnreadableTitle(problem));
         }
         let is_fund = kind == CampaignKind::Donations;
         match target {

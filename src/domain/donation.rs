@@ -70,6 +70,28 @@ pub fn form_date(errors: &mut FieldErrors, field: &'static str, value: &str) -> 
 
 const SHORT_TEXT: usize = 80;
 
+/// The one rule for typed text that people will see, on a page, a receipt or the register
+/// (issue 16, item 10): never a control character (`\0`, ESC, CR/LF, …), and never a
+/// bidirectional override or isolate or a zero-width character, which could make a nickname
+/// read backwards or hide letters (Unicode TR #36, "Bidirectional text spoofing"). `None` when
+/// the text may be kept; otherwise what to tell the person who typed it.
+pub fn text_problem(value: &str) -> Option<&'static str> {
+    if value.chars().any(char::is_control) {
+        Some("Use letters, numbers and punctuation only")
+    } else if value.chars().any(is_invisible) {
+        Some("Remove the invisible or direction-changing characters")
+    } else {
+        None
+    }
+}
+
+/// Zero-width characters and the marks, embeddings, overrides and isolates of Unicode's
+/// bidirectional algorithm (UAX #9).
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 impl DonationForm {
     pub fn amount_typed(&self) -> &str {
         if self.amount_other.trim().is_empty() { &self.amount } else { &self.amount_other }
@@ -112,8 +134,8 @@ impl DonationForm {
             if value.chars().count() > SHORT_TEXT {
                 errors.insert(field, format!("Keep this to {SHORT_TEXT} characters or fewer"));
                 None
-            } else if value.chars().any(char::is_control) {
-                errors.insert(field, "Use letters, numbers and punctuation only".to_owned());
+            } else if let Some(problem) = text_problem(value) {
+                errors.insert(field, problem.to_owned());
                 None
             } else {
                 Some(value.to_owned()).filter(|v| !v.is_empty())
@@ -223,6 +245,26 @@ mod tests {
         assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), false), "£25, Sheffield, 'Red Ken'");
         assert_eq!(public_line(Pence(1250), None, None, false), "£12.50");
         assert_eq!(public_line(Pence(2500), Some("Sheffield"), Some("Red Ken"), true), "£25, Anonymous");
+    }
+
+    #[test]
+    fn text_people_see_has_no_control_or_invisible_characters() {
+        for bad in
+            ["a\0b", "A\u{1b}[31mB", "two\nlines", "x\ry", "\u{202E}evil", "Lo\u{200B}ndon", "\u{2066}x", "x\u{200F}"]
+        {
+            assert!(text_problem(bad).is_some(), "{bad:?}");
+        }
+        for good in ["Red Ken", "Hebden Bridge", "Zoë O'Brien-Smith", "Łódź", "محمد", "שלום", "£25 & 50p"]
+        {
+            assert_eq!(text_problem(good), None, "{good:?}");
+        }
+        let form = DonationForm {
+            display_name: "\u{202E}evil".into(),
+            place: "Lo\u{200B}ndon".into(),
+            ..form("25", "a@example.org")
+        };
+        let errors = form.parse(Pence(100), Pence(1_000_000)).expect_err("refused");
+        assert!(errors.contains_key("display_name") && errors.contains_key("place"), "{errors:?}");
     }
 
     #[test]

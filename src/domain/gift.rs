@@ -80,6 +80,9 @@ pub enum GiftRefused {
     NothingGiven,
     #[error("A gift cannot be received in the future")]
     InTheFuture,
+    /// A name or note with control or invisible characters (`donation::text_problem`).
+    #[error("the {field}: {problem}")]
+    Unreadable { field: &'static str, problem: &'static str },
 }
 
 impl GiftRefused {
@@ -89,6 +92,7 @@ impl GiftRefused {
             GiftRefused::NotAFund(_) => "campaign",
             GiftRefused::NothingGiven => "amount",
             GiftRefused::InTheFuture => "received_on",
+            GiftRefused::Unreadable { field, .. } => field,
         }
     }
 }
@@ -112,6 +116,11 @@ impl OfflineGift {
         }
         check_amount(entry.amount)?;
         check_received(entry.received_on, today)?;
+        for (field, text) in [("name", &entry.name), ("note", &entry.note)] {
+            if let Some(problem) = text.as_deref().and_then(super::donation::text_problem) {
+                return Err(GiftRefused::Unreadable { field, problem });
+            }
+        }
         Ok(OfflineGift { campaign: campaign.slug.clone(), entry })
     }
 
@@ -222,6 +231,8 @@ impl OfflineGiftForm {
             let value = value.trim();
             if value.chars().count() > limit {
                 errors.insert(field, format!("Keep this to {limit} characters or fewer"));
+            } else if let Some(problem) = super::donation::text_problem(value) {
+                errors.insert(field, problem.to_owned());
             }
             Some(value.to_owned()).filter(|v| !v.is_empty())
         };

@@ -73,8 +73,8 @@ impl JoinForm {
             } else if value.chars().count() > LINE {
                 errors.insert(field, format!("Keep this to {LINE} characters or fewer"));
                 None
-            } else if value.chars().any(char::is_control) {
-                errors.insert(field, "Use letters, numbers and punctuation only".to_owned());
+            } else if let Some(problem) = super::donation::text_problem(value) {
+                errors.insert(field, problem.to_owned());
                 None
             } else {
                 Some(value.to_owned())

@@ -86,10 +86,11 @@ async fn join(State(state): State<AppState>, Fields(form, repeated): Fields<Join
     // Refused before any payment: nobody pays for shares they cannot be allotted.
     let held = state.store.holding(&application.email).await?;
     if let Some(room) = over_the_cap(held, application.amount, rules) {
+        // Never what the address holds: anyone may type anyone's email (issue 16, item 11).
         let problem = if room.0 == 0 {
-            format!("You already hold {held} of shares, the most one member may hold")
+            "This address may buy no more shares: it has reached the most one member may hold".to_owned()
         } else {
-            format!("You already hold {held} of shares; you may buy up to {room} more")
+            format!("This address may buy at most {room} more in shares")
         };
         return refuse(FieldErrors::from([("amount", problem)]));
     }

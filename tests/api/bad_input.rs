@@ -48,6 +48,15 @@ async fn every_route_refuses_bad_input_with_a_4xx_and_stores_nothing(engine: Eng
         form("a 29-digit amount", "amount=76352325476935232547699922224&frequency=once&email=a@example.org"),
         form("an amount in exponent form", "amount=1e9&frequency=once&email=a@example.org"),
         form("a negative amount", "amount=-5&frequency=once&email=a@example.org"),
+        form(
+            "a nickname read backwards (U+202E)",
+            "amount=25&frequency=once&email=a@example.org&display_name=%E2%80%AEevil",
+        ),
+        form("a place with a zero-width space", "amount=25&frequency=once&email=a@example.org&place=Lo%E2%80%8Bndon"),
+        join(
+            "a name with a direction override",
+            "name=x%E2%80%AEy&address_line1=1+High+St&town=Leeds&postcode=LS1+1AA&email=j@example.org&amount=10&declaration=on",
+        ),
         form("a fraction of a penny", "amount=5.001&frequency=once&email=a@example.org"),
         form("an unknown frequency", "amount=5&frequency=weekly&email=a@example.org"),
         form("control characters in a nickname", "amount=5&frequency=once&email=a@example.org&display_name=%00%07"),

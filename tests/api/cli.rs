@@ -99,6 +99,59 @@ async fn mistakes_print_one_line_and_change_nothing(engine: Engine) {
     };
     assert!(create(&["--target", "100", "--starts", "2026-11-30", "--ends", "2026-11-01"]).contains("end on or after"));
     assert!(create(&["--target", "0", "--starts", "2026-11-01", "--ends", "2026-11-30"]).contains("--target"));
+    // Issue 16, item 10: one text rule for every field people see, on the command line too.
+    let escape = refused(run_cli(
+        &env,
+        &[
+            "campaign",
+            "create",
+            "--title",
+            "Evil \u{1b}[31mtitle",
+            "--target",
+            "100",
+            "--starts",
+            "2026-11-01",
+            "--ends",
+            "2026-11-30",
+        ],
+    ));
+    assert!(escape.contains("title"), "{escape}");
+    ok(run_cli(
+        &env,
+        &[
+            "campaign",
+            "create",
+            "--title",
+            "Cash fund",
+            "--target",
+            "100",
+            "--starts",
+            "2026-11-01",
+            "--ends",
+            "2026-11-30",
+        ],
+    ));
+    for (flag, text) in [("--name", "A\u{1b}[31mB"), ("--note", "x\u{202E}y")] {
+        let line = refused(run_cli(
+            &env,
+            &[
+                "gift",
+                "add",
+                "--campaign",
+                "cash-fund",
+                "--amount",
+                "5",
+                "--method",
+                "cash",
+                "--date",
+                "2026-11-16",
+                flag,
+                text,
+            ],
+        ));
+        assert!(line.contains(flag), "{line}");
+    }
+    assert_eq!(ok(run_cli(&env, &["campaign", "list"])).lines().count(), 1, "nothing recorded but the campaign");
     assert!(create(&["--target=-5", "--starts", "2026-11-01", "--ends", "2026-11-30"]).contains("--target"));
     assert!(create(&["--target", "100", "--starts", "2026-11-31", "--ends", "2026-12-30"]).contains("--starts"));
     assert!(

@@ -110,7 +110,7 @@ fn parse(form: &CampaignForm) -> Result<NewCampaign, FieldErrors> {
         Ok(_) => Err(errors),
         Err(e) => {
             let field = match e {
-                CampaignError::EmptyTitle => "title",
+                CampaignError::EmptyTitle | CampaignError::UnreadableTitle(_) => "title",
                 CampaignError::TargetNotPositive | CampaignError::NoTarget => "target",
                 CampaignError::EndsBeforeStart | CampaignError::NoLastDay => "ends_on",
                 CampaignError::MonthlyShares => "monthly",
