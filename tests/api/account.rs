@@ -19,6 +19,7 @@ on_both_engines!(
     a_member_changes_their_details_and_the_register_takes_them_at_once,
     the_statement_sums_what_the_ledger_holds_and_shows_each_refund,
     an_erased_reader_is_found_nowhere_and_every_figure_stays,
+    strangers_visiting_the_sign_in_pages_store_nothing,
 );
 
 async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -35,17 +36,20 @@ async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
 struct ReaderBrowser {
     http: reqwest::Client,
     base: String,
-    cookie: String,
+    /// The session's cookie and the signed-out forms' signed cookie, as `name=value` pairs.
+    cookies: [String; 2],
     csrf: String,
 }
 
-fn reader_cookie(response: &Response) -> Option<String> {
+const COOKIES: [&str; 2] = ["coopfund_reader=", "coopfund_reader_form="];
+
+fn set_cookie(response: &Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("coopfund_reader="))
+        .find(|v| v.starts_with(name))
         .map(str::to_owned)
 }
 
@@ -59,7 +63,7 @@ impl ReaderBrowser {
         let mut browser = ReaderBrowser {
             http: app.http.clone(),
             base: app.base.clone(),
-            cookie: String::new(),
+            cookies: Default::default(),
             csrf: String::new(),
         };
         let page = browser.page("/account").await;
@@ -69,14 +73,20 @@ impl ReaderBrowser {
     }
 
     fn keep(&mut self, response: &Response) {
-        if let Some(set) = reader_cookie(response) {
-            self.cookie = set.split(';').next().unwrap_or_default().to_owned();
+        for (kept, name) in self.cookies.iter_mut().zip(COOKIES) {
+            if let Some(set) = set_cookie(response, name) {
+                *kept = set.split(';').next().unwrap_or_default().to_owned();
+            }
         }
+    }
+
+    fn cookie(&self) -> String {
+        self.cookies.iter().filter(|c| !c.is_empty()).cloned().collect::<Vec<_>>().join("; ")
     }
 
     async fn get(&mut self, path: &str) -> Response {
         let response =
-            self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await.expect("GET");
+            self.http.get(format!("{}{path}", self.base)).header("cookie", self.cookie()).send().await.expect("GET");
         self.keep(&response);
         response
     }
@@ -96,7 +106,7 @@ impl ReaderBrowser {
     }
 
     async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let request = self.http.post(format!("{}{path}", self.base)).header("cookie", &self.cookie).form(fields);
+        let request = self.http.post(format!("{}{path}", self.base)).header("cookie", self.cookie()).form(fields);
         let response = request.send().await.expect("POST");
         self.keep(&response);
         response
@@ -144,7 +154,7 @@ async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine:
     let received = smtp.wait_for(4, Duration::from_secs(10)).await;
     let path = link_in(&received);
     assert_eq!(path.len(), "/account/signin/".len() + 64, "256 bits in hex: {path}");
-    let before = reader.cookie.clone();
+    let before = reader.cookies[0].clone();
 
     let button = reader.page(&path).await;
     assert!(button.contains(">Sign in</button>"), "{button}");
@@ -152,11 +162,11 @@ async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine:
     reader.csrf = csrf_in(&button);
     let signed_in = reader.post(&path, &[]).await;
     assert_eq!((signed_in.status().as_u16(), signed_in.headers()["location"].to_str().ok()), (303, Some("/account")));
-    let cookie = reader_cookie(&signed_in).expect("a new session at sign-in");
+    let cookie = set_cookie(&signed_in, COOKIES[0]).expect("a new session at sign-in");
     for part in ["HttpOnly", "SameSite=Lax", "Path=/account"] {
         assert!(cookie.contains(part), "{part} in {cookie}");
     }
-    assert_ne!(reader.cookie, before, "a new session id at sign-in");
+    assert_ne!(reader.cookies[0], before, "a new session id at sign-in");
     let page = reader.page("/account").await;
     reader.csrf = csrf_in(&page);
     assert!(page.contains("Signed in as READER@example.org"), "{page}");
@@ -264,7 +274,7 @@ async fn a_link_works_once_for_thirty_minutes_and_only_for_a_known_address(engin
 /// Asks for a link in `browser`'s session: the status, the page and how long the answer took.
 async fn timed(browser: &ReaderBrowser, email: &str) -> (u16, String, Duration) {
     let fields = [("email", email), ("csrf_token", browser.csrf.as_str())];
-    let request = browser.http.post(format!("{}/account/link", browser.base)).header("cookie", &browser.cookie);
+    let request = browser.http.post(format!("{}/account/link", browser.base)).header("cookie", browser.cookie());
     let started = Instant::now();
     let answer = request.form(&fields).send().await.expect("POST");
     let took = started.elapsed();
@@ -476,5 +486,34 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     assert!(find_anywhere(&app.db.url, &["ada@example.org", "ada lovelace"]).await.len() > 1, "the member is kept");
     let audit = store.audit_entries(5).await.expect("audit");
     assert!(audit.iter().any(|a| a.action == "reader.erase"), "{audit:?}");
+    app.running.stop().await;
+}
+
+/// Issue 16, item 9's kind on the readers' page (found by an outside review): every cookieless
+/// visit to `/account` or a sign-in link stored a session for 24 hours. Signed out, the forms'
+/// token lives in a signed cookie, so nothing is stored until someone signs in.
+async fn strangers_visiting_the_sign_in_pages_store_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    let stranger = reqwest::Client::new();
+    for n in 0..30 {
+        let path = if n % 3 == 0 { format!("/account/signin/not-a-token-{n}") } else { "/account".to_owned() };
+        let response = stranger.get(app.url(&path)).send().await.expect("GET");
+        assert!(response.status().is_success() || response.status() == 404, "{path}: {}", response.status());
+    }
+    assert_eq!(crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM reader_sessions").await, 0);
+    // The form still works, and still refuses a post without its cookie.
+    let form = stranger.get(app.url("/account")).send().await.expect("form");
+    let cookie = form.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
+    assert!(cookie.starts_with("coopfund_reader_form="), "{cookie}");
+    let page = form.text().await.expect("page");
+    let token = page.split("name=\"csrf_token\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("token");
+    let asked = stranger
+        .post(app.url("/account/link"))
+        .header("cookie", &cookie)
+        .form(&[("email", "a@example.org"), ("csrf_token", token)]);
+    assert_eq!(asked.send().await.expect("link").status(), 200);
+    let forged = stranger.post(app.url("/account/link")).form(&[("email", "a@example.org"), ("csrf_token", token)]);
+    assert_eq!(forged.send().await.expect("forged").status(), 403);
+    assert_eq!(crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM reader_sessions").await, 0);
     app.running.stop().await;
 }

@@ -9,18 +9,21 @@ pub use signin::send_link;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::State;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
-use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
+use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use super::AppState;
+use super::error::PageError;
+use super::staff::{fresh_token, signed_cookie_nonce};
 use crate::domain::EmailAddress;
 use crate::domain::account::READER_IDLE_HOURS;
 
@@ -51,7 +54,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/details", post(page::details))
         .route("/account/export", get(page::export))
         .route("/account/erase", post(page::erase))
-        .layer(axum::middleware::from_fn(csrf))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf))
         .layer(sessions)
         .layer(axum::middleware::map_response(private))
         // Where a client's address comes from, for the per-client link limit.
@@ -103,36 +106,66 @@ fn forbidden() -> Response {
     (StatusCode::FORBIDDEN, Html(page)).into_response()
 }
 
-/// The session's CSRF token, made on first sight: the sign-in forms need one before anyone
-/// is signed in.
-async fn csrf_token(session: &Session) -> Result<String, Response> {
-    let unavailable = |e: tower_sessions::session::Error| {
-        tracing::error!(error = %e, "reader session store failed");
-        (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable; try again shortly").into_response()
-    };
-    if let Some(token) = session.get::<String>(CSRF).await.map_err(unavailable)? {
-        return Ok(token);
+/// The signed-out forms' cookie (asking for a link, the "Sign in" button): a nonce signed with
+/// the staff login form's key, which the form carries back. Nothing is stored before sign-in,
+/// so a stranger's visits cannot grow the database (issue 16, item 9's kind).
+const FORM_COOKIE: &str = "coopfund_reader_form";
+
+/// A signed-out form's CSRF token, and the cookie to set when the browser had none.
+struct FormToken {
+    value: String,
+    cookie: Option<HeaderValue>,
+}
+
+impl FormToken {
+    /// The browser's signed cookie when it sent a valid one, else a new nonce and its cookie.
+    fn for_request(state: &AppState, headers: &HeaderMap) -> Result<FormToken, Response> {
+        if let Some(nonce) = signed_cookie_nonce(&state.login_key, headers, FORM_COOKIE) {
+            return Ok(FormToken { value: nonce.to_owned(), cookie: None });
+        }
+        let nonce = fresh_token();
+        let cookie = Cookie::build((FORM_COOKIE, state.login_key.sign(&nonce)))
+            .path("/account")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(state.config.public_base_url.scheme() == "https")
+            .build();
+        let cookie = HeaderValue::try_from(cookie.to_string())
+            .map_err(|_| PageError::Bug("an unsendable cookie").into_response())?;
+        Ok(FormToken { value: nonce, cookie: Some(cookie) })
     }
-    let token = crate::domain::account::SignInToken::fresh().as_str().to_owned();
-    session.insert(CSRF, &token).await.map_err(unavailable)?;
-    Ok(token)
+
+    /// The response, with the cookie when it is new.
+    fn attach(self, mut response: Response) -> Response {
+        if let Some(cookie) = self.cookie {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
 }
 
 /// Every form under `/account` must carry the session's `csrf_token` (403 otherwise), checked
 /// here before any handler so that no form can forget it (OWASP CSRF prevention: synchronizer
 /// token pattern).
-async fn csrf(session: Session, request: Request, next: Next) -> Response {
+async fn csrf(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         return next.run(request).await;
     }
+    // Signed in, the session's token; signed out (or following a new link), the signed cookie's.
+    let expected: Vec<String> = [
+        session.get::<String>(CSRF).await.ok().flatten(),
+        signed_cookie_nonce(&state.login_key, request.headers(), FORM_COOKIE).map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, super::MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response();
     };
     let sent = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
-    let expected = session.get::<String>(CSRF).await.ok().flatten();
-    match (sent, expected) {
-        (Some(sent), Some(expected)) if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
+    match sent {
+        Some(sent) if expected.iter().any(|e| bool::from(sent.as_bytes().ct_eq(e.as_bytes()))) => {
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
         _ => forbidden(),

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::signin::SignInForm;
-use super::{Reader, csrf_token};
+use super::{FormToken, Reader};
 use crate::domain::account::{ReaderPayment, Statement, erasure_refused, pseudonym};
 use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
@@ -96,16 +96,23 @@ fn done_message(done: &str) -> &'static str {
 /// The reader's page; the sign-in form for anyone not signed in.
 pub async fn home(
     State(state): State<AppState>,
-    session: Session,
+    headers: HeaderMap,
     reader: Result<Reader, Response>,
     Query(done): Query<Done>,
 ) -> Result<Response, Response> {
     let Ok(reader) = reader else {
-        let csrf = csrf_token(&session).await?;
+        let form = FormToken::for_request(&state, &headers)?;
         let erased = done.done == "erased";
-        let page =
-            SignInForm { org_name: &state.config.org_name, csrf: &csrf, email: "", error: None, sent: false, erased };
-        return Ok(Html(page.render().map_err(|e| PageError::from(e).into_response())?).into_response());
+        let page = SignInForm {
+            org_name: &state.config.org_name,
+            csrf: &form.value,
+            email: "",
+            error: None,
+            sent: false,
+            erased,
+        };
+        let html = page.render().map_err(|e| PageError::from(e).into_response())?;
+        return Ok(form.attach(Html(html).into_response()));
     };
     let html = account_page(&state, &reader, done_message(&done.done), None, &FieldErrors::new())
         .await

@@ -3,13 +3,13 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_client_ip::ClientIp;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{CSRF, READER, csrf_token};
+use super::{CSRF, FormToken, READER};
 use crate::domain::account::{LINK_LIFETIME, LinkUse, SignInToken, may_send_link};
 use crate::domain::{EmailAddress, Notice};
 use crate::http::AppState;
@@ -40,11 +40,12 @@ pub struct LinkForm {
 /// the address up; the link itself is written after the answer, so its cost shows in no timing.
 pub async fn request_link(
     State(state): State<AppState>,
-    session: Session,
+    headers: HeaderMap,
     client: Result<ClientIp, axum_client_ip::Rejection>,
     Form(form): Form<LinkForm>,
 ) -> Result<Response, Response> {
-    let csrf = csrf_token(&session).await?;
+    // The middleware has checked the signed cookie: its nonce stays the form's token.
+    let csrf = FormToken::for_request(&state, &headers)?.value;
     let org_name = &state.config.org_name;
     let email = match EmailAddress::parse(form.email.trim()) {
         Ok(email) => email,
@@ -112,18 +113,19 @@ fn signin_page(state: &AppState, csrf: &str, token: &str, problem: Option<&str>)
 /// Shows a "Sign in" button and changes nothing: mail scanners fetch links (SPEC §10).
 pub async fn confirm(
     State(state): State<AppState>,
-    session: Session,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, Response> {
-    let csrf = csrf_token(&session).await?;
-    let html = signin_page(&state, &csrf, &token, None).map_err(IntoResponse::into_response)?;
-    Ok(Html(html).into_response())
+    let form = FormToken::for_request(&state, &headers)?;
+    let html = signin_page(&state, &form.value, &token, None).map_err(IntoResponse::into_response)?;
+    Ok(form.attach(Html(html).into_response()))
 }
 
 /// Uses the link once and signs the reader in with a new session id.
 pub async fn sign_in(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, Response> {
     let used = match SignInToken::parse(&token) {
@@ -151,9 +153,9 @@ pub async fn sign_in(
         }
         LinkUse::Unknown => (StatusCode::NOT_FOUND, "This link is not one of ours. Ask for a new one below."),
     };
-    let csrf = csrf_token(&session).await?;
-    let html = signin_page(&state, &csrf, &token, Some(problem.1)).map_err(IntoResponse::into_response)?;
-    Ok((problem.0, Html(html)).into_response())
+    let form = FormToken::for_request(&state, &headers)?;
+    let html = signin_page(&state, &form.value, &token, Some(problem.1)).map_err(IntoResponse::into_response)?;
+    Ok(form.attach((problem.0, Html(html)).into_response()))
 }
 
 /// Ends the reader's session.

@@ -105,7 +105,7 @@ pub fn forbidden(why: &str) -> Response {
     (StatusCode::FORBIDDEN, Html(page)).into_response()
 }
 
-fn fresh_token() -> String {
+pub(crate) fn fresh_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -141,7 +141,7 @@ impl LoginKey {
     }
 
     /// `nonce.signature`, the cookie's value.
-    fn sign(&self, nonce: &str) -> String {
+    pub(crate) fn sign(&self, nonce: &str) -> String {
         let tag = self.mac(nonce).finalize().into_bytes();
         format!("{nonce}.{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
@@ -159,13 +159,19 @@ impl LoginKey {
 
 /// The login form's token: the nonce of a validly signed login cookie.
 fn login_nonce<'h>(key: &LoginKey, headers: &'h HeaderMap) -> Option<&'h str> {
+    signed_cookie_nonce(key, headers, LOGIN_COOKIE)
+}
+
+/// The nonce of the cookie `name` when `key` signed it: a signed-out form's CSRF token, with
+/// nothing stored (OWASP's signed double-submit cookie). Readers' sign-in forms use it too.
+pub(crate) fn signed_cookie_nonce<'h>(key: &LoginKey, headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .and_then(|(_, value)| key.verify(value))
 }
 

@@ -25,6 +25,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use super::AppState;
 use crate::domain::today_in;
 use auth::StaffUser;
+pub(crate) use auth::{fresh_token, signed_cookie_nonce};
 
 /// A session ends after this long without a request.
 const IDLE: Duration = Duration::hours(2);
