@@ -22,7 +22,6 @@ use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use super::AppState;
-use super::error::PageError;
 use super::staff::{fresh_token, signed_cookie_nonce};
 use crate::domain::EmailAddress;
 use crate::domain::account::READER_IDLE_HOURS;
@@ -119,9 +118,9 @@ struct FormToken {
 
 impl FormToken {
     /// The browser's signed cookie when it sent a valid one, else a new nonce and its cookie.
-    fn for_request(state: &AppState, headers: &HeaderMap) -> Result<FormToken, Response> {
+    fn for_request(state: &AppState, headers: &HeaderMap) -> FormToken {
         if let Some(nonce) = signed_cookie_nonce(&state.login_key, headers, FORM_COOKIE) {
-            return Ok(FormToken { value: nonce.to_owned(), cookie: None });
+            return FormToken { value: nonce.to_owned(), cookie: None };
         }
         let nonce = fresh_token();
         let cookie = Cookie::build((FORM_COOKIE, state.login_key.sign(&nonce)))
@@ -130,9 +129,8 @@ impl FormToken {
             .same_site(SameSite::Strict)
             .secure(state.config.public_base_url.scheme() == "https")
             .build();
-        let cookie = HeaderValue::try_from(cookie.to_string())
-            .map_err(|_| PageError::Bug("an unsendable cookie").into_response())?;
-        Ok(FormToken { value: nonce, cookie: Some(cookie) })
+        // Hex, a dot and cookie attributes: always a valid header value.
+        FormToken { value: nonce, cookie: HeaderValue::try_from(cookie.to_string()).ok() }
     }
 
     /// The response, with the cookie when it is new.

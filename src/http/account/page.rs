@@ -101,7 +101,7 @@ pub async fn home(
     Query(done): Query<Done>,
 ) -> Result<Response, Response> {
     let Ok(reader) = reader else {
-        let form = FormToken::for_request(&state, &headers)?;
+        let form = FormToken::for_request(&state, &headers);
         let erased = done.done == "erased";
         let page = SignInForm {
             org_name: &state.config.org_name,

@@ -45,7 +45,7 @@ pub async fn request_link(
     Form(form): Form<LinkForm>,
 ) -> Result<Response, Response> {
     // The middleware has checked the signed cookie: its nonce stays the form's token.
-    let csrf = FormToken::for_request(&state, &headers)?.value;
+    let csrf = FormToken::for_request(&state, &headers).value;
     let org_name = &state.config.org_name;
     let email = match EmailAddress::parse(form.email.trim()) {
         Ok(email) => email,
@@ -116,7 +116,7 @@ pub async fn confirm(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, Response> {
-    let form = FormToken::for_request(&state, &headers)?;
+    let form = FormToken::for_request(&state, &headers);
     let html = signin_page(&state, &form.value, &token, None).map_err(IntoResponse::into_response)?;
     Ok(form.attach(Html(html).into_response()))
 }
@@ -153,7 +153,7 @@ pub async fn sign_in(
         }
         LinkUse::Unknown => (StatusCode::NOT_FOUND, "This link is not one of ours. Ask for a new one below."),
     };
-    let form = FormToken::for_request(&state, &headers)?;
+    let form = FormToken::for_request(&state, &headers);
     let html = signin_page(&state, &form.value, &token, Some(problem.1)).map_err(IntoResponse::into_response)?;
     Ok(form.attach((problem.0, Html(html)).into_response()))
 }
