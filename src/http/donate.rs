@@ -63,7 +63,15 @@ async fn donate(
 /// Sends the reader to the payment page, or says that nothing has been taken and where to try again.
 pub async fn to_checkout(state: &AppState, request: &CheckoutRequest<'_>, again: &str) -> Response {
     match state.gateway.checkout(request).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok(checkout) => {
+            // So that the thanks page can name the gift; without it the page thanks in general.
+            if request.purchase != Purchase::Shares
+                && let Err(e) = state.store.record_checkout_session(request.reference, &checkout.session).await
+            {
+                tracing::warn!(error = %e, reference = %request.reference, "could not note the checkout session");
+            }
+            Redirect::to(&checkout.url).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, reference = %request.reference, "could not start a checkout");
             let text = "Our payment service is not answering just now. Nothing has been taken.";
@@ -78,7 +86,8 @@ struct Thanks<'a> {
     org_name: &'a str,
     progress: Option<&'a Progress>,
     percent: i64,
-    /// What was given, when the demo checkout tells us: "£25.00", and whether every month.
+    /// What was given, when the payment page the reader comes back from is one of ours:
+    /// "£25.00", and whether every month.
     given: Option<(String, bool)>,
     gave_monthly: bool,
     /// The fund's address, for the share links.
@@ -90,17 +99,16 @@ struct Returned {
     session_id: Option<String>,
 }
 
-/// Thanks the reader and shows the figures; only the webhook counts money. The demo gateway's
-/// session names our donation, so its page can say what was given; Stripe's names only itself.
+/// Thanks the reader and shows the figures; only the webhook counts money. The payment page
+/// sends the reader back with its session's id (Stripe's `{CHECKOUT_SESSION_ID}`, or the demo's),
+/// which names the donation it was opened for; any other id gets the thanks without a sum.
 async fn thanks(State(state): State<AppState>, Query(returned): Query<Returned>) -> Result<Html<String>, PageError> {
     let current = state.fund.current().await?;
     let progress = current.as_ref().map(|r| &r.progress);
-    let demo_id =
-        returned.session_id.as_deref().and_then(|s| s.strip_prefix("cs_demo_")).filter(|_| state.gateway.is_demo());
-    let given = match demo_id.filter(|id| matches!(super::demo::our_id(id), Some(Purchase::Gift))) {
-        Some(id) => state
+    let given = match returned.session_id.as_deref().filter(|id| is_session_id(id)) {
+        Some(session) => state
             .store
-            .donation(id)
+            .donation_by_checkout_session(session)
             .await?
             .map(|d| (d.amount.display_exact(), d.frequency == Frequency::Monthly.as_str())),
         None => None,
@@ -108,12 +116,18 @@ async fn thanks(State(state): State<AppState>, Query(returned): Query<Returned>)
     let page = Thanks {
         org_name: &state.config.org_name,
         progress,
-        percent: super::public::percent(progress),
+        percent: progress.map_or(0, Progress::percent),
         gave_monthly: given.as_ref().is_some_and(|g| g.1),
         given,
         share_url: state.config.public_base_url.to_string(),
     };
     Ok(Html(page.render()?))
+}
+
+/// Whether `id` could be a Checkout Session's: `cs_` and at most 255 letters, digits and `_`
+/// (Stripe's ids are shorter). Anything else is not looked up; PostgreSQL would refuse a NUL.
+fn is_session_id(id: &str) -> bool {
+    id.len() <= 255 && id.starts_with("cs_") && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[derive(Template)]

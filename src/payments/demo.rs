@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
+use super::{Checkout, CheckoutRequest, GatewayError, PaymentGateway, Purchase};
 use crate::domain::{Frequency, Pence};
 use crate::jobs::reconcile::StripePayment;
 use crate::store::{Donation, ShareApplication};
@@ -67,8 +67,9 @@ impl Default for DemoGateway {
 
 #[async_trait]
 impl PaymentGateway for DemoGateway {
-    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError> {
-        Ok(format!("/demo/checkout/{}", request.reference))
+    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError> {
+        let reference = request.reference;
+        Ok(Checkout { url: format!("/demo/checkout/{reference}"), session: format!("cs_demo_{reference}") })
     }
 
     fn webhook_secret(&self) -> &str {

@@ -50,14 +50,21 @@ pub struct CheckoutRequest<'a> {
     pub description: &'a str,
 }
 
+/// A checkout begun: where the reader pays, and the gateway's id of it (Stripe's Checkout
+/// Session `cs_…`), which the way back to the thanks page names as `?session_id=`.
+pub struct Checkout {
+    pub url: String,
+    pub session: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the payment service did not answer as expected: {0}")]
 pub struct GatewayError(pub String);
 
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
-    /// Starts a checkout and returns the page where the reader pays.
-    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError>;
+    /// Starts a checkout: the page where the reader pays, and the session's id.
+    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError>;
     /// The secret webhook signatures are checked against.
     fn webhook_secret(&self) -> &str;
     /// The demo gateway moves no money; pages say so.

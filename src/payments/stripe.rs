@@ -16,7 +16,7 @@ use stripe_shared::{Charge, ChargeStatus, CheckoutSessionMode};
 use stripe_types::{Currency, RangeQueryTs};
 use url::Url;
 
-use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
+use super::{Checkout, CheckoutRequest, GatewayError, PaymentGateway, Purchase};
 use crate::config::StripeConfig;
 use crate::domain::Pence;
 use crate::jobs::reconcile::StripePayment;
@@ -52,7 +52,7 @@ impl StripeGateway {
 
 #[async_trait]
 impl PaymentGateway for StripeGateway {
-    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<String, GatewayError> {
+    async fn checkout(&self, request: &CheckoutRequest<'_>) -> Result<Checkout, GatewayError> {
         let purchase = request.purchase;
         let monthly = purchase == Purchase::MonthlySupport;
         let mode = if monthly { CheckoutSessionMode::Subscription } else { CheckoutSessionMode::Payment };
@@ -105,7 +105,8 @@ impl PaymentGateway for StripeGateway {
             .send(&self.client)
             .await
             .map_err(|e| GatewayError(e.to_string()))?;
-        session.url.ok_or_else(|| GatewayError("the Checkout Session has no url".to_owned()))
+        let url = session.url.ok_or_else(|| GatewayError("the Checkout Session has no url".to_owned()))?;
+        Ok(Checkout { url, session: session.id.as_str().to_owned() })
     }
 
     fn webhook_secret(&self) -> &str {

@@ -125,6 +125,10 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     async fn donation(&self, id: &str) -> Result<Option<Donation>, StoreError>;
     /// The reader turned back at the payment page: a pending gift is cancelled.
     async fn cancel_donation(&self, id: &str) -> Result<bool, StoreError>;
+    /// Notes the payment page's session (Stripe's `cs_…`) on the donation it was opened for.
+    async fn record_checkout_session(&self, donation: &str, session: &str) -> Result<(), StoreError>;
+    /// The donation whose payment page was `session`: what the thanks page names (issue 18).
+    async fn donation_by_checkout_session(&self, session: &str) -> Result<Option<Donation>, StoreError>;
     /// The newest paid gifts, as the public list shows them.
     async fn recent_gifts(&self, limit: i64) -> Result<Vec<PublicGift>, StoreError>;
     async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError>;

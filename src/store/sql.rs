@@ -47,6 +47,15 @@ macro_rules! campaign_for_day_order {
     };
 }
 
+/// A donation as the checkout pages and the thanks page read it; the caller adds its `WHERE`.
+macro_rules! donation_select {
+    () => {
+        "SELECT d.id, c.slug AS campaign, COALESCE(d.email, p.email, '') AS email, d.amount_pence AS amount,
+                d.frequency, d.status
+         FROM donations d LEFT JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id"
+    };
+}
+
 macro_rules! shared_store {
     (
         $engine:ty,
@@ -920,15 +929,26 @@ macro_rules! shared_store {
             }
 
             async fn donation(&self, id: &str) -> Result<Option<Donation>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT d.id, c.slug AS campaign, COALESCE(d.email, p.email, '') AS email, d.amount_pence AS amount,
-                            d.frequency, d.status
-                     FROM donations d LEFT JOIN people p ON p.id = d.person_id JOIN campaigns c ON c.id = d.campaign_id
-                     WHERE d.id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?)
+                Ok(sqlx::query_as(concat!(donation_select!(), " WHERE d.id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn record_checkout_session(&self, donation: &str, session: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE donations SET checkout_session = $2 WHERE id = $1")
+                    .bind(donation)
+                    .bind(session)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn donation_by_checkout_session(&self, session: &str) -> Result<Option<Donation>, StoreError> {
+                Ok(sqlx::query_as(concat!(donation_select!(), " WHERE d.checkout_session = $1"))
+                    .bind(session)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             async fn cancel_donation(&self, id: &str) -> Result<bool, StoreError> {
@@ -1307,4 +1327,5 @@ macro_rules! shared_store {
 
 pub(crate) use campaign_columns;
 pub(crate) use campaign_for_day_order;
+pub(crate) use donation_select;
 pub(crate) use shared_store;

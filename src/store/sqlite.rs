@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Sqlite};
 
-use super::sql::{campaign_columns, campaign_for_day_order, shared_store};
+use super::sql::{campaign_columns, campaign_for_day_order, donation_select, shared_store};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
 
