@@ -1,4 +1,4 @@
-//! Errors of the HTTP layer: JSON for the API, a plain page for readers. A dependency that is
+//! Errors of the HTTP layer: JSON for the API, a page in the site's frame for readers. A dependency that is
 //! down answers 503 ("try again"); a bug answers 500, so that alerts tell the two apart.
 
 use axum::Json;
@@ -29,6 +29,46 @@ pub fn is_outage(e: &StoreError) -> bool {
                 || code.starts_with("53")
         }),
         _ => false,
+    }
+}
+
+/// A short page to be shown in the site's frame, from code that has not the site's settings to
+/// hand (an extractor's refusal, a failure): the response carries it, and the pages' layer
+/// ([`super::public::in_frame`]) renders it with the masthead, language, title and icon. The
+/// body it comes with is the plain page left where no such layer runs.
+#[derive(Clone, Debug)]
+pub struct Framed {
+    pub title: &'static str,
+    pub text: String,
+    /// Where the reader may go next: the link and its words.
+    pub next: (&'static str, &'static str),
+}
+
+impl Framed {
+    pub fn new(title: &'static str, text: impl Into<String>, next: (&'static str, &'static str)) -> Framed {
+        Framed { title, text: text.into(), next }
+    }
+
+    /// The page with `status`, in its plain form until the layer frames it.
+    pub fn response(self, status: StatusCode) -> Response {
+        let mut response = (status, Html(self.plain())).into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+
+    /// The page without the site's frame: language, title, viewport and the words.
+    pub fn plain(&self) -> String {
+        let escape = |text: &str| askama::filters::escape(text, askama::filters::Html).map(|e| e.to_string());
+        format!(
+            "<!doctype html><html lang=\"en-GB\"><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title>\
+             <h1>{}</h1><p>{}</p><p><a href=\"{}\">{}</a></p>",
+            escape(self.title).unwrap_or_default(),
+            escape(self.title).unwrap_or_default(),
+            escape(&self.text).unwrap_or_default(),
+            self.next.0,
+            escape(self.next.1).unwrap_or_default(),
+        )
     }
 }
 
@@ -67,6 +107,9 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+/// The link that leads out of every page that could not be shown.
+const FUND: (&str, &str) = ("/", "Go to the fighting fund");
 
 /// A page that could not be shown; the reader sees a short apology, the log the reason.
 #[derive(Debug)]
@@ -107,15 +150,13 @@ impl IntoResponse for PageError {
             }
         };
         let page = if outage {
-            "<!doctype html><html lang=en-GB><meta charset=utf-8>\
-             <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>Sorry</title>\
-             <p>Sorry, the service is busy or down for a moment. Please try again in a minute. <a href=\"/\">The fighting fund</a></p>"
+            Framed::new("Sorry", "The service is busy or down for a moment. Please try again in a minute.", FUND)
         } else {
-            "<!doctype html><html lang=en-GB><meta charset=utf-8>\
-             <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>Sorry</title>\
-             <p>Sorry, something went wrong on our side, and we have been told. <a href=\"/\">The fighting fund</a></p>"
+            Framed::new("Sorry", "Something went wrong on our side, and we have been told.", FUND)
         };
-        failure(outage, Html(page))
+        let mut response = failure(outage, Html(page.plain()));
+        response.extensions_mut().insert(page);
+        response
     }
 }
 
@@ -135,5 +176,17 @@ mod tests {
         assert_eq!(wrong.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let api_down = ApiError::Store(StoreError::Database(sqlx::Error::PoolClosed)).into_response();
         assert_eq!(api_down.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_page_left_unframed_still_has_a_language_a_title_and_a_viewport() {
+        let down = PageError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)).into_response();
+        let framed = down.extensions().get::<Framed>().expect("described for the frame");
+        let plain = framed.plain();
+        for part in [r#"lang="en-GB""#, "<title>Sorry</title>", r#"name="viewport""#, "try again in a minute"] {
+            assert!(plain.contains(part), "{part} in {plain}");
+        }
+        let escaped = Framed::new("Not allowed", "<b>", ("/", "Back")).plain();
+        assert!(escaped.contains("&lt;b&gt;") && !escaped.contains("<b>"), "{escaped}");
     }
 }

@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
+use super::error::Framed;
 use crate::domain::FieldErrors;
 
 /// What a field sent more than once is told.
@@ -73,9 +74,9 @@ where
             Ok(form) => Ok(Fields(form, Repeated(repeated))),
             Err(e) => {
                 tracing::info!(error = %e, "unreadable form");
-                let page = "<!doctype html><meta charset=utf-8><title>Form not understood</title>\
-                            <p>The form could not be read. Go back, reload the page and try again.</p>";
-                Err((StatusCode::UNPROCESSABLE_ENTITY, Html(page)).into_response())
+                let text = "The form could not be read. Go back, reload the page and try again.";
+                Err(Framed::new("Form not understood", text, ("/", "Go to the fighting fund"))
+                    .response(StatusCode::UNPROCESSABLE_ENTITY))
             }
         }
     }

@@ -12,7 +12,7 @@ pub mod limits;
 mod public;
 mod staff;
 mod webhooks;
-pub mod widget;
+mod widget;
 
 use std::time::Duration;
 
@@ -40,15 +40,20 @@ pub fn router(state: AppState) -> Router {
     // Staff pages are not compressed: they echo a search and hold the CSRF token, and their
     // compressed length would let an attacker guess the token byte by byte (BREACH). They are
     // few and small, so this costs little, and no token needs masking per response.
+    // Pages that a handler could only describe (a refusal, a failure) are framed like the
+    // rest, inside the compression (which must not see the plain page) and again around all.
+    let framed = || axum::middleware::map_response_with_state(state.clone(), public::in_frame);
     let pages = Router::new()
         .merge(public::router())
         .merge(donate::router())
         .merge(join::router())
         .merge(demo::router())
+        .layer(framed())
         .layer(CompressionLayer::new())
         .layer(nosniff())
         .merge(staff::router(&state))
-        .merge(account::router(&state));
+        .merge(account::router(&state))
+        .layer(framed());
     // Everything that waits on the database or the network has a deadline, request metrics
     // and a line in the log. The figures, the widget and their stream, fetched under every
     // article, are served from memory (on a miss, from a pool whose own timeouts bound the
@@ -74,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(widget::router())
         .fallback(public::not_found)
+        .method_not_allowed_fallback(public::method_not_allowed)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
 }

@@ -3,14 +3,15 @@
 
 use askama::Template;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use super::AppState;
-use super::error::PageError;
+use super::error::{Framed, PageError};
 use crate::domain::donation::public_line;
 use crate::domain::{DonationForm, FieldErrors, Pence, Progress};
 use crate::store::StoreError;
@@ -123,7 +124,7 @@ impl HomePage<'_> {
         let page = HomePage {
             org_name: &state.config.org_name,
             progress,
-            percent: percent(progress),
+            percent: progress.map_or(0, Progress::percent),
             target: progress.and_then(|p| p.target.as_deref()),
             form,
             errors,
@@ -154,13 +155,6 @@ async fn home(State(state): State<AppState>, Query(prefill): Query<Prefill>) -> 
     HomePage::render(&state, &form, &FieldErrors::new(), true).await
 }
 
-/// How much of the target is raised, for the bar: 0 to 100 (0 with no target).
-pub fn percent(progress: Option<&Progress>) -> i64 {
-    progress
-        .and_then(|p| p.target_pence.map(|target| (p.raised_pence.max(0).saturating_mul(100) / target.max(1)).min(100)))
-        .unwrap_or(0)
-}
-
 pub async fn gift_lines(state: &AppState, limit: i64) -> Result<Vec<String>, StoreError> {
     Ok(state
         .store
@@ -189,6 +183,36 @@ pub fn message(state: &AppState, status: StatusCode, title: &str, text: &str, ne
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => PageError::from(e).into_response(),
     }
+}
+
+/// Renders in the site's frame a page that its handler could only describe ([`Framed`]),
+/// keeping the status and headers (`Retry-After`) it was given. Framed once, the page loses
+/// its description, so that a second layer leaves it alone.
+pub async fn in_frame(State(state): State<AppState>, response: Response) -> Response {
+    let Some(page) = response.extensions().get::<Framed>().cloned() else {
+        return response;
+    };
+    let framed = MessagePage { org_name: &state.config.org_name, title: page.title, text: &page.text, next: page.next };
+    match framed.render() {
+        Ok(html) => {
+            let (mut parts, _) = response.into_parts();
+            parts.extensions.remove::<Framed>();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            Response::from_parts(parts, Body::from(html))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot frame a page; sending it plain");
+            response
+        }
+    }
+}
+
+/// The answer for a method a path does not take (a form's address typed into the bar is a GET
+/// of a POST-only path, say).
+pub async fn method_not_allowed(State(state): State<AppState>) -> Response {
+    let text = "This address takes a form, not a visit. Go back to the page with the form and send it from there.";
+    message(&state, StatusCode::METHOD_NOT_ALLOWED, "Not a page", text, ("/", "Go to the fighting fund"))
 }
 
 /// The answer for every path that is not ours.

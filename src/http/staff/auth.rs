@@ -21,7 +21,7 @@ use tower_sessions::Session;
 use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::super::AppState;
-use super::super::error::PageError;
+use super::super::error::{Framed, PageError};
 use super::super::form::Fields;
 use super::super::limits::{Limiter, Refused};
 use crate::domain::staff::{hash_password, verify_password};
@@ -98,11 +98,7 @@ impl<const ROLE: u8> FromRequestParts<AppState> for AtLeast<ROLE> {
 }
 
 pub fn forbidden(why: &str) -> Response {
-    let page = format!(
-        "<!doctype html><meta charset=utf-8><title>Not allowed</title><p>{}</p><p><a href=\"/staff\">Back to the staff area</a></p>",
-        askama::filters::escape(why, askama::filters::Html).map(|e| e.to_string()).unwrap_or_default()
-    );
-    (StatusCode::FORBIDDEN, Html(page)).into_response()
+    Framed::new("Not allowed", why, ("/staff", "Back to the staff area")).response(StatusCode::FORBIDDEN)
 }
 
 pub(crate) fn fresh_token() -> String {
@@ -195,7 +191,9 @@ pub async fn csrf(State(state): State<AppState>, session: Session, request: Requ
     };
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, super::super::MAX_BODY).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response();
+        let text = "The form is too large to read. Go back, shorten what you entered and try again.";
+        return Framed::new("Form too large", text, ("/staff", "Back to the staff area"))
+            .response(StatusCode::PAYLOAD_TOO_LARGE);
     };
     let sent = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
     match (sent, expected) {

@@ -12,7 +12,7 @@ use super::auth::{Admin, AtLeast, StaffUser};
 use crate::domain::staff::hash_password;
 use crate::domain::{EmailAddress, FieldErrors, Role};
 use crate::http::AppState;
-use crate::http::error::PageError;
+use crate::http::error::{Framed, PageError};
 use crate::http::form::Fields;
 use crate::store::{StaffRow, StoreError};
 
@@ -97,8 +97,10 @@ pub async fn change(
     if id == user.id {
         return Ok(super::auth::forbidden("You cannot change or remove your own account: ask another admin."));
     }
-    let choose =
-        || (StatusCode::UNPROCESSABLE_ENTITY, Html("Choose viewer, finance, admin or remove.")).into_response();
+    let choose = || {
+        let text = "Choose viewer, finance, admin or remove.";
+        Framed::new("Not changed", text, ("/staff/team", "Back to the team")).response(StatusCode::UNPROCESSABLE_ENTITY)
+    };
     let role = match form.role.as_str() {
         _ if !repeated.is_empty() => return Ok(choose()),
         "remove" => None,
