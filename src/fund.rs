@@ -6,6 +6,8 @@
 //! [`Fund::listen`] hears those announcements; SQLite runs one instance and the cache's short
 //! life catches changes made by the CLI.
 
+pub mod widget;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -76,7 +78,7 @@ impl Rendered {
     pub fn new(campaign: &Campaign, today: NaiveDate, donate_url: &str) -> Rendered {
         let progress = campaign.progress(today);
         let json = Representation::json(&progress);
-        let widget = Representation::new(crate::http::widget::page(&progress, donate_url));
+        let widget = Representation::new(widget::page(&progress, donate_url));
         Rendered { progress, json, widget }
     }
 }

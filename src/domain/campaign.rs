@@ -129,6 +129,15 @@ pub struct Progress {
     pub when: String,
 }
 
+impl Progress {
+    /// How much of the target is raised, for a bar: 0 to 100, rounded down (0 with no target).
+    pub fn percent(&self) -> i64 {
+        self.target_pence
+            .map(|target| (self.raised_pence.max(0).saturating_mul(100) / target.max(1)).min(100))
+            .unwrap_or(0)
+    }
+}
+
 /// What a campaign raises: gifts to the fund, or share capital in a share issue. Each
 /// counts only its own kind of money; the fighting fund never counts shares.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

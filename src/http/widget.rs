@@ -1,10 +1,6 @@
 //! The embeddable ticker: a self-contained page for an iframe, and a script for any page.
 
-use std::sync::LazyLock;
-
-use askama::Template;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -16,17 +12,7 @@ use tower_http::compression::CompressionLayer;
 
 use super::AppState;
 use super::api::{cached_response, current_representation};
-use super::public::percent;
-use crate::domain::Progress;
-use crate::fund::Representation;
-
-const CSS: &str = include_str!("../../static/widget/fund.css");
-
-/// The script with its styles inside; its tag is the version that makes its URL cacheable for ever.
-static SCRIPT: LazyLock<Representation> = LazyLock::new(|| {
-    let css = serde_json::to_string(CSS).unwrap_or_else(|_| "\"\"".to_owned());
-    Representation::new(Bytes::from(include_str!("../../static/widget/fund.js").replace("__CSS__", &css)))
-});
+use crate::fund::widget::SCRIPT;
 
 pub fn router() -> Router<AppState> {
     // Sent under every article: gzip or brotli saves most of their bytes (issue 18).
@@ -36,32 +22,27 @@ pub fn router() -> Router<AppState> {
         .layer(CompressionLayer::new())
 }
 
-#[derive(Template)]
-#[template(path = "widget/fund.html")]
-struct WidgetPage<'a> {
-    p: &'a Progress,
-    donate_url: &'a str,
-    percent: i64,
-    css: &'static str,
-    script: &'a str,
-}
-
-/// The widget page for these figures, rendered once per change by the fund.
-pub fn page(progress: &Progress, donate_url: &str) -> Bytes {
-    let page =
-        WidgetPage { p: progress, donate_url, percent: percent(Some(progress)), css: CSS, script: SCRIPT.text() };
-    match page.render() {
-        Ok(html) => Bytes::from(html),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the widget page");
-            Bytes::from_static(b"<!doctype html><title>Fighting fund</title><a href=\"/\" target=\"_blank\">Donate</a>")
-        }
-    }
-}
-
 async fn fund_page(State(state): State<AppState>, if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
     let html = "text/html; charset=utf-8";
-    current_representation(&state, |r| &r.widget, html, &crate::metrics::WIDGET, if_none_match).await
+    per_encoding(current_representation(&state, |r| &r.widget, html, &crate::metrics::WIDGET, if_none_match).await)
+}
+
+/// The compression layer sends these bytes as brotli, gzip or plain, as the reader accepts:
+/// one tag for the three is weak (RFC 9110 §8.8.1: a strong tag names one sequence of bytes),
+/// and every answer, a 304 too, says that it varies with `Accept-Encoding` (§12.5.5, §15.4.5).
+/// `If-None-Match` compares weakly, so a reader's copy in any encoding is still current.
+fn per_encoding(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let weak = headers
+        .get(header::ETAG)
+        .and_then(|tag| tag.to_str().ok())
+        .filter(|tag| !tag.starts_with("W/"))
+        .and_then(|tag| HeaderValue::from_str(&format!("W/{tag}")).ok());
+    if let Some(weak) = weak {
+        headers.insert(header::ETAG, weak);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
 }
 
 #[derive(Deserialize)]
@@ -77,7 +58,8 @@ async fn script(Query(version): Query<Version>, if_none_match: Option<TypedHeade
     } else {
         "public, max-age=300"
     };
-    let mut response = cached_response(&SCRIPT, "text/javascript; charset=utf-8", cache_control, if_none_match);
+    let mut response =
+        per_encoding(cached_response(&SCRIPT, "text/javascript; charset=utf-8", cache_control, if_none_match));
     // Any site may load it; say so for those that fetch it with CORS (`crossorigin` scripts).
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response

@@ -79,6 +79,8 @@ async fn every_metric_family_is_present_from_start() {
         "outbox_pending ",
         "outbox_oldest_pending_seconds ",
         "sse_subscribers ",
+        "http_requests_total{",
+        "http_request_duration_seconds_bucket{route=\"/\",le=\"0.0001\"}",
     ] {
         assert!(metrics.lines().any(|line| line.starts_with(family)), "{family} missing from:\n{metrics}");
     }
