@@ -1,5 +1,5 @@
+{#- GOV.UK's error summary: it takes the focus, and each of its links moves the focus to its field. -#}
 (function () {
-  // GOV.UK's error summary: it takes the focus, and each of its links moves the focus to its field.
   var summary = document.getElementById("error-summary");
   if (!summary) return;
   summary.focus();

@@ -17,6 +17,7 @@ use crate::staff::PASSWORD;
 on_both_engines!(
     an_amount_that_is_no_button_comes_back_typed_with_a_summary_that_links_to_each_field,
     pages_that_cannot_be_shown_keep_the_site_s_frame,
+    the_thanks_page_names_the_gift_that_stripe_sends_back,
 );
 
 /// The rules of WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags them.
@@ -359,11 +360,61 @@ async fn pages_that_cannot_be_shown_keep_the_site_s_frame(engine: Engine) {
     }
     let icon = app.get("/favicon.ico").await;
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
-    for path in ["/widget/fund", "/widget/fund.js"] {
-        for encoding in ["gzip", "br"] {
-            let response = app.http.get(app.url(path)).header("Accept-Encoding", encoding).send().await.expect("GET");
-            assert_eq!(response.headers().get("content-encoding").map(|v| v.as_bytes()), Some(encoding.as_bytes()));
+    // A forged form and a method a path does not take: framed too.
+    let forged = app.http.post(app.url("/staff/login")).form(&[("email", "a@b.example")]).send();
+    let visited = app.http.put(app.url("/donate")).send();
+    for (response, status) in [(forged, 403), (visited, 405)] {
+        let response = response.await.expect("answer");
+        assert_eq!(response.status(), status);
+        let page = response.text().await.expect("page");
+        for part in [r#"<html lang="en-GB">"#, r#"name="viewport""#, "favicon.svg", r#"<a href="/">"#] {
+            assert!(page.contains(part), "{part} in the {status}: {page}");
         }
+    }
+    // One weak tag for the brotli, gzip and plain bodies, varying with Accept-Encoding, 304s too.
+    for path in ["/widget/fund", "/widget/fund.js"] {
+        let mut tags = Vec::new();
+        for encoding in ["gzip", "br", "identity"] {
+            let response = app.http.get(app.url(path)).header("Accept-Encoding", encoding).send().await.expect("GET");
+            let coded = response.headers().get("content-encoding").map(|v| v.as_bytes());
+            assert_eq!(coded, (encoding != "identity").then_some(encoding.as_bytes()), "{path} in {encoding}");
+            assert_eq!(response.headers()["vary"], "accept-encoding", "{path} in {encoding}");
+            tags.push(response.headers()["etag"].to_str().expect("ETag").to_owned());
+        }
+        assert!(tags.iter().all(|t| t.starts_with("W/\"") && *t == tags[0]), "{path}: {tags:?}");
+        let again = app.http.get(app.url(path)).header("If-None-Match", &tags[0]).header("Accept-Encoding", "br");
+        let again = again.send().await.expect("GET");
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["vary"], "accept-encoding", "{path}: a 304 varies as its 200 does");
+    }
+    app.running.stop().await;
+}
+
+/// Issue 18: the thanks page says what was given, found by the Checkout Session that Stripe
+/// names on the way back; a session that is not one of ours gets thanks, never a sum.
+async fn the_thanks_page_names_the_gift_that_stripe_sends_back(engine: Engine) {
+    let stripe = crate::stripe::FakeStripe::start().await;
+    let app = TestApp::spawn_with_stripe(engine, NOW, &stripe).await;
+    for (fields, session, named) in [
+        (&[("amount", "25"), ("frequency", "once")][..], "cs_test_fake_1", "Thank you for your gift of £25.00</h1>"),
+        (
+            &[("amount", ""), ("amount_other", "7.50"), ("frequency", "monthly")][..],
+            "cs_test_fake_2",
+            "Thank you for your £7.50 every month</h1>",
+        ),
+    ] {
+        let mut form = fields.to_vec();
+        form.push(("email", "reader@example.org"));
+        let (status, _) = donate(&app, &form).await;
+        assert_eq!(status, 303);
+        let page = app.get(&format!("/donate/thanks?session_id={session}")).await.text().await.expect("thanks");
+        assert!(page.contains(named), "{named} in {page}");
+        assert_eq!(page.matches("<h1>").count(), 1, "one heading");
+    }
+    for nonsense in ["nonsense", "cs_test_fake_99", "cs_%00", "cs_demo_don_00000000000000000000000000000000"] {
+        let page = app.get(&format!("/donate/thanks?session_id={nonsense}")).await.text().await.expect("thanks");
+        assert!(page.contains("<h1>Thank you</h1>"), "{nonsense}: neutral thanks in {page}");
+        assert!(page.contains("Make it monthly"), "{nonsense}: the offer to give monthly");
     }
     app.running.stop().await;
 }
