@@ -22,13 +22,17 @@ pub fn router() -> Router<AppState> {
 
 /// The fields in the order the form shows them, with the element each summary link goes to
 /// (GOV.UK's error summary: every problem links to its field).
-const FIELDS: [(&str, &str); 6] = [
+/// The typed amount and the boxes are never wrong, but may be sent twice.
+const FIELDS: [(&str, &str); 9] = [
     ("frequency", "frequency-once"),
     ("amount", "amount-other"),
+    ("amount_other", "amount-other"),
     ("email", "email"),
     ("name", "name"),
     ("display_name", "display_name"),
     ("place", "place"),
+    ("anonymous", "anonymous"),
+    ("marketing_consent", "marketing_consent"),
 ];
 
 /// One amount button: in which frequencies it is offered and whether it is chosen.

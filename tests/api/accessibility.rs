@@ -204,6 +204,11 @@ async fn every_page_passes_axe_a_keyboard_gives_and_the_pages_are_looked_at() {
     wait_for(&browser, "#error-summary").await;
     assert_eq!(focused(&browser).await, "error-summary");
     audit(&browser, &axe, "/join refused", &mut found).await;
+    client.goto(&app.url("/account")).await.expect("/account");
+    audit(&browser, &axe, "/account", &mut found).await;
+    click(&browser, "form[action='/account/link'] button[type=submit]").await;
+    wait_for(&browser, ".error").await;
+    audit(&browser, &axe, "/account refused", &mut found).await;
     client.goto(&down.url("/")).await.expect("/ with payments down");
     client.find(Locator::Css("#email")).await.expect("email").send_keys("reader@example.org").await.expect("type");
     click(&browser, "#give-button").await;
@@ -342,6 +347,10 @@ async fn an_amount_that_is_no_button_comes_back_typed_with_a_summary_that_links_
     assert!(page.contains(r#"<div class="invalid">"#), "each field in error is marked");
     let (status, _) = donate(&app, &[("amount", "25"), ("amount_other", "30"), ("email", "reader@example.org")]).await;
     assert_eq!(status, 303, "a typed amount wins");
+    let twice = [("amount", "25"), ("email", "reader@example.org"), ("anonymous", "on"), ("anonymous", "on")];
+    let (status, page) = donate(&app, &twice).await;
+    assert_eq!(status, 422);
+    assert!(page.contains(r##"<li><a href="#anonymous">"##), "a box sent twice is in the summary: {page}");
     app.running.stop().await;
 }
 
