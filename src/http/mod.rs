@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .merge(donate::router())
         .merge(join::router())
         .merge(demo::router())
+        // Every other path is a page not found, compressed like the rest.
+        .fallback(public::not_found)
         .layer(framed())
         .layer(CompressionLayer::new())
         .layer(nosniff())
@@ -78,7 +80,6 @@ pub fn router(state: AppState) -> Router {
         .merge(bounded)
         .merge(api::router())
         .merge(widget::router())
-        .fallback(public::not_found)
         .method_not_allowed_fallback(public::method_not_allowed)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))

@@ -359,6 +359,8 @@ async fn pages_that_cannot_be_shown_keep_the_site_s_frame(engine: Engine) {
     let app = TestApp::spawn(engine, NOW).await;
     let missing = app.get("/no/such/page").await;
     assert_eq!(missing.status(), 404);
+    let squeezed = app.http.get(app.url("/no/such/page")).header("Accept-Encoding", "gzip").send().await.expect("GET");
+    assert_eq!(squeezed.headers()["content-encoding"], "gzip", "a 404 is compressed like any page");
     let checkout = app.get("/demo/checkout/don_00000000000000000000000000000000").await;
     assert_eq!(checkout.status(), 404);
     for page in [missing.text().await.expect("404"), checkout.text().await.expect("no such checkout")] {
