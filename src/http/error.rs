@@ -73,8 +73,6 @@ impl IntoResponse for ApiError {
 pub enum PageError {
     Store(StoreError),
     Template(askama::Error),
-    /// Something the code should never do.
-    Bug(&'static str),
 }
 
 impl From<StoreError> for PageError {
@@ -99,10 +97,6 @@ impl IntoResponse for PageError {
             }
             PageError::Template(e) => {
                 tracing::error!(error = %e, "template failed");
-                false
-            }
-            PageError::Bug(what) => {
-                tracing::error!(what, "bug");
                 false
             }
         };

@@ -1152,7 +1152,7 @@ macro_rules! shared_store {
                 let rows: Vec<MemberRow> = sqlx::query_as(
                     "SELECT member_number, name, address_line1, address_line2, town, postcode, email, shares,
                             amount_paid_pence, entered_on, ceased_on
-                     FROM members ORDER BY member_number",
+                     FROM members WHERE removed_on IS NULL ORDER BY member_number",
                 )
                 .fetch_all(&self.pool)
                 .await?;

@@ -20,6 +20,7 @@ mod live;
 mod migrations;
 mod outbox_claims;
 mod receipts;
+mod retention;
 mod shares;
 mod staff;
 mod staff_records;
