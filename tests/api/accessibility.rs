@@ -22,14 +22,14 @@ on_both_engines!(
 /// The rules of WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags them.
 const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
 
-fn axe_source() -> String {
+pub fn axe_source() -> String {
     let path = std::env::var("COOPFUND_TEST_AXE")
         .expect("COOPFUND_TEST_AXE is not set: run the tests with scripts/test, which installs axe-core with npm");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read axe-core at {path}: {e}"))
 }
 
 /// Runs axe-core on the page the browser shows; each violation becomes a line in `found`.
-async fn audit(browser: &Driven, axe: &str, state: &str, found: &mut Vec<String>) {
+pub async fn audit(browser: &Driven, axe: &str, state: &str, found: &mut Vec<String>) {
     let client = &browser.client;
     let loaded = client.execute(&format!("{axe}\nreturn typeof axe;"), vec![]).await.expect("inject axe-core");
     assert_eq!(loaded.as_str(), Some("object"), "axe-core loaded on {state}");

@@ -25,7 +25,7 @@ on_both_engines!(
     the_readers_page_is_private_as_the_staff_pages_are,
 );
 
-async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
+pub async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
     let settings = [
         ("SMTP_URL", smtp.url()),
         ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
@@ -129,7 +129,7 @@ fn subject(message: &Received) -> String {
 }
 
 /// The path of the sign-in link in the newest sign-in email to arrive (under PUBLIC_BASE_URL).
-fn link_in(received: &[Received]) -> String {
+pub fn link_in(received: &[Received]) -> String {
     let message = received.iter().rev().find(|m| subject(m).starts_with("Your sign-in link")).expect("a link email");
     let text = message.parsed().body_text(0).expect("a text part").into_owned();
     let start = text.find("http://127.0.0.1:8080/account/signin/").expect("a link") + "http://127.0.0.1:8080".len();
@@ -539,7 +539,7 @@ async fn strangers_visiting_the_sign_in_pages_store_nothing(engine: Engine) {
 }
 
 /// Buys `pounds` of shares through the demo gateway with these register details.
-async fn buy_shares(app: &TestApp, name: &str, line1: &str, email: &str, pounds: &str) {
+pub async fn buy_shares(app: &TestApp, name: &str, line1: &str, email: &str, pounds: &str) {
     let join =
         [("name", name), ("address_line1", line1), ("town", "Leeds"), ("postcode", "LS1 4AP"), ("email", email)];
     let form = [&join[..], &[("amount", pounds), ("declaration", "yes")]].concat();
@@ -681,4 +681,36 @@ async fn the_readers_page_is_private_as_the_staff_pages_are(engine: Engine) {
         assert_eq!(got, expected, "{path}");
     }
     app.running.stop().await;
+}
+
+/// SPEC §6 and §10: every receipt, refund notice and membership email links to the reader's
+/// own page, in both its parts.
+#[test]
+fn every_receipt_refund_and_membership_email_links_to_the_readers_page() {
+    use coopfund::domain::Pence;
+    use coopfund::mail::{Letterhead, render};
+    let from = "Fighting Fund <fund@paper.example>".parse().expect("a mailbox");
+    let account_url = "https://paper.example/account";
+    let org = Letterhead { org_name: "Readers", org_registration: "", from: &from, account_url };
+    let day = "2026-11-17".parse().expect("date");
+    let notices = [
+        Notice::Receipt { number: "R-2026-000001".into(), amount: Pence(2_500), paid_on: day, purpose: "a gift".into() },
+        Notice::Refund { amount: Pence(1_000), refunded_on: day, purpose: "a gift".into() },
+        Notice::Membership {
+            number: "R-2026-000002".into(),
+            member_number: 1,
+            new_member: true,
+            shares: 100,
+            amount: Pence(10_000),
+            allotted_on: day,
+            holding_shares: 100,
+            holding_amount: Pence(10_000),
+            change_pending: true,
+        },
+    ];
+    for notice in &notices {
+        let (text, html) = render(notice, &org).expect("rendered");
+        assert!(text.contains(account_url), "{notice:?} text: {text}");
+        assert!(html.contains(&format!("href=\"{account_url}\"")), "{notice:?} html: {html}");
+    }
 }

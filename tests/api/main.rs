@@ -7,6 +7,7 @@ mod stripe;
 
 mod accessibility;
 mod account;
+mod account_browser;
 mod bad_input;
 mod cli;
 mod edge;
