@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::domain::account::{Erasure, pseudonym};
 use crate::domain::today_in;
-use crate::store::{StoreError, Store};
+use crate::store::{Store, StoreError};
 
 /// How often each instance looks: the rules count in years, so an hour late is nothing.
 const EVERY: Duration = Duration::from_secs(60 * 60);

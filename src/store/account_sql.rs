@@ -106,11 +106,8 @@ pub trait ReaderAccounts: Send + Sync {
     /// name, address and email leave the row (kept, without them, for the allotments that refer
     /// to it) and the applications and pending changes that held them; audited. The member
     /// numbers removed.
-    async fn remove_former_members(
-        &self,
-        ceased_before: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError>;
+    async fn remove_former_members(&self, ceased_before: NaiveDate, now: DateTime<Utc>)
+    -> Result<Vec<i64>, StoreError>;
     /// The pending changes of the reader's register entry typed when buying shares, oldest first.
     async fn reader_member_changes(&self, email_key: &str) -> Result<Vec<MemberChange>, StoreError>;
     /// The member's answer to their pending change `id`: with `accept` the register takes it
@@ -602,13 +599,9 @@ macro_rules! reader_accounts {
                     Erasure::Retention { .. } => "the retention job",
                 };
                 let who = person.map_or_else(|| "a reader".to_owned(), |id| format!("person #{id}"));
-                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
-                    .bind(actor)
-                    .bind("reader.erase")
-                    .bind(format!("{who}: personal data erased {}, now {pseudonym}", why.reason()))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let detail = format!("{who}: personal data erased {}, now {pseudonym}", why.reason());
+                let actor = crate::store::Actor { staff_id: None, name: actor.to_owned() };
+                Self::audit_in(&mut tx, &actor, "reader.erase", &detail, now).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -717,14 +710,8 @@ macro_rules! reader_accounts {
                 detail: &str,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
-                    .bind(format!("member no. {member}"))
-                    .bind(action)
-                    .bind(detail)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                let actor = crate::store::Actor { staff_id: None, name: format!("member no. {member}") };
+                Self::audit_in(tx, &actor, action, detail, now).await
             }
         }
     };

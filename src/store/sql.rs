@@ -112,7 +112,7 @@ macro_rules! shared_store {
             }
 
             /// Who did what, in the transaction that does it.
-            async fn audit_in(
+            pub(super) async fn audit_in(
                 tx: &mut Transaction<'_, $engine>,
                 actor: &Actor,
                 action: &str,

@@ -66,7 +66,7 @@ async fn tab_to(browser: &Driven, id: &str) {
     panic!("Tab never reached {id}; the focus is on {}", focused(browser).await);
 }
 
-async fn wait_for(browser: &Driven, css: &str) -> fantoccini::elements::Element {
+pub async fn wait_for(browser: &Driven, css: &str) -> fantoccini::elements::Element {
     browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.expect(css)
 }
 
@@ -75,7 +75,7 @@ async fn text_of(browser: &Driven, css: &str) -> String {
 }
 
 /// Waits for the page that shows `heading`: the one before may still be there.
-async fn heading_becomes(browser: &Driven, heading: &str) {
+pub async fn heading_becomes(browser: &Driven, heading: &str) {
     let mut shown = String::new();
     for _ in 0..100 {
         if let Ok(h1) = browser.client.find(Locator::Css("h1")).await {
@@ -89,7 +89,7 @@ async fn heading_becomes(browser: &Driven, heading: &str) {
     panic!("the page never showed {heading:?}; its heading is {shown:?}");
 }
 
-async fn click(browser: &Driven, css: &str) {
+pub async fn click(browser: &Driven, css: &str) {
     browser.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
 }
 

@@ -540,8 +540,7 @@ async fn strangers_visiting_the_sign_in_pages_store_nothing(engine: Engine) {
 
 /// Buys `pounds` of shares through the demo gateway with these register details.
 pub async fn buy_shares(app: &TestApp, name: &str, line1: &str, email: &str, pounds: &str) {
-    let join =
-        [("name", name), ("address_line1", line1), ("town", "Leeds"), ("postcode", "LS1 4AP"), ("email", email)];
+    let join = [("name", name), ("address_line1", line1), ("town", "Leeds"), ("postcode", "LS1 4AP"), ("email", email)];
     let form = [&join[..], &[("amount", pounds), ("declaration", "yes")]].concat();
     let applied = app.http.post(app.url("/join")).form(&form).send().await.expect("join");
     let checkout = applied.headers()["location"].to_str().expect("to the payment page").to_owned();
@@ -694,7 +693,12 @@ fn every_receipt_refund_and_membership_email_links_to_the_readers_page() {
     let org = Letterhead { org_name: "Readers", org_registration: "", from: &from, account_url };
     let day = "2026-11-17".parse().expect("date");
     let notices = [
-        Notice::Receipt { number: "R-2026-000001".into(), amount: Pence(2_500), paid_on: day, purpose: "a gift".into() },
+        Notice::Receipt {
+            number: "R-2026-000001".into(),
+            amount: Pence(2_500),
+            paid_on: day,
+            purpose: "a gift".into(),
+        },
         Notice::Refund { amount: Pence(1_000), refunded_on: day, purpose: "a gift".into() },
         Notice::Membership {
             number: "R-2026-000002".into(),

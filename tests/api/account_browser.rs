@@ -7,38 +7,16 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 
+use crate::accessibility::{audit, axe_source, click, heading_becomes as heading, wait_for};
 use crate::account::{app_with_smtp, buy_shares, link_in};
-use crate::accessibility::{audit, axe_source};
 use crate::browser::Driven;
 use crate::helpers::{Engine, ok};
 use crate::smtp::SmtpSink;
-
-async fn heading(browser: &Driven, expected: &str) {
-    let mut shown = String::new();
-    for _ in 0..100 {
-        if let Ok(h1) = browser.client.find(Locator::Css("h1")).await {
-            shown = h1.text().await.unwrap_or_default();
-            if shown == expected {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the page never showed {expected:?}; its heading is {shown:?}");
-}
-
-async fn click(browser: &Driven, css: &str) {
-    browser.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
-}
 
 async fn type_into(browser: &Driven, css: &str, text: &str) {
     let field = browser.client.find(Locator::Css(css)).await.expect(css);
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("type");
-}
-
-async fn wait_for(browser: &Driven, css: &str) {
-    browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.expect(css);
 }
 
 /// Audits the page the browser shows, checks it fits the phone, and keeps a screenshot.

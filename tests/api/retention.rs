@@ -105,10 +105,8 @@ async fn two_instances_running_the_job_at_once_erase_each_person_once(engine: En
         first.record_offline_gift(&cheque, now, &Actor::command_line(), now).await.expect("record");
     }
     let zone = chrono_tz::Europe::London;
-    let (a, b) = tokio::join!(
-        run_once(first.as_ref(), 7, zone, years_on(8)),
-        run_once(second.as_ref(), 7, zone, years_on(8))
-    );
+    let (a, b) =
+        tokio::join!(run_once(first.as_ref(), 7, zone, years_on(8)), run_once(second.as_ref(), 7, zone, years_on(8)));
     let (a, b) = (a.expect("first instance"), b.expect("second instance"));
     assert_eq!(a.erased + b.erased, 12, "each person once: {a:?} {b:?}");
     assert_eq!(scalar(&db, "SELECT COUNT(*) FROM audit_log WHERE action = 'reader.erase'").await, 12);

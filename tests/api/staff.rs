@@ -674,7 +674,11 @@ async fn strangers_cannot_grow_the_database(engine: Engine) {
         assert_eq!(page.status(), 200);
         assert_eq!(session_cookie(&page), None);
     }
-    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM sessions WHERE area = 'staff'").await, 0, "no session for a login page");
+    assert_eq!(
+        scalar(&app.db, "SELECT COUNT(*) FROM sessions WHERE area = 'staff'").await,
+        0,
+        "no session for a login page"
+    );
 
     let session = StaffSession::open(&app.base).await;
     let huge = format!("{}@example.org", "a".repeat(1_000_000 - 12));
