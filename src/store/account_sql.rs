@@ -13,6 +13,8 @@ use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry};
 /// lower-cased (`EmailAddress::key`), which is how one person is found (SPEC §7).
 #[async_trait]
 pub trait ReaderAccounts: Send + Sync {
+    /// The address (lower-cased) of the person `id`, for their page in the staff area.
+    async fn person_key(&self, id: i64) -> Result<Option<String>, StoreError>;
     /// Whether the address has a counted payment, an offline gift, monthly support or
     /// membership: only such an address is sent a link (SPEC §10).
     async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError>;
@@ -173,6 +175,13 @@ macro_rules! reader_accounts {
     ($engine:ty, begin_write: $begin:literal) => {
         #[async_trait]
         impl ReaderAccounts for super::sql::SqlStore<$engine> {
+            async fn person_key(&self, id: i64) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT email_key FROM people WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM payments WHERE LOWER(email) = $1)

@@ -236,6 +236,8 @@ pub struct EventRow {
 /// One person, found by email, with what they have given and hold.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PersonRow {
+    /// Their page: `/staff/people/{id}`.
+    pub id: i64,
     pub email: String,
     pub name: Option<String>,
     pub gifts: i64,

@@ -23,6 +23,7 @@ on_both_engines!(
     a_member_confirms_or_rejects_what_they_typed_when_buying_more_shares,
     every_form_of_the_page_needs_its_token_and_takes_each_field_once,
     the_readers_page_is_private_as_the_staff_pages_are,
+    staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link,
 );
 
 pub async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -717,4 +718,40 @@ fn every_receipt_refund_and_membership_email_links_to_the_readers_page() {
         assert!(text.contains(account_url), "{notice:?} text: {text}");
         assert!(html.contains(&format!("href=\"{account_url}\"")), "{notice:?} html: {html}");
     }
+}
+
+/// SPEC §10: "Staff see the same on a person's page and can send them a sign-in link" — a
+/// viewer sees it, only finance sends the link (audited, the address masked).
+async fn staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link(engine: Engine) {
+    use crate::staff::{StaffSession, add_staff};
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    buy_shares(&app, "Ada Lovelace", "1 Mill Lane", "ada@example.org", "100").await;
+    give(&app, &[("amount", "25"), ("email", "ada@example.org"), ("marketing_consent", "on")]).await;
+    smtp.wait_for(2, Duration::from_secs(10)).await;
+    add_staff(&app.env, "viewer@paper.example", "viewer");
+    add_staff(&app.env, "finance@paper.example", "finance");
+    let viewer = StaffSession::sign_in(&app.base, "viewer@paper.example").await;
+    let people = viewer.page("/staff/people").await;
+    let start = people.find("href=\"/staff/people/").expect("a link to the person") + 6;
+    let path = people[start..].split('"').next().expect("the path").to_owned();
+    let person = viewer.page(&path).await;
+    for fact in
+        ["ada@example.org", "£25.00", "£100.00", "R-2026-000001", "R-2026-000002", "Member no. 1", "1 Mill Lane"]
+    {
+        assert!(person.contains(fact), "{fact} on the person's page: {person}");
+    }
+    assert!(person.contains("Yes") && !person.contains("Send a sign-in link"), "{person}");
+    let refused = viewer.post("/staff/people/link", &[("email", "ada@example.org")]).await;
+    assert_eq!(refused.status(), 403, "a viewer sends no link");
+    assert_eq!(viewer.get("/staff/people/999999").await.status(), 404);
+    let finance = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    assert!(finance.page(&path).await.contains("Send a sign-in link"));
+    assert_eq!(finance.post("/staff/people/link", &[("email", "ada@example.org")]).await.status(), 303);
+    let received = smtp.wait_for(3, Duration::from_secs(10)).await;
+    assert!(subject(received.last().expect("the link")).starts_with("Your sign-in link"));
+    let audit = app.running.state.store.audit_entries(5).await.expect("audit");
+    let sent = audit.iter().find(|a| a.action == "reader.link").expect("audited");
+    assert!(sent.actor == "finance@paper.example" && !sent.detail.contains("ada@"), "{sent:?}");
+    app.running.stop().await;
 }

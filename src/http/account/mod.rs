@@ -4,6 +4,7 @@
 mod page;
 mod signin;
 
+pub use page::ReaderView;
 pub use signin::send_link;
 
 use axum::Router;

@@ -37,12 +37,12 @@ fn method_label(method: &str) -> String {
 
 /// A payment as the page and the statement list it.
 pub struct PaymentLine {
-    date: String,
-    amount: String,
-    refunded: Option<String>,
-    what: String,
-    method: String,
-    receipt: Option<String>,
+    pub date: String,
+    pub amount: String,
+    pub refunded: Option<String>,
+    pub what: String,
+    pub method: String,
+    pub receipt: Option<String>,
 }
 
 fn payment_lines(payments: &[ReaderPayment], zone: Tz) -> Vec<PaymentLine> {
@@ -59,6 +59,52 @@ fn payment_lines(payments: &[ReaderPayment], zone: Tz) -> Vec<PaymentLine> {
         .collect()
 }
 
+/// Everything held about one person, as their own page and staff's page of them show it
+/// (SPEC §10: staff see the same).
+pub struct ReaderView {
+    pub payments: Vec<PaymentLine>,
+    /// The calendar years with a statement.
+    pub years: Vec<i32>,
+    /// Monthly support, with the day it started.
+    pub support: Vec<(ReaderSupport, String)>,
+    pub member: Option<RegisterEntry>,
+    /// Another name or address typed when buying shares, waiting for the member's answer.
+    pub changes: Vec<MemberChange>,
+    pub consent: bool,
+    /// Each change of consent, with its day.
+    pub history: Vec<(ConsentChange, String)>,
+}
+
+impl ReaderView {
+    /// The person whose address, lower-cased, is `key`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn load(state: &AppState, key: &str) -> Result<ReaderView, PageError> {
+        let zone = state.config.fund_timezone;
+        let store = &state.store;
+        let payments = store.reader_payments(key).await?;
+        let mut years: Vec<i32> = payments.iter().map(|p| p.paid_at.with_timezone(&zone).year()).collect();
+        years.dedup();
+        let (history, on_a_form) = store.reader_consent(key).await?;
+        Ok(ReaderView {
+            payments: payment_lines(&payments, zone),
+            years,
+            support: store
+                .reader_support(key)
+                .await?
+                .into_iter()
+                .map(|s| (day(s.started_at, zone), s))
+                .map(|(d, s)| (s, d))
+                .collect(),
+            member: store.reader_membership(key).await?,
+            changes: store.reader_member_changes(key).await?,
+            consent: history.first().map_or(on_a_form, |c| c.marketing_consent),
+            history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "account/page.html")]
 struct AccountPage<'a> {
@@ -66,14 +112,7 @@ struct AccountPage<'a> {
     csrf: &'a str,
     email: &'a str,
     done: &'a str,
-    payments: Vec<PaymentLine>,
-    support: Vec<(ReaderSupport, String)>,
-    member: Option<RegisterEntry>,
-    /// Another name or address typed when buying shares, waiting for the member's answer.
-    changes: Vec<MemberChange>,
-    consent: bool,
-    history: Vec<(ConsentChange, String)>,
-    years: Vec<i32>,
+    view: ReaderView,
     /// What went wrong with a form of the page: its section (`consent`, `erase`) and why.
     problem: Option<(&'a str, &'a str)>,
     /// The register details form: field, label, value, autocomplete.
@@ -156,16 +195,8 @@ async fn account_page_with(
     errors: &FieldErrors,
     problem: Option<(&str, &str)>,
 ) -> Result<String, PageError> {
-    let zone = state.config.fund_timezone;
-    let key = reader.key();
-    let store = &state.store;
-    let payments = store.reader_payments(&key).await?;
-    let mut years: Vec<i32> = payments.iter().map(|p| p.paid_at.with_timezone(&zone).year()).collect();
-    years.dedup();
-    let member = store.reader_membership(&key).await?;
-    let (history, on_a_form) = store.reader_consent(&key).await?;
-    let consent = history.first().map_or(on_a_form, |c| c.marketing_consent);
-    let shown = member.as_ref().map(|m| JoinForm {
+    let view = ReaderView::load(state, &reader.key()).await?;
+    let shown = view.member.as_ref().map(|m| JoinForm {
         name: m.name.clone(),
         address_line1: m.address.line1.clone(),
         address_line2: m.address.line2.clone().unwrap_or_default(),
@@ -179,19 +210,7 @@ async fn account_page_with(
         csrf: &reader.csrf,
         email: reader.email.as_str(),
         done,
-        payments: payment_lines(&payments, zone),
-        support: store
-            .reader_support(&key)
-            .await?
-            .into_iter()
-            .map(|s| (day(s.started_at, zone), s))
-            .map(|(d, s)| (s, d))
-            .collect(),
-        member,
-        changes: store.reader_member_changes(&key).await?,
-        consent,
-        history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
-        years,
+        view,
         fields: vec![
             ("name", "Full name", details.name, "name"),
             ("address_line1", "Address line 1", details.address_line1, "address-line1"),

@@ -34,6 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/gifts/{reference}", get(gifts::detail))
         .route("/staff/people", get(people::people))
         .route("/staff/people/link", post(people::send_link))
+        .route("/staff/people/{id}", get(people::person))
         .route("/staff/supporters", get(people::supporters))
         .route("/staff/members", get(people::members))
         .route("/staff/members.csv", get(people::register_csv))
