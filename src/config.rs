@@ -44,6 +44,9 @@ pub struct Config {
     /// `HEADER_TIMEOUT` (seconds, default 30): how long a client has to send a request's
     /// headers, and how long a keep-alive connection may sit idle (SPEC §9).
     pub header_timeout: std::time::Duration,
+    /// `RETENTION_YEARS` (default 7, at least 1): years without activity after which a giver's
+    /// personal data is pseudonymised by the retention job (SPEC §10).
+    pub retention_years: u32,
     /// `COOPFUND_NOW`: a fixed business clock for tests.
     pub now: Option<DateTime<Utc>>,
 }
@@ -68,6 +71,7 @@ impl std::fmt::Debug for Config {
             .field("client_ip_source", &self.client_ip_source)
             .field("live_max_streams", &self.live_max_streams)
             .field("header_timeout", &self.header_timeout)
+            .field("retention_years", &self.retention_years)
             .field("now", &self.now)
             .finish()
     }
@@ -208,6 +212,10 @@ impl Config {
         let live_max_streams = usize::try_from(count("LIVE_MAX_STREAMS", "10000", 0)?)
             .map_err(|_| fail("LIVE_MAX_STREAMS", "is too large".into()))?;
         let header_timeout = std::time::Duration::from_secs(count("HEADER_TIMEOUT", "30", 1)?);
+        let retention_years = u32::try_from(count("RETENTION_YEARS", "7", 1)?)
+            .ok()
+            .filter(|years| *years <= 1_000)
+            .ok_or_else(|| fail("RETENTION_YEARS", "is more than 1000 years".into()))?;
         let now = get("COOPFUND_NOW")
             .map(|v| {
                 DateTime::parse_from_rfc3339(&v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
@@ -235,6 +243,7 @@ impl Config {
             client_ip_source,
             live_max_streams,
             header_timeout,
+            retention_years,
             now,
         })
     }

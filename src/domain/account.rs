@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
+use super::email::EmailAddress;
 use super::money::Pence;
 
 /// How long a sign-in link may be used (SPEC §10).
@@ -83,6 +84,25 @@ pub fn erasure_refused(member: bool, monthly_support: bool) -> Option<&'static s
         Some("You give monthly: cancel your monthly gift first, then erase your data.")
     } else {
         None
+    }
+}
+
+/// Why a person's personal data is pseudonymised (SPEC §10), as the audit log says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Erasure {
+    /// The reader asked on their page: a confirmation goes to `email`, through the outbox.
+    Requested { email: EmailAddress },
+    /// The retention job: no activity for this many years (`RETENTION_YEARS`).
+    Retention { years: u32 },
+}
+
+impl Erasure {
+    /// The audit log's words.
+    pub fn reason(&self) -> String {
+        match self {
+            Erasure::Requested { .. } => "at their request".to_owned(),
+            Erasure::Retention { years } => format!("after {years} years without activity (RETENTION_YEARS)"),
+        }
     }
 }
 

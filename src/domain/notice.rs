@@ -35,6 +35,9 @@ pub enum Notice {
     Refund { amount: Pence, refunded_on: NaiveDate, purpose: String },
     /// A link that signs the reader in to their own page (SPEC §10): a service message.
     SignInLink { url: String, valid_minutes: i64 },
+    /// The reader's personal data was erased at their request (SPEC §10): the last email to
+    /// their address, and it names nothing of theirs.
+    Erased,
 }
 
 impl Notice {
@@ -43,7 +46,7 @@ impl Notice {
     pub fn receipt_number(&self) -> Option<&str> {
         match self {
             Notice::Receipt { number, .. } | Notice::Membership { number, .. } => Some(number),
-            Notice::Refund { .. } | Notice::SignInLink { .. } => None,
+            Notice::Refund { .. } | Notice::SignInLink { .. } | Notice::Erased => None,
         }
     }
 
@@ -56,6 +59,7 @@ impl Notice {
             Notice::Membership { number, .. } => format!("Your shares in {org_name}: receipt {number}"),
             Notice::Refund { .. } => format!("Your refund from {org_name}"),
             Notice::SignInLink { .. } => format!("Your sign-in link for {org_name}"),
+            Notice::Erased => format!("Your personal data at {org_name} is erased"),
         }
     }
 }

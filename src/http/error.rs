@@ -116,8 +116,6 @@ const FUND: (&str, &str) = ("/", "Go to the fighting fund");
 pub enum PageError {
     Store(StoreError),
     Template(askama::Error),
-    /// Something the code should never do.
-    Bug(&'static str),
 }
 
 impl From<StoreError> for PageError {
@@ -142,10 +140,6 @@ impl IntoResponse for PageError {
             }
             PageError::Template(e) => {
                 tracing::error!(error = %e, "template failed");
-                false
-            }
-            PageError::Bug(what) => {
-                tracing::error!(what, "bug");
                 false
             }
         };

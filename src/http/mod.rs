@@ -9,6 +9,7 @@ mod form;
 mod health;
 mod join;
 pub mod limits;
+mod private;
 mod public;
 mod staff;
 mod webhooks;
@@ -30,7 +31,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
 pub use crate::app::AppState;
-pub use staff::LoginKey;
+pub use private::LoginKey;
 
 /// Bodies larger than this are refused with 413 before any handler reads them.
 pub const MAX_BODY: usize = 1024 * 1024;

@@ -2,6 +2,7 @@
 
 pub mod parked;
 pub mod reconcile;
+pub mod retention;
 pub mod rollover;
 
 use std::future::Future;

@@ -118,6 +118,18 @@ struct SignInHtml<'a> {
     minutes: i64,
 }
 
+#[derive(Template)]
+#[template(path = "email/erased/text.txt")]
+struct ErasedText<'a> {
+    org: &'a Letterhead<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/erased/html.html")]
+struct ErasedHtml<'a> {
+    org: &'a Letterhead<'a>,
+}
+
 /// What a membership confirmation says, in both its parts.
 struct Allotted<'a> {
     org: &'a Letterhead<'a>,
@@ -197,6 +209,7 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
             SignInText { org, url, minutes: *valid_minutes }.render()?,
             SignInHtml { org, url, minutes: *valid_minutes }.render()?,
         )),
+        Notice::Erased => Ok((ErasedText { org }.render()?, ErasedHtml { org }.render()?)),
     }
 }
 

@@ -3,16 +3,18 @@
 //! instantiated below for each, as `staff_sql.rs` is.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
-use super::StoreError;
-use crate::domain::account::{LinkUse, ReaderPayment, scrub_event};
+use super::{MemberChange, StoreError};
+use crate::domain::account::{Erasure, LinkUse, ReaderPayment, pseudonym, scrub_event};
 use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry};
 
 /// Everything the readers' page reads and changes. Every method takes the reader's address
 /// lower-cased (`EmailAddress::key`), which is how one person is found (SPEC §7).
 #[async_trait]
 pub trait ReaderAccounts: Send + Sync {
+    /// The address (lower-cased) of the person `id`, for their page in the staff area.
+    async fn person_key(&self, id: i64) -> Result<Option<String>, StoreError>;
     /// Whether the address has a counted payment, an offline gift, monthly support or
     /// membership: only such an address is sent a link (SPEC §10).
     async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError>;
@@ -36,17 +38,6 @@ pub trait ReaderAccounts: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Uses a link once: the reader it signs in, or why it cannot.
     async fn use_reader_link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<LinkUse, StoreError>;
-    /// A reader's session by id, unless it has expired.
-    async fn reader_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
-    /// Writes a session; with `only_new`, returns false instead when the id is taken.
-    async fn save_reader_session(
-        &self,
-        id: &str,
-        data: &str,
-        expires_at: DateTime<Utc>,
-        only_new: bool,
-    ) -> Result<bool, StoreError>;
-    async fn delete_reader_session(&self, id: &str) -> Result<(), StoreError>;
 
     /// Every payment: gifts online and offline, supporter payments, and payments for shares,
     /// newest first, each with its receipt number.
@@ -94,9 +85,43 @@ pub trait ReaderAccounts: Send + Sync {
     async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError>;
     /// Replaces the reader's email, name, address, nickname and place by `pseudonym` (or
     /// nothing) in every table and stored webhook payload, in one transaction; amounts, dates,
-    /// receipt numbers and the ledger stay. Ends their sessions and records the erasure in the
-    /// audit log. The register of members is kept, as the law requires.
-    async fn erase_reader(&self, email_key: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// receipt numbers and the ledger stay. Ends their sessions and records the erasure and
+    /// `why` in the audit log; at the reader's request, queues the confirmation to their own
+    /// address, which the outbox forgets once it is sent ([`ReaderAccounts::forget_sent_recipients`]).
+    /// The register of members is kept, as the law requires. False, changing nothing, when
+    /// nothing is held under the address (an erasure done meanwhile by another instance).
+    async fn erase_reader(
+        &self,
+        email_key: &str,
+        pseudonym: &str,
+        why: &Erasure,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Replaces by a pseudonym the address of every erasure confirmation that has been sent
+    /// or given up; how many.
+    async fn forget_sent_recipients(&self) -> Result<u64, StoreError>;
+    /// Up to `limit` people (their address lower-cased) with no activity since `before`: no
+    /// gift, payment, form, sign-in link or consent change. Never a member, a former member
+    /// whose register entry is kept, or a monthly supporter whose support has not ended by then.
+    async fn inactive_givers(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Removes from the register every former member who ceased before `ceased_before`: their
+    /// name, address and email leave the row (kept, without them, for the allotments that refer
+    /// to it) and the applications and pending changes that held them; audited. The member
+    /// numbers removed.
+    async fn remove_former_members(&self, ceased_before: NaiveDate, now: DateTime<Utc>)
+    -> Result<Vec<i64>, StoreError>;
+    /// The pending changes of the reader's register entry typed when buying shares, oldest first.
+    async fn reader_member_changes(&self, email_key: &str) -> Result<Vec<MemberChange>, StoreError>;
+    /// The member's answer to their pending change `id`: with `accept` the register takes it
+    /// at once, otherwise keeps what it holds; audited as the member's choice. False, changing
+    /// nothing, when it is not theirs or not pending.
+    async fn decide_member_change(
+        &self,
+        email_key: &str,
+        id: i64,
+        accept: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A monthly supporter's subscription, as the reader sees it.
@@ -150,6 +175,13 @@ macro_rules! reader_accounts {
     ($engine:ty, begin_write: $begin:literal) => {
         #[async_trait]
         impl ReaderAccounts for super::sql::SqlStore<$engine> {
+            async fn person_key(&self, id: i64) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT email_key FROM people WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM payments WHERE LOWER(email) = $1)
@@ -172,9 +204,9 @@ macro_rules! reader_accounts {
                 now: DateTime<Utc>,
             ) -> Result<(i64, i64), StoreError> {
                 let since = now - crate::domain::account::LINK_WINDOW;
-                // Old requests, links and sessions go as new requests come: no table grows for ever.
+                // Old requests go as new ones come (expired sessions go with the staff's): no table
+                // grows for ever.
                 sqlx::query("DELETE FROM reader_link_requests WHERE at < $1").bind(since).execute(&self.pool).await?;
-                sqlx::query("DELETE FROM reader_sessions WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
                 // Counted before it is judged, so that requests arriving at once are all counted.
                 sqlx::query("INSERT INTO reader_link_requests (email_key, client, at) VALUES ($1, $2, $3)")
                     .bind(email_key)
@@ -249,37 +281,6 @@ macro_rules! reader_accounts {
                     Some(Some(_)) => LinkUse::Used,
                     Some(None) => LinkUse::Expired,
                 })
-            }
-
-            async fn reader_session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
-                Ok(sqlx::query_scalar("SELECT data FROM reader_sessions WHERE id = $1 AND expires_at > $2")
-                    .bind(id)
-                    .bind(now)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn save_reader_session(
-                &self,
-                id: &str,
-                data: &str,
-                expires_at: DateTime<Utc>,
-                only_new: bool,
-            ) -> Result<bool, StoreError> {
-                let statement = if only_new {
-                    "INSERT INTO reader_sessions (id, data, expires_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO NOTHING"
-                } else {
-                    "INSERT INTO reader_sessions (id, data, expires_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
-                };
-                let done = sqlx::query(statement).bind(id).bind(data).bind(expires_at).execute(&self.pool).await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn delete_reader_session(&self, id: &str) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM reader_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
-                Ok(())
             }
 
             async fn reader_payments(&self, email_key: &str) -> Result<Vec<ReaderPayment>, StoreError> {
@@ -369,7 +370,8 @@ macro_rules! reader_accounts {
                 let row: Option<super::MemberRow> = sqlx::query_as(
                     "SELECT m.member_number, m.name, m.address_line1, m.address_line2, m.town, m.postcode, m.email,
                             m.shares, m.amount_paid_pence, m.entered_on, m.ceased_on
-                     FROM members m JOIN people pe ON pe.id = m.person_id WHERE pe.email_key = $1",
+                     FROM members m JOIN people pe ON pe.id = m.person_id
+                     WHERE pe.email_key = $1 AND m.removed_on IS NULL",
                 )
                 .bind(email_key)
                 .fetch_optional(&self.pool)
@@ -435,27 +437,62 @@ macro_rules! reader_accounts {
             ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let member: Option<i64> = sqlx::query_scalar(
-                    "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
-                     WHERE person_id = (SELECT id FROM people WHERE email_key = $1) RETURNING member_number",
+                    "SELECT m.member_number FROM members m JOIN people pe ON pe.id = m.person_id
+                     WHERE pe.email_key = $1 AND m.removed_on IS NULL",
                 )
                 .bind(email_key)
-                .bind(name)
-                .bind(&address.line1)
-                .bind(&address.line2)
-                .bind(&address.town)
-                .bind(&address.postcode)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(member) = member else {
                     return Ok(false);
                 };
-                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
-                    .bind(format!("member no. {member}"))
-                    .bind("member.details")
-                    .bind(format!("member no. {member}: name and postal address changed by the member"))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::member_changes_details_in(&mut tx, member, name, address, "", now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn reader_member_changes(&self, email_key: &str) -> Result<Vec<MemberChange>, StoreError> {
+                let Some(member) = self.reader_membership(email_key).await? else {
+                    return Ok(Vec::new());
+                };
+                let pending = crate::store::Store::pending_member_changes(self).await?;
+                Ok(pending.into_iter().filter(|c| c.member_number == member.member_number).collect())
+            }
+
+            async fn decide_member_change(
+                &self,
+                email_key: &str,
+                id: i64,
+                accept: bool,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // Decided once: of two answers at once, the first wins and the second changes nothing.
+                let change: Option<(i64, String, String, Option<String>, String, String)> = sqlx::query_as(
+                    "UPDATE member_changes SET status = $3, decided_at = $4
+                     WHERE id = $1 AND status = 'pending' AND member_number IN (
+                         SELECT m.member_number FROM members m JOIN people pe ON pe.id = m.person_id
+                         WHERE pe.email_key = $2 AND m.removed_on IS NULL)
+                     RETURNING member_number, name, address_line1, address_line2, town, postcode",
+                )
+                .bind(id)
+                .bind(email_key)
+                .bind(if accept { "accepted" } else { "rejected" })
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((member, name, line1, line2, town, postcode)) = change else {
+                    return Ok(false);
+                };
+                if accept {
+                    let address = PostalAddress { line1, line2, town, postcode };
+                    let how = " (as typed when buying shares)";
+                    Self::member_changes_details_in(&mut tx, member, &name, &address, how, now).await?;
+                } else {
+                    let detail =
+                        format!("member no. {member}: the name and address typed when buying shares rejected by the member");
+                    Self::member_audit_in(&mut tx, member, "member.change.reject", &detail, now).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -486,17 +523,29 @@ macro_rules! reader_accounts {
                 .await?)
             }
 
-            async fn erase_reader(&self, email_key: &str, pseudonym: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn erase_reader(
+                &self,
+                email_key: &str,
+                pseudonym: &str,
+                why: &Erasure,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
+                // The person's row first, locked: of two erasures of one person at once (the
+                // retention job on two instances), the second waits, then finds nothing to erase.
+                let person: Option<i64> =
+                    sqlx::query_scalar("UPDATE people SET email_key = email_key WHERE email_key = $1 RETURNING id")
+                        .bind(email_key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let texts: Vec<String> = sqlx::query_scalar(ERASED_TEXTS).bind(email_key).fetch_all(&mut *tx).await?;
-                let person: Option<i64> = sqlx::query_scalar("SELECT id FROM people WHERE email_key = $1")
-                    .bind(email_key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
                 let texts: Vec<String> = texts.into_iter().filter(|t| !t.trim().is_empty()).collect();
+                if person.is_none() && texts.is_empty() {
+                    return Ok(false);
+                }
                 for text in &texts {
                     let quoted = serde_json::to_string(text).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
-                    sqlx::query("DELETE FROM reader_sessions WHERE REPLACE(data, $1, '') <> data")
+                    sqlx::query("DELETE FROM sessions WHERE area = 'reader' AND REPLACE(data, $1, '') <> data")
                         .bind(&quoted)
                         .execute(&mut *tx)
                         .await?;
@@ -540,16 +589,90 @@ macro_rules! reader_accounts {
                 for statement in statements {
                     sqlx::query(statement).bind(email_key).bind(pseudonym).execute(&mut *tx).await?;
                 }
+                // The confirmation goes to the address they erased, queued after every other copy
+                // of it was replaced: the outbox forgets it once it is sent.
+                let actor = match why {
+                    Erasure::Requested { email } => {
+                        sqlx::query(
+                            "INSERT INTO outbox (recipient, message_key, payload, status, created_at, forget_recipient)
+                             VALUES ($1, $2, $3, 'pending', $4, TRUE)",
+                        )
+                        .bind(email.as_str())
+                        .bind(uuid::Uuid::new_v4().simple().to_string())
+                        .bind(encode(&Notice::Erased)?)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        "the reader"
+                    }
+                    Erasure::Retention { .. } => "the retention job",
+                };
                 let who = person.map_or_else(|| "a reader".to_owned(), |id| format!("person #{id}"));
-                sqlx::query("INSERT INTO audit_log (staff_id, actor, action, detail, at) VALUES (NULL, $1, $2, $3, $4)")
-                    .bind("the reader")
-                    .bind("reader.erase")
-                    .bind(format!("{who}: personal data erased at their request, now {pseudonym}"))
-                    .bind(now)
+                let detail = format!("{who}: personal data erased {}, now {pseudonym}", why.reason());
+                let actor = crate::store::Actor { staff_id: None, name: actor.to_owned() };
+                Self::audit_in(&mut tx, &actor, "reader.erase", &detail, now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn forget_sent_recipients(&self) -> Result<u64, StoreError> {
+                let done: Vec<i64> =
+                    sqlx::query_scalar("SELECT id FROM outbox WHERE forget_recipient AND status IN ('sent', 'failed')")
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut forgotten = 0;
+                for id in done {
+                    forgotten += sqlx::query(
+                        "UPDATE outbox SET recipient = $2, forget_recipient = FALSE WHERE id = $1 AND forget_recipient",
+                    )
+                    .bind(id)
+                    .bind(pseudonym())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                }
+                Ok(forgotten)
+            }
+
+            async fn inactive_givers(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(INACTIVE_GIVERS).bind(before).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn remove_former_members(
+                &self,
+                ceased_before: NaiveDate,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<i64>, StoreError> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // One statement: of two instances at once, each row is removed by one of them.
+                let removed: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE members SET name = 'removed', address_line1 = 'removed', address_line2 = NULL,
+                            town = 'removed', postcode = 'removed',
+                            email = 'removed-' || CAST(member_number AS TEXT) || '@erased.invalid', removed_on = $2
+                     WHERE ceased_on < $1 AND removed_on IS NULL RETURNING member_number",
+                )
+                .bind(ceased_before)
+                .bind(now.date_naive())
+                .fetch_all(&mut *tx)
+                .await?;
+                for member in &removed {
+                    sqlx::query("DELETE FROM member_changes WHERE member_number = $1")
+                        .bind(member)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "UPDATE share_applications SET name = 'removed', address_line1 = 'removed', address_line2 = NULL,
+                                town = 'removed', postcode = 'removed'
+                         WHERE id IN (SELECT application_id FROM share_allotments WHERE member_number = $1)",
+                    )
+                    .bind(member)
                     .execute(&mut *tx)
                     .await?;
+                    let detail = format!("member no. {member}: register entry removed 10 years after they ceased");
+                    Self::member_audit_in(&mut tx, *member, "member.remove", &detail, now).await?;
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(removed)
             }
 
             async fn reader_signins(&self, email_key: &str) -> Result<Vec<DateTime<Utc>>, StoreError> {
@@ -561,8 +684,63 @@ macro_rules! reader_accounts {
                 .await?)
             }
         }
+
+        impl super::sql::SqlStore<$engine> {
+            /// A member's new name and address into the register, audited as changed by the member.
+            async fn member_changes_details_in(
+                tx: &mut sqlx::Transaction<'_, $engine>,
+                member: i64,
+                name: &str,
+                address: &PostalAddress,
+                how: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
+                     WHERE member_number = $1",
+                )
+                .bind(member)
+                .bind(name)
+                .bind(&address.line1)
+                .bind(&address.line2)
+                .bind(&address.town)
+                .bind(&address.postcode)
+                .execute(&mut **tx)
+                .await?;
+                let detail = format!("member no. {member}: name and postal address changed by the member{how}");
+                Self::member_audit_in(tx, member, "member.details", &detail, now).await
+            }
+
+            /// A line in the audit log about a member's register entry, with no member of staff.
+            async fn member_audit_in(
+                tx: &mut sqlx::Transaction<'_, $engine>,
+                member: i64,
+                action: &str,
+                detail: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let actor = crate::store::Actor { staff_id: None, name: format!("member no. {member}") };
+                Self::audit_in(tx, &actor, action, detail, now).await
+            }
+        }
     };
 }
+
+/// People with no activity since `$1`, at most `$2` (see `inactive_givers`).
+const INACTIVE_GIVERS: &str = "
+    SELECT pe.email_key FROM people pe
+    WHERE pe.created_at < $1 AND pe.email_key NOT LIKE '%@erased.invalid'
+      AND NOT EXISTS (SELECT 1 FROM members m WHERE m.person_id = pe.id AND m.removed_on IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
+                      WHERE d.person_id = pe.id AND (s.status <> 'cancelled' OR s.status_at >= $1))
+      AND NOT EXISTS (SELECT 1 FROM donations d
+                      WHERE (d.person_id = pe.id OR LOWER(d.email) = pe.email_key) AND d.created_at >= $1)
+      AND NOT EXISTS (SELECT 1 FROM payments p WHERE LOWER(p.email) = pe.email_key AND p.paid_at >= $1)
+      AND NOT EXISTS (SELECT 1 FROM offline_gifts o WHERE o.person_id = pe.id AND o.created_at >= $1)
+      AND NOT EXISTS (SELECT 1 FROM share_applications a WHERE LOWER(a.email) = pe.email_key AND a.created_at >= $1)
+      AND NOT EXISTS (SELECT 1 FROM reader_links l WHERE l.email_key = pe.email_key AND l.created_at >= $1)
+      AND NOT EXISTS (SELECT 1 FROM consent_changes c WHERE c.person_id = pe.id AND c.at >= $1)
+    ORDER BY pe.id LIMIT $2";
 
 /// What an erasure scrubs from stored webhook payloads: every spelling of the reader's address
 /// and every name, nickname, place and address line they gave, as whole JSON strings.

@@ -20,8 +20,8 @@ use crate::jobs::reconcile::CountedPayment;
 pub use account_sql::{ConsentChange, ReaderAccounts, ReaderSupport};
 pub use views::{
     Actor, AttemptLimit, AuditEntry, CampaignChange, CountedAttempt, EVENT_STATUSES, EmailRow, EventFilter, EventRow,
-    EventStatuses, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow, StaffAccount, StaffArea, StaffRow,
-    SupporterRow, SupporterTotals,
+    EventStatuses, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow, SessionArea, StaffAccount, StaffArea,
+    StaffRow, SupporterRow, SupporterTotals,
 };
 
 #[derive(Debug, thiserror::Error)]

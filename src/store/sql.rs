@@ -121,7 +121,7 @@ macro_rules! shared_store {
             }
 
             /// Who did what, in the transaction that does it.
-            async fn audit_in(
+            pub(super) async fn audit_in(
                 tx: &mut Transaction<'_, $engine>,
                 actor: &Actor,
                 action: &str,
@@ -1172,7 +1172,7 @@ macro_rules! shared_store {
                 let rows: Vec<MemberRow> = sqlx::query_as(
                     "SELECT member_number, name, address_line1, address_line2, town, postcode, email, shares,
                             amount_paid_pence, entered_on, ceased_on
-                     FROM members ORDER BY member_number",
+                     FROM members WHERE removed_on IS NULL ORDER BY member_number",
                 )
                 .fetch_all(&self.pool)
                 .await?;

@@ -105,8 +105,14 @@ macro_rules! staff_area {
                 Ok(true)
             }
 
-            async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
-                Ok(sqlx::query_scalar("SELECT data FROM staff_sessions WHERE id = $1 AND expires_at > $2")
+            async fn session(
+                &self,
+                area: $crate::store::SessionArea,
+                id: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT data FROM sessions WHERE area = $1 AND id = $2 AND expires_at > $3")
+                    .bind(area.as_str())
                     .bind(id)
                     .bind(now)
                     .fetch_optional(&self.pool)
@@ -115,24 +121,35 @@ macro_rules! staff_area {
 
             async fn save_session(
                 &self,
+                area: $crate::store::SessionArea,
                 id: &str,
                 data: &str,
                 expires_at: DateTime<Utc>,
                 only_new: bool,
             ) -> Result<bool, StoreError> {
                 let statement = if only_new {
-                    "INSERT INTO staff_sessions (id, data, expires_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO NOTHING"
+                    "INSERT INTO sessions (area, id, data, expires_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (area, id) DO NOTHING"
                 } else {
-                    "INSERT INTO staff_sessions (id, data, expires_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
+                    "INSERT INTO sessions (area, id, data, expires_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (area, id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at"
                 };
-                let done = sqlx::query(statement).bind(id).bind(data).bind(expires_at).execute(&self.pool).await?;
+                let done = sqlx::query(statement)
+                    .bind(area.as_str())
+                    .bind(id)
+                    .bind(data)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM staff_sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+            async fn delete_session(&self, area: $crate::store::SessionArea, id: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM sessions WHERE area = $1 AND id = $2")
+                    .bind(area.as_str())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -190,7 +207,7 @@ macro_rules! staff_area {
 
             async fn purge_expired(&self, now: DateTime<Utc>, attempts_before: DateTime<Utc>) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM attempts WHERE at < $1").bind(attempts_before).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM attempt_keys WHERE last_at < $1")
                     .bind(attempts_before)

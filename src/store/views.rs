@@ -20,6 +20,26 @@ pub struct CountedAttempt {
     pub ids: Vec<i64>,
 }
 
+/// The private area a session belongs to: one table holds both, and an id is found only
+/// within its own area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionArea {
+    /// `/staff` (SPEC §8).
+    Staff,
+    /// `/account`, a reader's own page (SPEC §10).
+    Reader,
+}
+
+impl SessionArea {
+    /// The `area` column's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionArea::Staff => "staff",
+            SessionArea::Reader => "reader",
+        }
+    }
+}
+
 /// A member of staff as a session sees them.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct StaffAccount {
@@ -46,17 +66,18 @@ pub trait StaffArea: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// A session by id, unless it has expired.
-    async fn session(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
-    /// Writes a session; with `only_new`, returns false instead when the id is taken.
+    /// A session of `area` by id, unless it has expired.
+    async fn session(&self, area: SessionArea, id: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Writes a session of `area`; with `only_new`, returns false instead when the id is taken.
     async fn save_session(
         &self,
+        area: SessionArea,
         id: &str,
         data: &str,
         expires_at: DateTime<Utc>,
         only_new: bool,
     ) -> Result<bool, StoreError>;
-    async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+    async fn delete_session(&self, area: SessionArea, id: &str) -> Result<(), StoreError>;
     /// Counts an attempt under every one of `limits` before it is judged, in one write
     /// transaction that locks each key's row first, so that attempts arriving at once are
     /// counted one after another (SPEC §8). Returns the attempt, counted, when every key had
@@ -69,7 +90,8 @@ pub trait StaffArea: Send + Sync {
     ) -> Result<Option<CountedAttempt>, StoreError>;
     /// Takes back an attempt that succeeded: only failures count towards a limit.
     async fn forgive_attempt(&self, attempt: &CountedAttempt) -> Result<(), StoreError>;
-    /// Deletes sessions that expired before `now` and attempts made before `attempts_before`.
+    /// Deletes sessions (of both areas) that expired before `now` and attempts made before
+    /// `attempts_before`.
     async fn purge_expired(&self, now: DateTime<Utc>, attempts_before: DateTime<Utc>) -> Result<(), StoreError>;
     /// The secret `name` that every instance shares: `fresh` if this is the first to ask.
     async fn shared_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
@@ -214,6 +236,8 @@ pub struct EventRow {
 /// One person, found by email, with what they have given and hold.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct PersonRow {
+    /// Their page: `/staff/people/{id}`.
+    pub id: i64,
     pub email: String,
     pub name: Option<String>,
     pub gifts: i64,

@@ -23,14 +23,14 @@ on_both_engines!(
 /// The rules of WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags them.
 const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
 
-fn axe_source() -> String {
+pub fn axe_source() -> String {
     let path = std::env::var("COOPFUND_TEST_AXE")
         .expect("COOPFUND_TEST_AXE is not set: run the tests with scripts/test, which installs axe-core with npm");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read axe-core at {path}: {e}"))
 }
 
 /// Runs axe-core on the page the browser shows; each violation becomes a line in `found`.
-async fn audit(browser: &Driven, axe: &str, state: &str, found: &mut Vec<String>) {
+pub async fn audit(browser: &Driven, axe: &str, state: &str, found: &mut Vec<String>) {
     let client = &browser.client;
     let loaded = client.execute(&format!("{axe}\nreturn typeof axe;"), vec![]).await.expect("inject axe-core");
     assert_eq!(loaded.as_str(), Some("object"), "axe-core loaded on {state}");
@@ -67,7 +67,7 @@ async fn tab_to(browser: &Driven, id: &str) {
     panic!("Tab never reached {id}; the focus is on {}", focused(browser).await);
 }
 
-async fn wait_for(browser: &Driven, css: &str) -> fantoccini::elements::Element {
+pub async fn wait_for(browser: &Driven, css: &str) -> fantoccini::elements::Element {
     browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.expect(css)
 }
 
@@ -76,7 +76,7 @@ async fn text_of(browser: &Driven, css: &str) -> String {
 }
 
 /// Waits for the page that shows `heading`: the one before may still be there.
-async fn heading_becomes(browser: &Driven, heading: &str) {
+pub async fn heading_becomes(browser: &Driven, heading: &str) {
     let mut shown = String::new();
     for _ in 0..100 {
         if let Ok(h1) = browser.client.find(Locator::Css("h1")).await {
@@ -90,7 +90,7 @@ async fn heading_becomes(browser: &Driven, heading: &str) {
     panic!("the page never showed {heading:?}; its heading is {shown:?}");
 }
 
-async fn click(browser: &Driven, css: &str) {
+pub async fn click(browser: &Driven, css: &str) {
     browser.client.find(Locator::Css(css)).await.expect(css).click().await.expect("click");
 }
 

@@ -20,9 +20,13 @@ on_both_engines!(
     the_statement_sums_what_the_ledger_holds_and_shows_each_refund,
     an_erased_reader_is_found_nowhere_and_every_figure_stays,
     strangers_visiting_the_sign_in_pages_store_nothing,
+    a_member_confirms_or_rejects_what_they_typed_when_buying_more_shares,
+    every_form_of_the_page_needs_its_token_and_takes_each_field_once,
+    the_readers_page_is_private_as_the_staff_pages_are,
+    staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link,
 );
 
-async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
+pub async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
     let settings = [
         ("SMTP_URL", smtp.url()),
         ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
@@ -126,7 +130,7 @@ fn subject(message: &Received) -> String {
 }
 
 /// The path of the sign-in link in the newest sign-in email to arrive (under PUBLIC_BASE_URL).
-fn link_in(received: &[Received]) -> String {
+pub fn link_in(received: &[Received]) -> String {
     let message = received.iter().rev().find(|m| subject(m).starts_with("Your sign-in link")).expect("a link email");
     let text = message.parsed().body_text(0).expect("a text part").into_owned();
     let start = text.find("http://127.0.0.1:8080/account/signin/").expect("a link") + "http://127.0.0.1:8080".len();
@@ -371,7 +375,7 @@ async fn the_statement_sums_what_the_ledger_holds_and_shows_each_refund(engine: 
 }
 
 /// Every text column of every table, with the rows holding any of `needles` (lower case).
-async fn find_anywhere(url: &str, needles: &[&str]) -> Vec<String> {
+pub async fn find_anywhere(url: &str, needles: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
@@ -471,8 +475,24 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     );
     assert!(jo.page("/account?done=erased").await.contains("Your personal data is erased"), "and signed out");
 
+    // The confirmation goes to the address first, through the outbox; it is the only row that
+    // holds it until it has been sent, and then the retention job forgets it too.
+    let received = smtp.wait_for(6, Duration::from_secs(10)).await;
+    let confirmation = received.last().expect("the confirmation");
+    assert_eq!(confirmation.to, ["jo.bloggs@example.org"], "to the address as the reader signed in");
+    assert!(subject(confirmation).contains("is erased"), "{}", subject(confirmation));
+    let text = confirmation.parsed().body_text(0).expect("text").into_owned();
+    assert!(!text.to_lowercase().contains("jo bloggs") && !text.contains("Hebden"), "names nothing of theirs: {text}");
+    let mut held = Vec::new();
+    for _ in 0..50 {
+        held = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
+        if held == ["outbox.recipient: jo.bloggs"] && store.forget_sent_recipients().await.expect("forget") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let found = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
-    assert!(found.is_empty(), "still held: {found:?}");
+    assert!(found.is_empty(), "still held: {found:?} (before forgetting the sent confirmation: {held:?})");
     let after = app.get_json("/api/campaigns/current").await;
     assert_eq!(
         (after["raised_pence"].clone(), after["gifts"].clone()),
@@ -480,7 +500,8 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     );
     assert_eq!(after["raised_pence"], 6_500);
     let emails_after = store.outbox_counts().await.expect("outbox");
-    assert_eq!(emails_after.pending + emails_after.sent, emails_before.pending + emails_before.sent, "receipts kept");
+    let (after, before_count) = (emails_after.pending + emails_after.sent, emails_before.pending + emails_before.sent);
+    assert_eq!(after, before_count + 1, "receipts kept, and the confirmation");
     let (gifts, _) = store.search_gifts(&Default::default(), 10, 0).await.expect("gifts");
     assert_eq!(gifts.len(), 2, "the ledger keeps both gifts");
     assert!(find_anywhere(&app.db.url, &["ada@example.org", "ada lovelace"]).await.len() > 1, "the member is kept");
@@ -500,7 +521,7 @@ async fn strangers_visiting_the_sign_in_pages_store_nothing(engine: Engine) {
         let response = stranger.get(app.url(&path)).send().await.expect("GET");
         assert!(response.status().is_success() || response.status() == 404, "{path}: {}", response.status());
     }
-    assert_eq!(crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM reader_sessions").await, 0);
+    assert_eq!(crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM sessions WHERE area = 'reader'").await, 0);
     // The form still works, and still refuses a post without its cookie.
     let form = stranger.get(app.url("/account")).send().await.expect("form");
     let cookie = form.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
@@ -514,6 +535,223 @@ async fn strangers_visiting_the_sign_in_pages_store_nothing(engine: Engine) {
     assert_eq!(asked.send().await.expect("link").status(), 200);
     let forged = stranger.post(app.url("/account/link")).form(&[("email", "a@example.org"), ("csrf_token", token)]);
     assert_eq!(forged.send().await.expect("forged").status(), 403);
-    assert_eq!(crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM reader_sessions").await, 0);
+    assert_eq!(crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM sessions WHERE area = 'reader'").await, 0);
+    app.running.stop().await;
+}
+
+/// Buys `pounds` of shares through the demo gateway with these register details.
+pub async fn buy_shares(app: &TestApp, name: &str, line1: &str, email: &str, pounds: &str) {
+    let join = [("name", name), ("address_line1", line1), ("town", "Leeds"), ("postcode", "LS1 4AP"), ("email", email)];
+    let form = [&join[..], &[("amount", pounds), ("declaration", "yes")]].concat();
+    let applied = app.http.post(app.url("/join")).form(&form).send().await.expect("join");
+    let checkout = applied.headers()["location"].to_str().expect("to the payment page").to_owned();
+    assert_eq!(app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay").status(), 303);
+}
+
+/// SPEC §7 and §10: a purchase under a member's address never rewrites the register; what
+/// they typed waits on their page until they take it or leave it, audited as their choice.
+async fn a_member_confirms_or_rejects_what_they_typed_when_buying_more_shares(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    buy_shares(&app, "Ada Lovelace", "1 Mill Lane", "ada@example.org", "100").await;
+    buy_shares(&app, "Ada King", "2 Canal Street", "ada@example.org", "10").await;
+    buy_shares(&app, "Ada K.", "3 Wharf Road", "ADA@example.org", "10").await;
+    smtp.wait_for(3, Duration::from_secs(10)).await;
+    let mut ada = signed_in(&app, &smtp, "ada@example.org", 3).await;
+    let page = ada.page("/account").await;
+    assert!(page.contains("You gave: <strong>Ada King, 2 Canal Street"), "{page}");
+    assert!(page.contains("You gave: <strong>Ada K., 3 Wharf Road"), "{page}");
+    let ids: Vec<String> = page
+        .split("action=\"/account/changes/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2, "{page}");
+    let first = format!("/account/changes/{}", ids[0]);
+    let second = format!("/account/changes/{}", ids[1]);
+    assert_eq!(ada.post(&first, &[("decision", "maybe")]).await.status(), 422, "a decision or nothing");
+    assert_eq!(ada.post(&first, &[("decision", "reject")]).await.status(), 303);
+    assert!(ok(app.cli(&["register", "export"])).contains("Ada Lovelace,\"1 Mill Lane"), "kept as it was");
+    assert_eq!(ada.post(&first, &[("decision", "accept")]).await.status(), 422, "decided once");
+    assert_eq!(ada.post(&second, &[("decision", "accept")]).await.status(), 303);
+    let register = ok(app.cli(&["register", "export"]));
+    assert!(register.contains("1,Ada K.,\"3 Wharf Road, Leeds, LS1 4AP\",ada@example.org,120,120.00"), "{register}");
+    let page = ada.page("/account?done=change-accepted").await;
+    assert!(page.contains("The register now has") && !page.contains("You gave:"), "{page}");
+    let audit = app.running.state.store.audit_entries(10).await.expect("audit");
+    assert!(audit.iter().any(|a| a.detail.contains("rejected by the member")), "{audit:?}");
+    assert!(audit.iter().any(|a| a.detail.contains("changed by the member (as typed")), "{audit:?}");
+    assert!(app.running.state.store.pending_member_changes().await.expect("pending").is_empty(), "staff see none left");
+
+    // Another reader cannot answer a member's change.
+    buy_shares(&app, "Ada Again", "4 Lock Street", "ada@example.org", "10").await;
+    let pending = app.running.state.store.pending_member_changes().await.expect("pending");
+    give(&app, &[("amount", "5"), ("email", "other@example.org")]).await;
+    smtp.wait_for(6, Duration::from_secs(10)).await;
+    let mut other = signed_in(&app, &smtp, "other@example.org", 6).await;
+    let theirs = format!("/account/changes/{}", pending[0].id);
+    assert_eq!(other.post(&theirs, &[("decision", "accept")]).await.status(), 422);
+    assert_eq!(app.running.state.store.pending_member_changes().await.expect("pending").len(), 1);
+    app.running.stop().await;
+}
+
+/// Every form of `/account` is refused without its `csrf_token`, signed in or not, and a field
+/// sent twice is a mistake shown on the form (422), not a guess.
+async fn every_form_of_the_page_needs_its_token_and_takes_each_field_once(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    buy_shares(&app, "Ada Lovelace", "1 Mill Lane", "ada@example.org", "100").await;
+    buy_shares(&app, "Ada King", "2 Canal Street", "ada@example.org", "10").await;
+    smtp.wait_for(2, Duration::from_secs(10)).await;
+    let mut stranger = ReaderBrowser::open(&app).await;
+    let link = format!("/account/signin/{}", SignInToken::fresh().as_str());
+    for path in ["/account/link", link.as_str()] {
+        assert_eq!(stranger.post_exactly(path, &[("email", "ada@example.org")]).await.status(), 403, "{path}");
+    }
+    let twice = stranger.post("/account/link", &[("email", "ada@example.org"), ("email", "eve@example.org")]).await;
+    assert_eq!(twice.status(), 422, "an address sent twice");
+    assert!(twice.text().await.expect("page").contains("more than once"));
+
+    let mut ada = signed_in(&app, &smtp, "ada@example.org", 2).await;
+    let page = ada.page("/account").await;
+    let forms: Vec<&str> =
+        page.split("<form method=\"post\" action=\"").skip(1).filter_map(|f| f.split('"').next()).collect();
+    assert!(forms.len() >= 5, "{forms:?}");
+    for form in &forms {
+        assert_eq!(ada.post_exactly(form, &[("decision", "accept"), ("confirm", "yes")]).await.status(), 403, "{form}");
+        let wrong = [("decision", "accept"), ("confirm", "yes"), ("csrf_token", "0123")];
+        assert_eq!(ada.post_exactly(form, &wrong).await.status(), 403, "{form} with another token");
+    }
+    for path in ["/account/receipts/R-2026-000001/resend", "/account/erase"] {
+        assert_eq!(ada.post_exactly(path, &[]).await.status(), 403, "{path}");
+    }
+    let details = [
+        ("name", "Ada King"),
+        ("name", "Eve"),
+        ("address_line1", "2 Canal Street"),
+        ("town", "Manchester"),
+        ("postcode", "M1 3AB"),
+    ];
+    let refused = ada.post("/account/details", &details).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.expect("page").contains("id=\"name-error\""));
+    let consent = ada.post("/account/consent", &[("marketing_consent", "yes"), ("marketing_consent", "yes")]).await;
+    assert_eq!(consent.status(), 422);
+    assert!(ok(app.cli(&["register", "export"])).contains("Ada Lovelace"), "nothing changed");
+    assert!(ada.page("/account").await.contains("Signed in as ada@example.org"), "still signed in");
+    app.running.stop().await;
+}
+
+/// The private pages' headers are set one way for `/staff` and `/account`; the reader's cookie
+/// is `Secure` behind https and lasts 24 hours from the last request.
+async fn the_readers_page_is_private_as_the_staff_pages_are(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let settings = [("SMTP_URL", smtp.url()), ("PUBLIC_BASE_URL", "https://paper.example".to_owned())];
+    let app = TestApp::spawn_configured(TestDb::new(engine).await, NOW, &settings).await;
+    give(&app, &[("amount", "25"), ("email", "reader@example.org")]).await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let header = |r: &Response, name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let names = [
+        "cache-control",
+        "x-frame-options",
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "strict-transport-security",
+    ];
+    let staff = app.get("/staff/login").await;
+    let expected: Vec<_> = names.iter().map(|n| header(&staff, n)).collect();
+    assert!(expected.iter().all(Option::is_some), "{expected:?}");
+    let mut reader = ReaderBrowser::open(&app).await;
+    assert_eq!(reader.post("/account/link", &[("email", "reader@example.org")]).await.status(), 200);
+    let received = smtp.wait_for(2, Duration::from_secs(10)).await;
+    let message = received.last().expect("a link");
+    let text = message.parsed().body_text(0).expect("text").into_owned();
+    let start = text.find("https://paper.example/account/signin/").expect("a link") + "https://paper.example".len();
+    let path = text[start..].split_whitespace().next().expect("the link").to_owned();
+    reader.csrf = csrf_in(&reader.page(&path).await);
+    let signed_in = reader.post(&path, &[]).await;
+    let cookie = set_cookie(&signed_in, COOKIES[0]).expect("a session cookie");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/account", "Secure", "Max-Age=86400"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    for path in ["/account", "/account/statement/2026", "/account/export", "/account/receipts/R-0"] {
+        let response = reader.get(path).await;
+        let got: Vec<_> = names.iter().map(|n| header(&response, n)).collect();
+        assert_eq!(got, expected, "{path}");
+    }
+    app.running.stop().await;
+}
+
+/// SPEC §6 and §10: every receipt, refund notice and membership email links to the reader's
+/// own page, in both its parts.
+#[test]
+fn every_receipt_refund_and_membership_email_links_to_the_readers_page() {
+    use coopfund::domain::Pence;
+    use coopfund::mail::{Letterhead, render};
+    let from = "Fighting Fund <fund@paper.example>".parse().expect("a mailbox");
+    let account_url = "https://paper.example/account";
+    let org = Letterhead { org_name: "Readers", org_registration: "", from: &from, account_url };
+    let day = "2026-11-17".parse().expect("date");
+    let notices = [
+        Notice::Receipt {
+            number: "R-2026-000001".into(),
+            amount: Pence(2_500),
+            paid_on: day,
+            purpose: "a gift".into(),
+        },
+        Notice::Refund { amount: Pence(1_000), refunded_on: day, purpose: "a gift".into() },
+        Notice::Membership {
+            number: "R-2026-000002".into(),
+            member_number: 1,
+            new_member: true,
+            shares: 100,
+            amount: Pence(10_000),
+            allotted_on: day,
+            holding_shares: 100,
+            holding_amount: Pence(10_000),
+            change_pending: true,
+        },
+    ];
+    for notice in &notices {
+        let (text, html) = render(notice, &org).expect("rendered");
+        assert!(text.contains(account_url), "{notice:?} text: {text}");
+        assert!(html.contains(&format!("href=\"{account_url}\"")), "{notice:?} html: {html}");
+    }
+}
+
+/// SPEC §10: "Staff see the same on a person's page and can send them a sign-in link" — a
+/// viewer sees it, only finance sends the link (audited, the address masked).
+async fn staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link(engine: Engine) {
+    use crate::staff::{StaffSession, add_staff};
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    buy_shares(&app, "Ada Lovelace", "1 Mill Lane", "ada@example.org", "100").await;
+    give(&app, &[("amount", "25"), ("email", "ada@example.org"), ("marketing_consent", "on")]).await;
+    smtp.wait_for(2, Duration::from_secs(10)).await;
+    add_staff(&app.env, "viewer@paper.example", "viewer");
+    add_staff(&app.env, "finance@paper.example", "finance");
+    let viewer = StaffSession::sign_in(&app.base, "viewer@paper.example").await;
+    let people = viewer.page("/staff/people").await;
+    let start = people.find("href=\"/staff/people/").expect("a link to the person") + 6;
+    let path = people[start..].split('"').next().expect("the path").to_owned();
+    let person = viewer.page(&path).await;
+    for fact in
+        ["ada@example.org", "£25.00", "£100.00", "R-2026-000001", "R-2026-000002", "Member no. 1", "1 Mill Lane"]
+    {
+        assert!(person.contains(fact), "{fact} on the person's page: {person}");
+    }
+    assert!(person.contains("Yes") && !person.contains("Send a sign-in link"), "{person}");
+    let refused = viewer.post("/staff/people/link", &[("email", "ada@example.org")]).await;
+    assert_eq!(refused.status(), 403, "a viewer sends no link");
+    assert_eq!(viewer.get("/staff/people/999999").await.status(), 404);
+    let finance = StaffSession::sign_in(&app.base, "finance@paper.example").await;
+    assert!(finance.page(&path).await.contains("Send a sign-in link"));
+    assert_eq!(finance.post("/staff/people/link", &[("email", "ada@example.org")]).await.status(), 303);
+    let received = smtp.wait_for(3, Duration::from_secs(10)).await;
+    assert!(subject(received.last().expect("the link")).starts_with("Your sign-in link"));
+    let audit = app.running.state.store.audit_entries(5).await.expect("audit");
+    let sent = audit.iter().find(|a| a.action == "reader.link").expect("audited");
+    assert!(sent.actor == "finance@paper.example" && !sent.detail.contains("ada@"), "{sent:?}");
     app.running.stop().await;
 }

@@ -7,6 +7,7 @@ mod stripe;
 
 mod accessibility;
 mod account;
+mod account_browser;
 mod bad_input;
 mod cli;
 mod edge;
@@ -20,6 +21,7 @@ mod live;
 mod migrations;
 mod outbox_claims;
 mod receipts;
+mod retention;
 mod shares;
 mod staff;
 mod staff_records;

@@ -674,7 +674,11 @@ async fn strangers_cannot_grow_the_database(engine: Engine) {
         assert_eq!(page.status(), 200);
         assert_eq!(session_cookie(&page), None);
     }
-    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM staff_sessions").await, 0, "no session for a login page");
+    assert_eq!(
+        scalar(&app.db, "SELECT COUNT(*) FROM sessions WHERE area = 'staff'").await,
+        0,
+        "no session for a login page"
+    );
 
     let session = StaffSession::open(&app.base).await;
     let huge = format!("{}@example.org", "a".repeat(1_000_000 - 12));
@@ -692,10 +696,10 @@ async fn strangers_cannot_grow_the_database(engine: Engine) {
     store.purge_expired(now, now - chrono::Duration::days(1)).await.expect("purge");
     let failure = scalar(&app.db, "SELECT COUNT(*) FROM attempts").await;
     assert_eq!(failure, 2, "a recent failure stays, under its account and its address");
-    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM staff_sessions").await, 1, "a live session stays");
+    assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM sessions WHERE area = 'staff'").await, 1, "a live session stays");
     let later = now + chrono::Duration::days(2);
     store.purge_expired(later, later - chrono::Duration::days(1)).await.expect("purge");
-    for table in ["attempts", "attempt_keys", "staff_sessions"] {
+    for table in ["attempts", "attempt_keys", "sessions"] {
         assert_eq!(scalar(&app.db, &format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table} purged");
     }
     app.running.stop().await;

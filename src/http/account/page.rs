@@ -3,7 +3,6 @@
 //! statement, and everything held about them as JSON.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -12,13 +11,15 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::Reader;
 use super::signin::SignInForm;
-use super::{FormToken, Reader};
-use crate::domain::account::{ReaderPayment, Statement, erasure_refused, pseudonym};
+use crate::domain::account::{Erasure, ReaderPayment, Statement, erasure_refused, pseudonym};
 use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
-use crate::store::{ConsentChange, ReaderSupport};
+use crate::http::form::Fields;
+use crate::http::private::{FormToken, READERS};
+use crate::store::{ConsentChange, MemberChange, ReaderSupport};
 
 /// "17 November 2026", in the fund's calendar.
 fn day(at: DateTime<Utc>, zone: Tz) -> String {
@@ -36,12 +37,12 @@ fn method_label(method: &str) -> String {
 
 /// A payment as the page and the statement list it.
 pub struct PaymentLine {
-    date: String,
-    amount: String,
-    refunded: Option<String>,
-    what: String,
-    method: String,
-    receipt: Option<String>,
+    pub date: String,
+    pub amount: String,
+    pub refunded: Option<String>,
+    pub what: String,
+    pub method: String,
+    pub receipt: Option<String>,
 }
 
 fn payment_lines(payments: &[ReaderPayment], zone: Tz) -> Vec<PaymentLine> {
@@ -58,6 +59,52 @@ fn payment_lines(payments: &[ReaderPayment], zone: Tz) -> Vec<PaymentLine> {
         .collect()
 }
 
+/// Everything held about one person, as their own page and staff's page of them show it
+/// (SPEC §10: staff see the same).
+pub struct ReaderView {
+    pub payments: Vec<PaymentLine>,
+    /// The calendar years with a statement.
+    pub years: Vec<i32>,
+    /// Monthly support, with the day it started.
+    pub support: Vec<(ReaderSupport, String)>,
+    pub member: Option<RegisterEntry>,
+    /// Another name or address typed when buying shares, waiting for the member's answer.
+    pub changes: Vec<MemberChange>,
+    pub consent: bool,
+    /// Each change of consent, with its day.
+    pub history: Vec<(ConsentChange, String)>,
+}
+
+impl ReaderView {
+    /// The person whose address, lower-cased, is `key`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn load(state: &AppState, key: &str) -> Result<ReaderView, PageError> {
+        let zone = state.config.fund_timezone;
+        let store = &state.store;
+        let payments = store.reader_payments(key).await?;
+        let mut years: Vec<i32> = payments.iter().map(|p| p.paid_at.with_timezone(&zone).year()).collect();
+        years.dedup();
+        let (history, on_a_form) = store.reader_consent(key).await?;
+        Ok(ReaderView {
+            payments: payment_lines(&payments, zone),
+            years,
+            support: store
+                .reader_support(key)
+                .await?
+                .into_iter()
+                .map(|s| (day(s.started_at, zone), s))
+                .map(|(d, s)| (s, d))
+                .collect(),
+            member: store.reader_membership(key).await?,
+            changes: store.reader_member_changes(key).await?,
+            consent: history.first().map_or(on_a_form, |c| c.marketing_consent),
+            history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "account/page.html")]
 struct AccountPage<'a> {
@@ -65,17 +112,19 @@ struct AccountPage<'a> {
     csrf: &'a str,
     email: &'a str,
     done: &'a str,
-    payments: Vec<PaymentLine>,
-    support: Vec<(ReaderSupport, String)>,
-    member: Option<RegisterEntry>,
-    consent: bool,
-    history: Vec<(ConsentChange, String)>,
-    years: Vec<i32>,
-    /// Why the data cannot be erased, after the reader asked.
-    erase_problem: Option<&'a str>,
+    view: ReaderView,
+    /// What went wrong with a form of the page: its section (`consent`, `erase`) and why.
+    problem: Option<(&'a str, &'a str)>,
     /// The register details form: field, label, value, autocomplete.
     fields: Vec<(&'static str, &'static str, String, &'static str)>,
     errors: &'a FieldErrors,
+}
+
+impl AccountPage<'_> {
+    /// What went wrong with the form in `section`, if anything.
+    fn problem_in(&self, section: &str) -> Option<&str> {
+        self.problem.filter(|(s, _)| *s == section).map(|(_, why)| why)
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -89,6 +138,8 @@ fn done_message(done: &str) -> &'static str {
     match done {
         "consent" => "Your choice about news from us is saved.",
         "details" => "Your name and address are changed in the register.",
+        "change-accepted" => "The register now has the details you gave when you bought shares.",
+        "change-rejected" => "The register keeps your details as they were.",
         _ => "",
     }
 }
@@ -101,7 +152,7 @@ pub async fn home(
     Query(done): Query<Done>,
 ) -> Result<Response, Response> {
     let Ok(reader) = reader else {
-        let form = FormToken::for_request(&state, &headers);
+        let form = FormToken::for_request(&state, &READERS, &headers);
         let erased = done.done == "erased";
         let page = SignInForm {
             org_name: &state.config.org_name,
@@ -112,7 +163,7 @@ pub async fn home(
             erased,
         };
         let html = page.render().map_err(|e| PageError::from(e).into_response())?;
-        return Ok(form.attach(Html(html).into_response()));
+        return Ok(form.attach(Html(html)));
     };
     let html = account_page(&state, &reader, done_message(&done.done), None, &FieldErrors::new())
         .await
@@ -130,24 +181,22 @@ async fn account_page(
     account_page_with(state, reader, done, details, errors, None).await
 }
 
+/// The page refused with 422, `problem` shown in its `section`.
+async fn refused(state: &AppState, reader: &Reader, section: &str, problem: &str) -> Result<Response, PageError> {
+    let html = account_page_with(state, reader, "", None, &FieldErrors::new(), Some((section, problem))).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
+}
+
 async fn account_page_with(
     state: &AppState,
     reader: &Reader,
     done: &str,
     details: Option<&JoinForm>,
     errors: &FieldErrors,
-    erase_problem: Option<&str>,
+    problem: Option<(&str, &str)>,
 ) -> Result<String, PageError> {
-    let zone = state.config.fund_timezone;
-    let key = reader.key();
-    let store = &state.store;
-    let payments = store.reader_payments(&key).await?;
-    let mut years: Vec<i32> = payments.iter().map(|p| p.paid_at.with_timezone(&zone).year()).collect();
-    years.dedup();
-    let member = store.reader_membership(&key).await?;
-    let (history, on_a_form) = store.reader_consent(&key).await?;
-    let consent = history.first().map_or(on_a_form, |c| c.marketing_consent);
-    let shown = member.as_ref().map(|m| JoinForm {
+    let view = ReaderView::load(state, &reader.key()).await?;
+    let shown = view.member.as_ref().map(|m| JoinForm {
         name: m.name.clone(),
         address_line1: m.address.line1.clone(),
         address_line2: m.address.line2.clone().unwrap_or_default(),
@@ -161,18 +210,7 @@ async fn account_page_with(
         csrf: &reader.csrf,
         email: reader.email.as_str(),
         done,
-        payments: payment_lines(&payments, zone),
-        support: store
-            .reader_support(&key)
-            .await?
-            .into_iter()
-            .map(|s| (day(s.started_at, zone), s))
-            .map(|(d, s)| (s, d))
-            .collect(),
-        member,
-        consent,
-        history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
-        years,
+        view,
         fields: vec![
             ("name", "Full name", details.name, "name"),
             ("address_line1", "Address line 1", details.address_line1, "address-line1"),
@@ -181,7 +219,7 @@ async fn account_page_with(
             ("postcode", "Postcode", details.postcode, "postal-code"),
         ],
         errors,
-        erase_problem,
+        problem,
     };
     Ok(page.render()?)
 }
@@ -308,6 +346,9 @@ pub async fn statement(
     Ok(Html(page.render()?).into_response())
 }
 
+/// A field sent twice, in words.
+const TWICE: &str = "The form was sent with a field twice: choose again and send it once.";
+
 #[derive(Deserialize)]
 pub struct ConsentForm {
     marketing_consent: Option<String>,
@@ -317,8 +358,11 @@ pub struct ConsentForm {
 pub async fn consent(
     State(state): State<AppState>,
     reader: Reader,
-    Form(form): Form<ConsentForm>,
+    Fields(form, repeated): Fields<ConsentForm>,
 ) -> Result<Response, PageError> {
+    if !repeated.is_empty() {
+        return refused(&state, &reader, "consent", TWICE).await;
+    }
     let consent = form.marketing_consent.is_some();
     state.store.change_consent(&reader.email, consent, "your page", state.clock.now()).await?;
     Ok(Redirect::to("/account?done=consent").into_response())
@@ -329,7 +373,7 @@ pub async fn consent(
 pub async fn details(
     State(state): State<AppState>,
     reader: Reader,
-    Form(form): Form<JoinForm>,
+    Fields(form, repeated): Fields<JoinForm>,
 ) -> Result<Response, PageError> {
     let rules = state.config.share_rules();
     // Only the name and address are the member's to change here: the rest is filled in as valid.
@@ -339,7 +383,7 @@ pub async fn details(
         declaration: Some("yes".to_owned()),
         ..form.clone()
     };
-    match checked.parse(rules) {
+    match repeated.check(checked.parse(rules)) {
         Ok(application) => {
             let key = reader.key();
             let now = state.clock.now();
@@ -419,30 +463,59 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
 }
 
 #[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    decision: String,
+}
+
+/// The member's answer to a name or address they typed when buying shares (SPEC §7): the
+/// register takes it, or keeps what it holds; either way the audit log says the member chose.
+pub async fn decide_change(
+    State(state): State<AppState>,
+    reader: Reader,
+    Path(id): Path<i64>,
+    Fields(form, repeated): Fields<ChangeForm>,
+) -> Result<Response, PageError> {
+    let accept = match form.decision.as_str() {
+        "accept" if repeated.is_empty() => true,
+        "reject" if repeated.is_empty() => false,
+        _ => return refused(&state, &reader, "shares", "Choose whether the register should take these details.").await,
+    };
+    if !state.store.decide_member_change(&reader.key(), id, accept, state.clock.now()).await? {
+        return refused(&state, &reader, "shares", "That change has been decided already, or is not yours.").await;
+    }
+    let done = if accept { "change-accepted" } else { "change-rejected" };
+    Ok(Redirect::to(&format!("/account?done={done}")).into_response())
+}
+
+#[derive(Deserialize)]
 pub struct EraseForm {
     confirm: Option<String>,
 }
 
 /// Replaces the reader's personal data by a pseudonym everywhere, keeping every figure and
 /// receipt number (SPEC §10); refused with the reason while they are a member or give monthly.
+/// The confirmation is queued to their own address in the same transaction.
 pub async fn erase(
     State(state): State<AppState>,
     session: Session,
     reader: Reader,
-    Form(form): Form<EraseForm>,
+    Fields(form, repeated): Fields<EraseForm>,
 ) -> Result<Response, PageError> {
     let key = reader.key();
     let (member, monthly) = state.store.erasure_blocks(&key).await?;
     let problem = match erasure_refused(member, monthly) {
         Some(reason) => Some(reason),
+        None if !repeated.is_empty() => Some(TWICE),
         None if form.confirm.is_none() => Some("Tick the box to confirm that we should erase your data."),
         None => None,
     };
     if let Some(problem) = problem {
-        let html = account_page_with(&state, &reader, "", None, &FieldErrors::new(), Some(problem)).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
+        return refused(&state, &reader, "erase", problem).await;
     }
-    state.store.erase_reader(&key, &pseudonym(), state.clock.now()).await?;
+    let why = Erasure::Requested { email: reader.email.clone() };
+    state.store.erase_reader(&key, &pseudonym(), &why, state.clock.now()).await?;
+    state.outbox_wake.notify_one();
     if let Err(e) = session.flush().await {
         tracing::error!(error = %e, "cannot end an erased reader's session");
     }

@@ -1,7 +1,6 @@
 //! Signing in by emailed link (SPEC §10): the form, the link, and the button that uses it.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,11 +8,13 @@ use axum_client_ip::ClientIp;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{CSRF, FormToken, READER};
+use super::READER;
 use crate::domain::account::{LINK_LIFETIME, LinkUse, SignInToken, may_send_link};
 use crate::domain::{EmailAddress, Notice};
 use crate::http::AppState;
 use crate::http::error::PageError;
+use crate::http::form::Fields;
+use crate::http::private::{CSRF, FormToken, READERS};
 
 /// The sign-in form, and the answer to a request for a link.
 #[derive(Template)]
@@ -42,19 +43,21 @@ pub async fn request_link(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Result<ClientIp, axum_client_ip::Rejection>,
-    Form(form): Form<LinkForm>,
+    Fields(form, repeated): Fields<LinkForm>,
 ) -> Result<Response, Response> {
     // The middleware has checked the signed cookie: its nonce stays the form's token.
-    let csrf = FormToken::for_request(&state, &headers).value;
+    let csrf = FormToken::for_request(&state, &READERS, &headers).value;
     let org_name = &state.config.org_name;
-    let email = match EmailAddress::parse(form.email.trim()) {
+    let parsed = EmailAddress::parse(form.email.trim()).map_err(|e| e.to_string());
+    let checked = repeated.check(parsed.map_err(|e| crate::domain::FieldErrors::from([("email", e)])));
+    let email = match checked {
         Ok(email) => email,
-        Err(e) => {
+        Err(errors) => {
             let page = SignInForm {
                 org_name,
                 csrf: &csrf,
                 email: &form.email,
-                error: Some(e.to_string()),
+                error: errors.get("email").cloned(),
                 sent: false,
                 erased: false,
             };
@@ -116,9 +119,9 @@ pub async fn confirm(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, Response> {
-    let form = FormToken::for_request(&state, &headers);
+    let form = FormToken::for_request(&state, &READERS, &headers);
     let html = signin_page(&state, &form.value, &token, None).map_err(IntoResponse::into_response)?;
-    Ok(form.attach(Html(html).into_response()))
+    Ok(form.attach(Html(html)))
 }
 
 /// Uses the link once and signs the reader in with a new session id.
@@ -153,9 +156,9 @@ pub async fn sign_in(
         }
         LinkUse::Unknown => (StatusCode::NOT_FOUND, "This link is not one of ours. Ask for a new one below."),
     };
-    let form = FormToken::for_request(&state, &headers);
+    let form = FormToken::for_request(&state, &READERS, &headers);
     let html = signin_page(&state, &form.value, &token, Some(problem.1)).map_err(IntoResponse::into_response)?;
-    Ok(form.attach((problem.0, Html(html)).into_response()))
+    Ok(form.attach((problem.0, Html(html))))
 }
 
 /// Ends the reader's session.

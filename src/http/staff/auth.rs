@@ -3,37 +3,28 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use askama::Template;
-use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_client_ip::ClientIp;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use tower_sessions::Session;
-use tower_sessions::cookie::{Cookie, SameSite};
 
 use super::super::AppState;
-use super::super::error::{Framed, PageError};
+use super::super::error::PageError;
 use super::super::form::Fields;
 use super::super::limits::{Limiter, Refused};
+use super::super::private::{CSRF, FormToken, STAFF, fresh_token};
 use crate::domain::staff::{hash_password, verify_password};
 use crate::domain::{EmailAddress, Role};
-use crate::store::{Actor, AttemptLimit, StaffArea};
+use crate::store::{Actor, AttemptLimit};
 
 const STAFF_ID: &str = "staff_id";
 /// The account's session epoch at sign-in; the session is over once the account's moves on.
 const EPOCH: &str = "epoch";
-const CSRF: &str = "csrf";
-/// The login form's CSRF cookie: signed, so that nothing is stored before anyone signs in.
-const LOGIN_COOKIE: &str = "coopfund_login";
 /// Failed logins allowed per account, and per address, in [`LOGIN_LIMITER`]'s window (SPEC §8).
 const PER_ACCOUNT: i64 = 5;
 const PER_ADDRESS: i64 = 50;
@@ -91,117 +82,15 @@ impl<const ROLE: u8> FromRequestParts<AppState> for AtLeast<ROLE> {
         };
         let csrf = session.get::<String>(CSRF).await.ok().flatten().unwrap_or_default();
         if (role as u8) < ROLE {
-            return Err(forbidden("Your role does not allow this. Ask an admin if you need it."));
+            return Err(forbidden(state, "Your role does not allow this. Ask an admin if you need it."));
         }
         Ok(AtLeast(StaffUser { id: member.id, email: member.email, role, csrf }))
     }
 }
 
-pub fn forbidden(why: &str) -> Response {
-    Framed::new("Not allowed", why, ("/staff", "Back to the staff area")).response(StatusCode::FORBIDDEN)
-}
-
-pub(crate) fn fresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The key that signs the login form's CSRF cookie, shared by every instance through the
-/// database, so that a form one instance served is accepted by another.
-#[derive(Clone)]
-pub struct LoginKey(Hmac<Sha256>);
-
-impl std::fmt::Debug for LoginKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LoginKey(redacted)")
-    }
-}
-
-impl LoginKey {
-    /// The key the database holds, made by the first instance that starts.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn load(store: &dyn StaffArea) -> anyhow::Result<LoginKey> {
-        let key: String = store.shared_secret("login_csrf", &fresh_token()).await?;
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
-            .map_err(|e| anyhow::anyhow!("the login form's key: {e}"))?;
-        Ok(LoginKey(mac))
-    }
-
-    fn mac(&self, nonce: &str) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
-        mac.update(nonce.as_bytes());
-        mac
-    }
-
-    /// `nonce.signature`, the cookie's value.
-    pub(crate) fn sign(&self, nonce: &str) -> String {
-        let tag = self.mac(nonce).finalize().into_bytes();
-        format!("{nonce}.{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
-    }
-
-    /// The nonce of a cookie value this key signed.
-    fn verify<'v>(&self, value: &'v str) -> Option<&'v str> {
-        let (nonce, tag) = value.split_once('.')?;
-        let tag: Vec<u8> = (0..tag.len())
-            .step_by(2)
-            .map(|i| tag.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-            .collect::<Option<_>>()?;
-        self.mac(nonce).verify_slice(&tag).ok().map(|()| nonce)
-    }
-}
-
-/// The login form's token: the nonce of a validly signed login cookie.
-fn login_nonce<'h>(key: &LoginKey, headers: &'h HeaderMap) -> Option<&'h str> {
-    signed_cookie_nonce(key, headers, LOGIN_COOKIE)
-}
-
-/// The nonce of the cookie `name` when `key` signed it: a signed-out form's CSRF token, with
-/// nothing stored (OWASP's signed double-submit cookie). Readers' sign-in forms use it too.
-pub(crate) fn signed_cookie_nonce<'h>(key: &LoginKey, headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(cookie, _)| *cookie == name)
-        .and_then(|(_, value)| key.verify(value))
-}
-
-/// Every state-changing request in the staff area must carry its `csrf_token`: checked here,
-/// before any handler, so that no form can forget it (403 otherwise). Signed in, the token is
-/// the session's; at the login form, the nonce of the signed login cookie (OWASP's signed
-/// double-submit cookie), so that no session is stored for someone who has not signed in.
-pub async fn csrf(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD) {
-        return next.run(request).await;
-    }
-    let at_login = request.uri().path() == "/staff/login";
-    let expected = if at_login {
-        login_nonce(&state.login_key, request.headers()).map(str::to_owned)
-    } else {
-        // Signed out, every form but the login's leads to the login, like every page.
-        if session.get::<i64>(STAFF_ID).await.ok().flatten().is_none() {
-            return Redirect::to("/staff/login").into_response();
-        }
-        session.get::<String>(CSRF).await.ok().flatten()
-    };
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, super::super::MAX_BODY).await else {
-        let text = "The form is too large to read. Go back, shorten what you entered and try again.";
-        return Framed::new("Form too large", text, ("/staff", "Back to the staff area"))
-            .response(StatusCode::PAYLOAD_TOO_LARGE);
-    };
-    let sent = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
-    match (sent, expected) {
-        (Some(sent), Some(expected)) if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
-        }
-        _ => forbidden("This form has expired or did not come from this site. Go back, reload the page and try again."),
-    }
+/// A refusal in the staff area: a role too small, or a form that is not ours.
+pub fn forbidden(state: &AppState, why: &str) -> Response {
+    STAFF.forbidden(state, why)
 }
 
 #[derive(Template)]
@@ -224,20 +113,14 @@ fn login_page(state: &AppState, csrf: &str, email: &str, error: Option<&str>) ->
     Ok(Html(LoginPage { org_name: &state.config.org_name, csrf, email, error }.render()?))
 }
 
-/// The login form with a fresh token in a signed cookie; nothing is stored.
-pub async fn form(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+/// The login form with its token in a signed cookie; nothing is stored.
+pub async fn form(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Result<Response, PageError> {
     if session.get::<i64>(STAFF_ID).await.ok().flatten().is_some() {
         return Ok(Redirect::to("/staff").into_response());
     }
-    let nonce = fresh_token();
-    let cookie = Cookie::build((LOGIN_COOKIE, state.login_key.sign(&nonce)))
-        .path("/staff/login")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(state.config.public_base_url.scheme() == "https")
-        .build();
-    let cookie = HeaderValue::try_from(cookie.to_string()).map_err(|_| PageError::Bug("an unsendable cookie"))?;
-    Ok(([(header::SET_COOKIE, cookie)], login_page(&state, &nonce, "", None)?).into_response())
+    let token = FormToken::for_request(&state, &STAFF, &headers);
+    let page = login_page(&state, &token.value, "", None)?;
+    Ok(token.attach(page))
 }
 
 #[derive(Deserialize)]
@@ -246,7 +129,8 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
-    /// Checked by [`csrf`] before the handler runs; sent back with the form when it is refused.
+    /// Checked before the handler runs ([`super::super::private`]); sent back with the form when
+    /// it is refused.
     #[serde(default)]
     csrf_token: String,
 }

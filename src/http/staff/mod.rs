@@ -2,45 +2,28 @@
 //! form, and a role on every handler (see [`auth::AtLeast`]).
 
 mod auth;
-pub use auth::LoginKey;
 mod campaigns;
 mod dashboard;
 mod gifts;
 mod operations;
 mod people;
-mod sessions;
 mod team;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::cookie::time::Duration;
-use tower_sessions::{Expiry, SessionManagerLayer};
 
 use super::AppState;
+use super::private::STAFF;
 use crate::domain::today_in;
 use auth::StaffUser;
-pub(crate) use auth::{fresh_token, signed_cookie_nonce};
 
-/// A session ends after this long without a request.
-const IDLE: Duration = Duration::hours(2);
-
+/// The staff area's routes, with its session (`coopfund_staff`, 2 hours idle), the CSRF check
+/// on every form and SPEC §8's private headers ([`super::private`]).
 pub fn router(state: &AppState) -> Router<AppState> {
-    let https = state.config.public_base_url.scheme() == "https";
-    let sessions = SessionManagerLayer::new(sessions::DbSessions(state.store.clone()))
-        .with_name("coopfund_staff")
-        .with_path("/staff")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(https)
-        // Saved on every request, so that the idle expiry starts again with each one.
-        .with_always_save(true)
-        .with_expiry(Expiry::OnInactivity(IDLE));
     let router = Router::new()
         .route("/staff/login", get(auth::form).post(auth::login))
         .route("/staff/logout", post(auth::logout))
@@ -51,6 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/gifts/{reference}", get(gifts::detail))
         .route("/staff/people", get(people::people))
         .route("/staff/people/link", post(people::send_link))
+        .route("/staff/people/{id}", get(people::person))
         .route("/staff/supporters", get(people::supporters))
         .route("/staff/members", get(people::members))
         .route("/staff/members.csv", get(people::register_csv))
@@ -64,23 +48,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/staff/outbox/{id}/retry", post(operations::retry))
         .route("/staff/audit", get(operations::audit))
         .route("/staff/team", get(team::list).post(team::add))
-        .route("/staff/team/{id}", post(team::change))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::csrf))
-        .layer(sessions)
-        // Where a client's address comes from, for the per-address login limit.
-        .layer(state.config.client_ip_source.clone().into_extension())
-        // SPEC §8's headers on every staff response: never cached, never framed, never
-        // sniffed, no referrer outside the site; and HSTS behind https.
-        .layer(set_header(header::CACHE_CONTROL, "no-store"))
-        .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set_header(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
-        .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set_header(header::REFERRER_POLICY, "same-origin"));
-    if https { router.layer(set_header(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")) } else { router }
-}
-
-fn set_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+        .route("/staff/team/{id}", post(team::change));
+    STAFF.wrap(state, router)
 }
 
 /// The menu: section, link and label. Entering gifts and managing staff show only to those who may.

@@ -14,6 +14,7 @@ use crate::domain::account::may_send_link;
 use crate::domain::shares::register_csv as register_as_csv;
 use crate::domain::{EmailAddress, Pence, RegisterEntry, given, mask_addresses};
 use crate::http::AppState;
+use crate::http::account::ReaderView;
 use crate::http::error::PageError;
 use crate::store::{Allotment, HeldApplication, MemberChange, PersonRow, SupporterRow, SupporterTotals};
 
@@ -49,6 +50,28 @@ pub async fn people(
 #[derive(Deserialize)]
 pub struct LinkFor {
     email: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/person.html")]
+struct PersonPage<'a> {
+    frame: Frame<'a>,
+    email: String,
+    view: ReaderView,
+}
+
+/// A person's record: what they see on their own page (SPEC §10, "staff see the same").
+pub async fn person(
+    AtLeast(user): Viewer,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let Some(key) = state.store.person_key(id).await? else {
+        return Ok(super::not_found(&state, "person"));
+    };
+    let view = ReaderView::load(&state, &key).await?;
+    let page = PersonPage { frame: Frame::new(&state, &user, "people"), email: key, view };
+    Ok(Html(page.render()?).into_response())
 }
 
 /// Sends a person a link to their own page (SPEC §10), audited; within the same hourly limit

@@ -95,7 +95,7 @@ pub async fn change(
     Fields(form, repeated): Fields<ChangeForm>,
 ) -> Result<Response, PageError> {
     if id == user.id {
-        return Ok(super::auth::forbidden("You cannot change or remove your own account: ask another admin."));
+        return Ok(super::auth::forbidden(&state, "You cannot change or remove your own account: ask another admin."));
     }
     let choose = || {
         let text = "Choose viewer, finance, admin or remove.";
