@@ -7,6 +7,7 @@ pub mod donation;
 pub mod email;
 pub mod gift;
 pub mod money;
+pub mod monthly;
 pub mod notice;
 pub mod payment;
 pub mod shares;
@@ -14,7 +15,7 @@ pub mod staff;
 pub mod table;
 
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
-pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, given};
+pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, gift_amount, given};
 pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftEntry, GiftMethod, GiftReference, GiftRefused, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};

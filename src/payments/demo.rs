@@ -1,11 +1,12 @@
 //! The demo gateway: no money moves. "Pay (demo)" signs a Stripe-shaped event and feeds it
-//! through exactly the code that a real webhook delivery runs.
+//! through exactly the code that a real webhook delivery runs; so do the changes a reader makes
+//! to their monthly gift (a `customer.subscription.updated` as Stripe would send it).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
+use super::{CheckoutRequest, GatewayError, MonthlyChange, MonthlySubscription, PaymentGateway, Purchase};
 use crate::domain::{Frequency, Pence};
 use crate::jobs::reconcile::StripePayment;
 use crate::store::{Donation, ShareApplication};
@@ -82,6 +83,74 @@ impl PaymentGateway for DemoGateway {
     async fn payments_since(&self, _since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError> {
         Ok(None)
     }
+
+    async fn change_monthly(
+        &self,
+        current: &MonthlySubscription,
+        change: MonthlyChange,
+        _key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, GatewayError> {
+        Ok(vec![subscription_updated(current, change, now).to_string()])
+    }
+
+    async fn payment_method_page(
+        &self,
+        _current: &MonthlySubscription,
+        _return_url: &str,
+    ) -> Result<String, GatewayError> {
+        Ok(DEMO_PAYMENT_METHOD_PAGE.to_owned())
+    }
+}
+
+/// Where the demo sends a supporter who asks to update their card or bank details.
+pub const DEMO_PAYMENT_METHOD_PAGE: &str = "/account/monthly/demo-payment-method";
+
+/// The `customer.subscription.updated` Stripe would send once `change` is made to `current` at
+/// `now`: the whole subscription as it then stands (the item's price, `pause_collection`,
+/// `cancel_at_period_end`, the current period's end), as Stripe's API describes it.
+pub fn subscription_updated(current: &MonthlySubscription, change: MonthlyChange, now: DateTime<Utc>) -> Value {
+    let event_id = format!("evt_demo_{}", uuid::Uuid::new_v4().simple());
+    let mut event = template_event(include_str!("demo_events/subscription_updated.json"), &event_id, now.timestamp());
+    let amount = match change {
+        MonthlyChange::Amount(amount) => amount,
+        _ => current.amount,
+    };
+    let paused_until = match change {
+        MonthlyChange::Pause { resumes_at } => Some(resumes_at),
+        MonthlyChange::Resume => None,
+        _ => current.paused_until,
+    };
+    let cancel_at_period_end = change == MonthlyChange::Cancel || current.cancel_at_period_end;
+    let period_end = current
+        .next_payment_at
+        .or_else(|| now.checked_add_months(chrono::Months::new(1)))
+        .unwrap_or(now)
+        .timestamp();
+    let subscription = &mut event["data"]["object"];
+    subscription["id"] = json!(current.subscription);
+    if let Some(customer) = &current.customer {
+        subscription["customer"] = json!(customer);
+    }
+    let mut metadata = json!({ "kind": Purchase::MonthlySupport.kind() });
+    if let Some(donation) = &current.donation {
+        metadata[Purchase::MonthlySupport.reference_key()] = json!(donation);
+    }
+    subscription["metadata"] = metadata;
+    subscription["cancel_at_period_end"] = json!(cancel_at_period_end);
+    subscription["cancel_at"] = if cancel_at_period_end { json!(period_end) } else { Value::Null };
+    subscription["pause_collection"] = match paused_until {
+        Some(until) => json!({ "behavior": "void", "resumes_at": until.timestamp() }),
+        None => Value::Null,
+    };
+    let item = &mut subscription["items"]["data"][0];
+    item["subscription"] = json!(current.subscription);
+    item["current_period_end"] = json!(period_end);
+    item["price"]["unit_amount"] = json!(amount.0);
+    item["price"]["unit_amount_decimal"] = json!(amount.0.to_string());
+    item["plan"]["amount"] = json!(amount.0);
+    item["plan"]["amount_decimal"] = json!(amount.0.to_string());
+    event
 }
 
 /// The events Stripe would send when `bought` is paid at `now`, as raw JSON bodies.

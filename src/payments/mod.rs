@@ -54,6 +54,55 @@ pub struct CheckoutRequest<'a> {
 #[error("the payment service did not answer as expected: {0}")]
 pub struct GatewayError(pub String);
 
+/// A monthly supporter's subscription as coopfund's records hold it: what a change starts from.
+/// Stripe needs only its ids; the demo gateway reports the whole subscription after a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonthlySubscription {
+    /// Stripe's subscription id (`sub_…`).
+    pub subscription: String,
+    /// Stripe's customer id (`cus_…`), when a checkout event named it.
+    pub customer: Option<String>,
+    /// Our donation that started it, carried in the subscription's metadata.
+    pub donation: Option<String>,
+    /// Each month's payment, in pence.
+    pub amount: Pence,
+    /// Collection is paused until then (`pause_collection.resumes_at`).
+    pub paused_until: Option<DateTime<Utc>>,
+    /// It ends when the current period ends.
+    pub cancel_at_period_end: bool,
+    /// The end of the current period: the next payment's time.
+    pub next_payment_at: Option<DateTime<Utc>>,
+}
+
+/// A change a reader asks for on their page (SPEC §10). Stripe's API: the subscription's item
+/// takes an inline monthly price with no proration; `pause_collection` with `behavior = void`
+/// and `resumes_at`; an empty `pause_collection`; `cancel_at_period_end = true`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonthlyChange {
+    /// Each month's payment becomes this many pence from the next payment on.
+    Amount(Pence),
+    /// No payment is taken until then.
+    Pause { resumes_at: DateTime<Utc> },
+    Resume,
+    /// The subscription ends when the current period ends.
+    Cancel,
+}
+
+impl MonthlyChange {
+    /// The idempotency key of this change to `subscription` as it stood at `as_of` (when our record
+    /// of it last changed): a repeated form sends the same key, and Stripe does the change once;
+    /// a later change, made after the record moved on, gets a new key.
+    pub fn idempotency_key(&self, subscription: &str, as_of: DateTime<Utc>) -> String {
+        let what = match self {
+            MonthlyChange::Amount(amount) => format!("amount-{}", amount.0),
+            MonthlyChange::Pause { resumes_at } => format!("pause-{}", resumes_at.timestamp()),
+            MonthlyChange::Resume => "resume".to_owned(),
+            MonthlyChange::Cancel => "cancel".to_owned(),
+        };
+        format!("monthly-{subscription}-{what}-{}", as_of.timestamp_micros())
+    }
+}
+
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
     /// Starts a checkout and returns the page where the reader pays.
@@ -64,4 +113,26 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn is_demo(&self) -> bool;
     /// The gateway's own record of payments since `since`, for reconciliation; `None` when it keeps none.
     async fn payments_since(&self, since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError>;
+    /// Asks the gateway to make `change` to `current`, with the idempotency key `key`. Records
+    /// follow the gateway's `customer.subscription.updated` event, never this answer: Stripe sends
+    /// it as a webhook and the result is empty; the demo gateway returns it (raw JSON), to be
+    /// fed to the webhook's own code. Made at `now`.
+    ///
+    /// # Errors
+    /// The gateway refused the change (Stripe answered 4xx or 5xx) or could not be reached; then
+    /// nothing changed.
+    async fn change_monthly(
+        &self,
+        current: &MonthlySubscription,
+        change: MonthlyChange,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, GatewayError>;
+    /// A page where the supporter updates their card or bank details (a Stripe Billing Portal
+    /// session for `current.customer`, returning to `return_url`), as a URL to send them to.
+    ///
+    /// # Errors
+    /// The gateway refused or could not be reached, or the record names no customer.
+    async fn payment_method_page(&self, current: &MonthlySubscription, return_url: &str)
+    -> Result<String, GatewayError>;
 }
