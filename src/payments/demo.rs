@@ -2,6 +2,8 @@
 //! through exactly the code that a real webhook delivery runs; so do the changes a reader makes
 //! to their monthly gift (a `customer.subscription.updated` as Stripe would send it).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -52,11 +54,14 @@ impl From<ShareApplication> for DemoPurchase {
 pub struct DemoGateway {
     /// Made afresh at each start: nobody outside this process can sign a demo event.
     secret: String,
+    /// The `created` (Unix seconds) of the last change's event: each change is told after the one
+    /// before, as Stripe's events of successive changes are, even within one second.
+    last_change: AtomicI64,
 }
 
 impl DemoGateway {
     pub fn new() -> DemoGateway {
-        DemoGateway { secret: format!("whsec_demo_{}", uuid::Uuid::new_v4().simple()) }
+        DemoGateway { secret: format!("whsec_demo_{}", uuid::Uuid::new_v4().simple()), last_change: AtomicI64::new(0) }
     }
 }
 
@@ -91,7 +96,14 @@ impl PaymentGateway for DemoGateway {
         _key: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, GatewayError> {
-        Ok(vec![subscription_updated(current, change, now).to_string()])
+        // A second after `now` at the earliest: after the checkout's own events, which are at `now`.
+        let earliest = now.timestamp() + 1;
+        let created = self
+            .last_change
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(earliest.max(last + 1)))
+            .map_or(earliest, |last| earliest.max(last + 1));
+        let at = DateTime::from_timestamp(created, 0).unwrap_or(now);
+        Ok(vec![subscription_updated(current, change, at).to_string()])
     }
 
     async fn payment_method_page(
