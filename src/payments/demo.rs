@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
-use crate::domain::{Frequency, Pence};
+use crate::domain::{Decline, Frequency, Pence};
 use crate::jobs::reconcile::StripePayment;
 use crate::store::{Donation, ShareApplication};
 
@@ -80,6 +80,11 @@ impl PaymentGateway for DemoGateway {
     }
 
     async fn payments_since(&self, _since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError> {
+        Ok(None)
+    }
+
+    /// No bank said anything: the notice uses its general wording.
+    async fn decline(&self, _invoice: &str) -> Result<Option<Decline>, GatewayError> {
         Ok(None)
     }
 }

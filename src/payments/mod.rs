@@ -8,7 +8,7 @@ pub mod stripe;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::Pence;
+use crate::domain::{Decline, Pence};
 use crate::jobs::reconcile::StripePayment;
 
 /// What a checkout sells; Stripe's `metadata.kind` names it.
@@ -64,4 +64,8 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn is_demo(&self) -> bool;
     /// The gateway's own record of payments since `since`, for reconciliation; `None` when it keeps none.
     async fn payments_since(&self, since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError>;
+    /// What the bank said when the payment of a supporter's `invoice` failed (SPEC §11): the
+    /// invoice does not say (API 2026-09-30), its PaymentIntent's `last_payment_error` does.
+    /// `None` when nothing was said, or the gateway keeps no such record.
+    async fn decline(&self, invoice: &str) -> Result<Option<Decline>, GatewayError>;
 }
