@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{CheckoutRequest, GatewayError, MonthlyChange, MonthlySubscription, PaymentGateway, Purchase};
-use crate::domain::{Frequency, Pence};
+use super::{CheckoutRequest, GatewayError, MonthlyChange, PaymentGateway, Purchase};
+use crate::domain::{Decline, Frequency, Pence, Supporter};
 use crate::jobs::reconcile::StripePayment;
 use crate::store::{Donation, ShareApplication};
 
@@ -91,7 +91,7 @@ impl PaymentGateway for DemoGateway {
 
     async fn change_monthly(
         &self,
-        current: &MonthlySubscription,
+        current: &Supporter,
         change: MonthlyChange,
         _key: &str,
         now: DateTime<Utc>,
@@ -108,10 +108,15 @@ impl PaymentGateway for DemoGateway {
 
     async fn payment_method_page(
         &self,
-        _current: &MonthlySubscription,
+        _current: &Supporter,
         _return_url: &str,
     ) -> Result<String, GatewayError> {
         Ok(DEMO_PAYMENT_METHOD_PAGE.to_owned())
+    }
+
+    /// No bank said anything: the notice uses its general wording.
+    async fn decline(&self, _invoice: &str) -> Result<Option<Decline>, GatewayError> {
+        Ok(None)
     }
 }
 
@@ -121,7 +126,7 @@ pub const DEMO_PAYMENT_METHOD_PAGE: &str = "/account/monthly/demo-payment-method
 /// The `customer.subscription.updated` Stripe would send once `change` is made to `current` at
 /// `now`: the whole subscription as it then stands (the item's price, `pause_collection`,
 /// `cancel_at_period_end`, the current period's end), as Stripe's API describes it.
-pub fn subscription_updated(current: &MonthlySubscription, change: MonthlyChange, now: DateTime<Utc>) -> Value {
+pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: DateTime<Utc>) -> Value {
     let event_id = format!("evt_demo_{}", uuid::Uuid::new_v4().simple());
     let mut event = template_event(include_str!("demo_events/subscription_updated.json"), &event_id, now.timestamp());
     let amount = match change {
@@ -144,11 +149,7 @@ pub fn subscription_updated(current: &MonthlySubscription, change: MonthlyChange
     if let Some(customer) = &current.customer {
         subscription["customer"] = json!(customer);
     }
-    let mut metadata = json!({ "kind": Purchase::MonthlySupport.kind() });
-    if let Some(donation) = &current.donation {
-        metadata[Purchase::MonthlySupport.reference_key()] = json!(donation);
-    }
-    subscription["metadata"] = metadata;
+    subscription["metadata"] = json!({ "kind": Purchase::MonthlySupport.kind() });
     subscription["cancel_at_period_end"] = json!(cancel_at_period_end);
     subscription["cancel_at"] = if cancel_at_period_end { json!(period_end) } else { Value::Null };
     subscription["pause_collection"] = match paused_until {

@@ -8,7 +8,7 @@ pub mod stripe;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::Pence;
+use crate::domain::{Decline, Pence, Supporter};
 use crate::jobs::reconcile::StripePayment;
 
 /// What a checkout sells; Stripe's `metadata.kind` names it.
@@ -54,26 +54,6 @@ pub struct CheckoutRequest<'a> {
 #[error("the payment service did not answer as expected: {0}")]
 pub struct GatewayError(pub String);
 
-/// A monthly supporter's subscription as coopfund's records hold it: what a change starts from.
-/// Stripe needs only its ids; the demo gateway reports the whole subscription after a change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MonthlySubscription {
-    /// Stripe's subscription id (`sub_…`).
-    pub subscription: String,
-    /// Stripe's customer id (`cus_…`), when a checkout event named it.
-    pub customer: Option<String>,
-    /// Our donation that started it, carried in the subscription's metadata.
-    pub donation: Option<String>,
-    /// Each month's payment, in pence.
-    pub amount: Pence,
-    /// Collection is paused until then (`pause_collection.resumes_at`).
-    pub paused_until: Option<DateTime<Utc>>,
-    /// It ends when the current period ends.
-    pub cancel_at_period_end: bool,
-    /// The end of the current period: the next payment's time.
-    pub next_payment_at: Option<DateTime<Utc>>,
-}
-
 /// A change a reader asks for on their page (SPEC §10). Stripe's API: the subscription's item
 /// takes an inline monthly price with no proration; `pause_collection` with `behavior = void`
 /// and `resumes_at`; an empty `pause_collection`; `cancel_at_period_end = true`.
@@ -89,17 +69,21 @@ pub enum MonthlyChange {
 }
 
 impl MonthlyChange {
-    /// The idempotency key of this change to `subscription` as it stood at `as_of` (when our record
-    /// of it last changed): a repeated form sends the same key, and Stripe does the change once;
-    /// a later change, made after the record moved on, gets a new key.
-    pub fn idempotency_key(&self, subscription: &str, as_of: DateTime<Utc>) -> String {
+    /// The idempotency key of this change to `current`, asked at `now`: our subscription id, the
+    /// change, a digest of our record of the subscription, and the second. A form sent twice in
+    /// a moment sends one key, and Stripe makes the change once; a change asked after the record
+    /// moved on, or later, has a key of its own, so Stripe never answers it with an old result.
+    pub fn idempotency_key(&self, current: &Supporter, now: DateTime<Utc>) -> String {
+        use sha2::{Digest, Sha256};
         let what = match self {
             MonthlyChange::Amount(amount) => format!("amount-{}", amount.0),
             MonthlyChange::Pause { resumes_at } => format!("pause-{}", resumes_at.timestamp()),
             MonthlyChange::Resume => "resume".to_owned(),
             MonthlyChange::Cancel => "cancel".to_owned(),
         };
-        format!("monthly-{subscription}-{what}-{}", as_of.timestamp_micros())
+        let record = Sha256::digest(format!("{current:?}"));
+        let digest: String = record.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("monthly-{}-{what}-{digest}-{}", current.subscription, now.timestamp())
     }
 }
 
@@ -123,7 +107,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
     /// nothing changed.
     async fn change_monthly(
         &self,
-        current: &MonthlySubscription,
+        current: &Supporter,
         change: MonthlyChange,
         key: &str,
         now: DateTime<Utc>,
@@ -133,6 +117,10 @@ pub trait PaymentGateway: Send + Sync + 'static {
     ///
     /// # Errors
     /// The gateway refused or could not be reached, or the record names no customer.
-    async fn payment_method_page(&self, current: &MonthlySubscription, return_url: &str)
+    async fn payment_method_page(&self, current: &Supporter, return_url: &str)
     -> Result<String, GatewayError>;
+    /// What the bank said when the payment of a supporter's `invoice` failed (SPEC §11): the
+    /// invoice does not say (API 2026-09-30), its PaymentIntent's `last_payment_error` does.
+    /// `None` when nothing was said, or the gateway keeps no such record.
+    async fn decline(&self, invoice: &str) -> Result<Option<Decline>, GatewayError>;
 }

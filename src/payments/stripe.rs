@@ -12,6 +12,7 @@ use stripe_billing::subscription::{
     UpdateSubscriptionItemsPriceDataRecurring, UpdateSubscriptionItemsPriceDataRecurringInterval,
     UpdateSubscriptionPauseCollection, UpdateSubscriptionPauseCollectionBehavior, UpdateSubscriptionProrationBehavior,
 };
+use stripe_billing::invoice_payment::ListInvoicePayment;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataRecurring,
@@ -22,9 +23,9 @@ use stripe_shared::{Charge, ChargeStatus, CheckoutSessionMode, Subscription};
 use stripe_types::{Currency, RangeQueryTs};
 use url::Url;
 
-use super::{CheckoutRequest, GatewayError, MonthlyChange, MonthlySubscription, PaymentGateway, Purchase};
+use super::{CheckoutRequest, GatewayError, MonthlyChange, PaymentGateway, Purchase};
 use crate::config::StripeConfig;
-use crate::domain::Pence;
+use crate::domain::{Decline, DeclineReason, Pence, Supporter};
 use crate::jobs::reconcile::StripePayment;
 
 /// Each call to Stripe gives up after this: a reader waiting on the donation form gets an
@@ -171,7 +172,7 @@ impl PaymentGateway for StripeGateway {
 
     async fn change_monthly(
         &self,
-        current: &MonthlySubscription,
+        current: &Supporter,
         change: MonthlyChange,
         key: &str,
         _now: DateTime<Utc>,
@@ -222,7 +223,7 @@ impl PaymentGateway for StripeGateway {
 
     async fn payment_method_page(
         &self,
-        current: &MonthlySubscription,
+        current: &Supporter,
         return_url: &str,
     ) -> Result<String, GatewayError> {
         let customer = current
@@ -238,5 +239,34 @@ impl PaymentGateway for StripeGateway {
             .await
             .map_err(refused)?;
         Ok(session.url)
+    }
+
+    /// `GET /v1/invoice_payments?invoice=…` with each PaymentIntent expanded: the newest
+    /// attempt's `last_payment_error` (Stripe docs: "Invoice Payments", "PaymentIntent").
+    async fn decline(&self, invoice: &str) -> Result<Option<Decline>, GatewayError> {
+        let payments = ListInvoicePayment::new()
+            .invoice(invoice)
+            .expand(vec!["data.payment.payment_intent".to_owned()])
+            .send(&self.client)
+            .await
+            .map_err(|e| GatewayError(e.to_string()))?;
+        let newest = payments
+            .data
+            .iter()
+            .filter_map(|p| p.payment.payment_intent.as_ref().and_then(|pi| pi.as_object()))
+            .filter_map(|pi| pi.last_payment_error.as_deref().map(|error| (pi, error)))
+            .max_by_key(|(pi, _)| pi.created);
+        Ok(newest.map(|(pi, error)| {
+            let method = error.payment_method_type.as_deref().or(pi.payment_method_types.first().map(String::as_str));
+            let code = error.code.as_ref().map(|c| c.as_str().to_owned());
+            let reason = DeclineReason::from_stripe(code.as_deref(), error.decline_code.as_deref());
+            let said = [code.as_deref(), error.decline_code.as_deref(), error.message.as_deref()];
+            let detail = said.into_iter().flatten().collect::<Vec<_>>().join(": ");
+            Decline {
+                reason,
+                direct_debit: method == Some("bacs_debit"),
+                detail: (!detail.is_empty()).then_some(detail),
+            }
+        }))
     }
 }

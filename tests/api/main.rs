@@ -23,4 +23,5 @@ mod receipts;
 mod shares;
 mod staff;
 mod staff_records;
+mod supporters;
 mod webhooks;

@@ -65,6 +65,8 @@ pub struct FakeStripe {
     pub sessions: Arc<Mutex<Vec<CreatedSession>>>,
     /// What `GET /v1/charges` lists: Stripe's record of payments.
     pub charges: Arc<Mutex<Vec<Value>>>,
+    /// Invoice → the `last_payment_error` of its PaymentIntent, for `GET /v1/invoice_payments`.
+    pub declines: Arc<Mutex<HashMap<String, Value>>>,
     records: Records,
 }
 
@@ -72,6 +74,7 @@ pub struct FakeStripe {
 struct Records {
     sessions: Arc<Mutex<Vec<CreatedSession>>>,
     charges: Arc<Mutex<Vec<Value>>>,
+    declines: Arc<Mutex<HashMap<String, Value>>>,
     subscriptions: Arc<Mutex<HashMap<String, FakeSubscription>>>,
     calls: Arc<Mutex<Vec<ApiCall>>>,
     /// While set, every subscription and portal call is refused as Stripe refuses (HTTP 400).
@@ -90,11 +93,18 @@ impl FakeStripe {
             .route("/v1/charges", get(list_charges))
             .route("/v1/subscriptions/{id}", get(retrieve_subscription).post(update_subscription))
             .route("/v1/billing_portal/sessions", post(create_portal_session))
+            .route("/v1/invoice_payments", get(list_invoice_payments))
             .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake Stripe");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-        FakeStripe { base, sessions: records.sessions.clone(), charges: records.charges.clone(), records }
+        FakeStripe {
+            base,
+            sessions: records.sessions.clone(),
+            charges: records.charges.clone(),
+            declines: records.declines.clone(),
+            records,
+        }
     }
 
     pub fn created(&self) -> Vec<CreatedSession> {
@@ -277,6 +287,40 @@ pub fn fixture3(kind: &str) -> Value {
 async fn list_charges(State(records): State<Records>) -> axum::Json<Value> {
     let data = records.charges.lock().expect("lock").clone();
     axum::Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/charges" }))
+}
+
+/// `GET /v1/invoice_payments?invoice=…&expand[0]=data.payment.payment_intent`: the invoice's
+/// payment with its PaymentIntent expanded, shaped as in fixtures3.json, failed as `declines` says.
+async fn list_invoice_payments(
+    State(records): State<Records>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::Json<Value> {
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let invoice = query.iter().find(|(k, _)| k == "invoice").map(|(_, v)| v.clone()).unwrap_or_default();
+    let expanded = query.iter().any(|(k, v)| k.starts_with("expand") && v == "data.payment.payment_intent");
+    let resources: Value =
+        serde_json::from_str(include_str!("../fixtures/stripe/fixtures3.json")).expect("fixtures3.json");
+    let data = match records.declines.lock().expect("lock").get(&invoice) {
+        Some(error) => {
+            let mut intent = resources["resources"]["payment_intent"].clone();
+            intent["id"] = json!(format!("pi_for_{invoice}"));
+            intent["currency"] = json!("gbp");
+            intent["last_payment_error"] = error.clone();
+            let mut payment = resources["resources"]["invoice_payment"].clone();
+            payment["id"] = json!(format!("inpay_for_{invoice}"));
+            payment["invoice"] = json!(invoice);
+            payment["currency"] = json!("gbp");
+            payment["status"] = json!("open");
+            payment["payment"] = json!({
+                "type": "payment_intent",
+                "payment_intent": if expanded { intent } else { json!(format!("pi_for_{invoice}")) },
+            });
+            vec![payment]
+        }
+        None => Vec::new(),
+    };
+    axum::Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/invoice_payments" }))
 }
 
 async fn create_session(State(records): State<Records>, headers: HeaderMap, body: String) -> axum::Json<Value> {

@@ -15,10 +15,10 @@ use tower_sessions::Session;
 use super::signin::SignInForm;
 use super::{FormToken, Reader};
 use crate::domain::account::{ReaderPayment, Statement, erasure_refused, pseudonym};
-use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
+use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, Supporter, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
-use crate::store::{ConsentChange, ReaderSupport};
+use crate::store::ConsentChange;
 
 /// "17 November 2026", in the fund's calendar.
 fn day(at: DateTime<Utc>, zone: Tz) -> String {
@@ -66,7 +66,7 @@ struct AccountPage<'a> {
     email: &'a str,
     done: &'a str,
     payments: Vec<PaymentLine>,
-    support: Vec<(ReaderSupport, String)>,
+    support: Vec<(Supporter, String)>,
     member: Option<RegisterEntry>,
     consent: bool,
     history: Vec<(ConsentChange, String)>,
@@ -399,7 +399,7 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
         "gifts": payments.iter().filter(|p| !p.shares).map(payment).collect::<Vec<_>>(),
         "share_payments": payments.iter().filter(|p| p.shares).map(payment).collect::<Vec<_>>(),
         "monthly_support": store.reader_support(&key).await?.iter().map(|s| json!({
-            "amount_pence": s.amount.0, "status": s.status, "started_at": s.started_at,
+            "amount_pence": s.amount.0, "status": s.status.as_str(), "started_at": s.started_at,
         })).collect::<Vec<_>>(),
         "member": member,
         "consent": history.first().map_or(on_a_form, |c| c.marketing_consent),
