@@ -106,11 +106,7 @@ impl PaymentGateway for DemoGateway {
         Ok(vec![subscription_updated(current, change, at).to_string()])
     }
 
-    async fn payment_method_page(
-        &self,
-        _current: &Supporter,
-        _return_url: &str,
-    ) -> Result<String, GatewayError> {
+    async fn payment_method_page(&self, _current: &Supporter, _return_url: &str) -> Result<String, GatewayError> {
         Ok(DEMO_PAYMENT_METHOD_PAGE.to_owned())
     }
 
@@ -139,11 +135,8 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
         _ => current.paused_until,
     };
     let cancel_at_period_end = change == MonthlyChange::Cancel || current.cancel_at_period_end;
-    let period_end = current
-        .next_payment_at
-        .or_else(|| now.checked_add_months(chrono::Months::new(1)))
-        .unwrap_or(now)
-        .timestamp();
+    let period_end =
+        current.next_payment_at.or_else(|| now.checked_add_months(chrono::Months::new(1))).unwrap_or(now).timestamp();
     let subscription = &mut event["data"]["object"];
     subscription["id"] = json!(current.subscription);
     if let Some(customer) = &current.customer {

@@ -62,7 +62,9 @@ pub enum MonthlyChange {
     /// Each month's payment becomes this many pence from the next payment on.
     Amount(Pence),
     /// No payment is taken until then.
-    Pause { resumes_at: DateTime<Utc> },
+    Pause {
+        resumes_at: DateTime<Utc>,
+    },
     Resume,
     /// The subscription ends when the current period ends.
     Cancel,
@@ -117,8 +119,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
     ///
     /// # Errors
     /// The gateway refused or could not be reached, or the record names no customer.
-    async fn payment_method_page(&self, current: &Supporter, return_url: &str)
-    -> Result<String, GatewayError>;
+    async fn payment_method_page(&self, current: &Supporter, return_url: &str) -> Result<String, GatewayError>;
     /// What the bank said when the payment of a supporter's `invoice` failed (SPEC §11): the
     /// invoice does not say (API 2026-09-30), its PaymentIntent's `last_payment_error` does.
     /// `None` when nothing was said, or the gateway keeps no such record.

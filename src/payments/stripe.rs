@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::invoice_payment::ListInvoicePayment;
 use stripe_billing::subscription::{
     RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionItemsPriceData,
     UpdateSubscriptionItemsPriceDataRecurring, UpdateSubscriptionItemsPriceDataRecurringInterval,
     UpdateSubscriptionPauseCollection, UpdateSubscriptionPauseCollectionBehavior, UpdateSubscriptionProrationBehavior,
 };
-use stripe_billing::invoice_payment::ListInvoicePayment;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataRecurring,
@@ -188,7 +188,9 @@ impl PaymentGateway for StripeGateway {
                 let mut price = UpdateSubscriptionItemsPriceData::new(
                     Currency::GBP,
                     product,
-                    UpdateSubscriptionItemsPriceDataRecurring::new(UpdateSubscriptionItemsPriceDataRecurringInterval::Month),
+                    UpdateSubscriptionItemsPriceDataRecurring::new(
+                        UpdateSubscriptionItemsPriceDataRecurringInterval::Month,
+                    ),
                 );
                 price.unit_amount = Some(amount.0);
                 let mut item = UpdateSubscriptionItems::new();
@@ -221,11 +223,7 @@ impl PaymentGateway for StripeGateway {
         Ok(Vec::new())
     }
 
-    async fn payment_method_page(
-        &self,
-        current: &Supporter,
-        return_url: &str,
-    ) -> Result<String, GatewayError> {
+    async fn payment_method_page(&self, current: &Supporter, return_url: &str) -> Result<String, GatewayError> {
         let customer = current
             .customer
             .as_deref()

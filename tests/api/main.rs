@@ -18,6 +18,7 @@ mod giving;
 mod ledger;
 mod live;
 mod migrations;
+mod monthly;
 mod outbox_claims;
 mod receipts;
 mod shares;

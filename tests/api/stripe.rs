@@ -116,10 +116,6 @@ impl FakeStripe {
         self.records.subscriptions.lock().expect("lock").insert(subscription.to_owned(), state);
     }
 
-    pub fn subscription(&self, subscription: &str) -> Option<FakeSubscription> {
-        self.records.subscriptions.lock().expect("lock").get(subscription).cloned()
-    }
-
     /// Sends each event after a change to `webhooks` (the service's `/webhooks/stripe`), each
     /// `created` one second after the one before, from `created`.
     pub fn deliver_to(&self, webhooks: &str, created: i64) {

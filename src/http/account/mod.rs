@@ -1,6 +1,7 @@
 //! Readers' own page (SPEC §10): sign-in by emailed link, a database-backed session scoped to
 //! `/account`, a CSRF token on every form, and the pages a signed-in reader sees.
 
+mod monthly;
 mod page;
 mod sessions;
 mod signin;
@@ -53,6 +54,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/details", post(page::details))
         .route("/account/export", get(page::export))
         .route("/account/erase", post(page::erase))
+        .route("/account/monthly/amount", post(monthly::amount))
+        .route("/account/monthly/pause", post(monthly::pause))
+        .route("/account/monthly/resume", post(monthly::resume))
+        .route("/account/monthly/cancel", post(monthly::cancel))
+        .route("/account/monthly/payment-method", post(monthly::payment_method))
+        .route(crate::payments::demo::DEMO_PAYMENT_METHOD_PAGE, get(monthly::demo_payment_method))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf))
         .layer(sessions)
         .layer(axum::middleware::map_response(private))

@@ -12,10 +12,11 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::monthly::{MonthlyOutcome, section};
 use super::signin::SignInForm;
 use super::{FormToken, Reader};
 use crate::domain::account::{ReaderPayment, Statement, erasure_refused, pseudonym};
-use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, Supporter, today_in};
+use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::store::ConsentChange;
@@ -66,7 +67,8 @@ struct AccountPage<'a> {
     email: &'a str,
     done: &'a str,
     payments: Vec<PaymentLine>,
-    support: Vec<(Supporter, String)>,
+    /// The monthly section, rendered by `monthly::section`.
+    monthly: String,
     member: Option<RegisterEntry>,
     consent: bool,
     history: Vec<(ConsentChange, String)>,
@@ -89,7 +91,7 @@ fn done_message(done: &str) -> &'static str {
     match done {
         "consent" => "Your choice about news from us is saved.",
         "details" => "Your name and address are changed in the register.",
-        _ => "",
+        other => super::monthly::done_message(other).unwrap_or_default(),
     }
 }
 
@@ -127,16 +129,19 @@ async fn account_page(
     details: Option<&JoinForm>,
     errors: &FieldErrors,
 ) -> Result<String, PageError> {
-    account_page_with(state, reader, done, details, errors, None).await
+    account_page_with(state, reader, done, details, errors, None, &MonthlyOutcome::default()).await
 }
 
-async fn account_page_with(
+/// The page, with the state of its forms: `details` and `errors` for the register details,
+/// `erase_problem`, and `monthly` for the monthly section.
+pub(super) async fn account_page_with(
     state: &AppState,
     reader: &Reader,
     done: &str,
     details: Option<&JoinForm>,
     errors: &FieldErrors,
     erase_problem: Option<&str>,
+    monthly: &MonthlyOutcome,
 ) -> Result<String, PageError> {
     let zone = state.config.fund_timezone;
     let key = reader.key();
@@ -162,13 +167,7 @@ async fn account_page_with(
         email: reader.email.as_str(),
         done,
         payments: payment_lines(&payments, zone),
-        support: store
-            .reader_support(&key)
-            .await?
-            .into_iter()
-            .map(|s| (day(s.started_at, zone), s))
-            .map(|(d, s)| (s, d))
-            .collect(),
+        monthly: section(&reader.csrf, &store.reader_support(&key).await?, zone, monthly).render()?,
         member,
         consent,
         history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
@@ -439,7 +438,9 @@ pub async fn erase(
         None => None,
     };
     if let Some(problem) = problem {
-        let html = account_page_with(&state, &reader, "", None, &FieldErrors::new(), Some(problem)).await?;
+        let none = FieldErrors::new();
+        let html =
+            account_page_with(&state, &reader, "", None, &none, Some(problem), &MonthlyOutcome::default()).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
     }
     state.store.erase_reader(&key, &pseudonym(), state.clock.now()).await?;
