@@ -14,6 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::domain::Ending;
+
 /// Seconds: from a cached read (tens of µs) to a slow webhook.
 const LATENCY_BUCKETS: [f64; 12] = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
@@ -70,6 +72,9 @@ fn at_zero() {
     // A histogram registered without a sample is shown with every bucket at 0: the home page's
     // stands for the family until the first request is timed.
     let _ = metrics::histogram!("http_request_duration_seconds", "route" => "/");
+    for kind in Ending::ALL {
+        supporter_endings(kind, 0);
+    }
     publish_hot_routes();
 }
 
@@ -90,6 +95,12 @@ pub fn webhook_event(kind: &str, outcome: &'static str) {
 
 pub fn ledger_rows(n: u64) {
     metrics::counter!("ledger_rows_written_total").increment(n);
+}
+
+/// Monthly gifts that have ended, by kind (SPEC §11): a gauge read from the database when
+/// Prometheus scrapes, so that every instance reports the same count.
+pub fn supporter_endings(kind: Ending, ended: i64) {
+    metrics::gauge!("supporter_endings", "kind" => kind.as_str()).set(ended as f64);
 }
 
 pub fn email(outcome: &'static str) {

@@ -92,6 +92,21 @@ fn is_invisible(c: char) -> bool {
         | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// A gift's amount as typed in pounds (`25`, `12.50`, `£1,000`), within `min..=max`
+/// (`DONATION_MIN..=DONATION_MAX`, SPEC §4): the rule for a one-off gift, a new monthly gift and
+/// a changed monthly amount alike.
+///
+/// # Errors
+/// What to tell the reader next to the field.
+pub fn gift_amount(typed: &str, min: Pence, max: Pence) -> Result<Pence, String> {
+    match parse_amount(typed) {
+        Ok(amount) if amount < min => Err(format!("The smallest gift we can take is {}", min.display_exact())),
+        Ok(amount) if amount > max => Err(format!("The largest gift we can take online is {}", max.display_exact())),
+        Ok(amount) => Ok(amount),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl DonationForm {
     pub fn amount_typed(&self) -> &str {
         if self.amount_other.trim().is_empty() { &self.amount } else { &self.amount_other }
@@ -99,18 +114,10 @@ impl DonationForm {
 
     pub fn parse(&self, min: Pence, max: Pence) -> Result<NewDonation, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let amount = match parse_amount(self.amount_typed()) {
-            Ok(amount) if amount < min => {
-                errors.insert("amount", format!("The smallest gift we can take is {}", min.display_exact()));
-                None
-            }
-            Ok(amount) if amount > max => {
-                errors.insert("amount", format!("The largest gift we can take online is {}", max.display_exact()));
-                None
-            }
+        let amount = match gift_amount(self.amount_typed(), min, max) {
             Ok(amount) => Some(amount),
-            Err(e) => {
-                errors.insert("amount", e.to_string());
+            Err(problem) => {
+                errors.insert("amount", problem);
                 None
             }
         };

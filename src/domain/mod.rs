@@ -7,21 +7,24 @@ pub mod donation;
 pub mod email;
 pub mod gift;
 pub mod money;
+pub mod monthly;
 pub mod notice;
 pub mod payment;
 pub mod shares;
 pub mod staff;
+pub mod supporter;
 pub mod table;
 
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
-pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, given};
+pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, gift_amount, given};
 pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftEntry, GiftMethod, GiftReference, GiftRefused, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;
-pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, SupporterStatus};
+pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent};
 pub use shares::{JoinForm, NewShareApplication, PostalAddress, RegisterEntry, ShareRules};
 pub use staff::{PasswordError, Role};
+pub use supporter::{Decline, DeclineReason, Ending, SubscriptionTerms, Supporter, SupporterStatus};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::money::Pence;
+use super::supporter::DeclineReason;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -38,6 +39,19 @@ pub enum Notice {
     /// The reader's personal data was erased at their request (SPEC §10): the last email to
     /// their address, and it names nothing of theirs.
     Erased,
+    /// A monthly payment did not go through (SPEC §11): what the bank said, and when Stripe tries
+    /// again; for a Bacs mandate cancelled or an account closed, a request for new bank details.
+    PaymentFailed {
+        amount: Pence,
+        reason: DeclineReason,
+        direct_debit: bool,
+        /// When Stripe tries again, in the fund's calendar; `None` when it will not.
+        next_attempt_on: Option<NaiveDate>,
+    },
+    /// Stripe ended a monthly gift because its payments failed: "Your monthly gift has stopped".
+    SupportStopped { amount: Pence },
+    /// A monthly gift the reader cancelled has ended: a short thank-you.
+    SupportEnded { amount: Pence },
 }
 
 impl Notice {
@@ -46,7 +60,12 @@ impl Notice {
     pub fn receipt_number(&self) -> Option<&str> {
         match self {
             Notice::Receipt { number, .. } | Notice::Membership { number, .. } => Some(number),
-            Notice::Refund { .. } | Notice::SignInLink { .. } | Notice::Erased => None,
+            Notice::Refund { .. }
+            | Notice::SignInLink { .. }
+            | Notice::Erased
+            | Notice::PaymentFailed { .. }
+            | Notice::SupportStopped { .. }
+            | Notice::SupportEnded { .. } => None,
         }
     }
 
@@ -60,6 +79,9 @@ impl Notice {
             Notice::Refund { .. } => format!("Your refund from {org_name}"),
             Notice::SignInLink { .. } => format!("Your sign-in link for {org_name}"),
             Notice::Erased => format!("Your personal data at {org_name} is erased"),
+            Notice::PaymentFailed { .. } => format!("Your monthly gift to {org_name} did not go through"),
+            Notice::SupportStopped { .. } => "Your monthly gift has stopped".to_owned(),
+            Notice::SupportEnded { .. } => format!("Thank you for your monthly support of {org_name}"),
         }
     }
 }

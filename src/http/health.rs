@@ -33,5 +33,9 @@ async fn metrics(State(state): State<AppState>) -> ([(header::HeaderName, &'stat
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox"),
     }
+    match state.store.supporter_endings().await {
+        Ok(endings) => endings.into_iter().for_each(|(kind, n)| crate::metrics::supporter_endings(kind, n)),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read supporters' endings"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())
 }

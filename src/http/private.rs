@@ -148,8 +148,7 @@ async fn csrf(
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, super::MAX_BODY).await else {
         let text = "The form is too large to read. Go back, shorten what you entered and try again.";
-        return super::error::Framed::new("Form too large", text, area.home)
-            .response(StatusCode::PAYLOAD_TOO_LARGE);
+        return super::error::Framed::new("Form too large", text, area.home).response(StatusCode::PAYLOAD_TOO_LARGE);
     };
     let sent = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf_token").map(|(_, v)| v.into_owned());
     match sent {

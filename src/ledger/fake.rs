@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, LedgerTx,
-    MemberHolding, Movement, PaymentRecord, SupporterRecord,
+    AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, InvoiceRecord,
+    LedgerTx, MemberHolding, Movement, PaymentRecord, SupporterRecord,
 };
 use crate::domain::{Notice, Pence, ReceivedEvent};
 
@@ -29,6 +29,11 @@ pub struct FakeLedger {
     /// Email key → (person id, name).
     pub people: BTreeMap<String, (i64, Option<String>)>,
     pub supporters: BTreeMap<String, SupporterRecord>,
+    pub invoices: BTreeMap<String, InvoiceRecord>,
+    /// (subscription, change, at) of each line of supporters' history.
+    pub supporter_changes: std::collections::BTreeSet<(String, String, DateTime<Utc>)>,
+    /// The keys of the emails queued once.
+    pub outbox_keys: std::collections::BTreeSet<String>,
     pub applications: HashMap<String, ApplicationRecord>,
     /// Person id → holding.
     pub members: BTreeMap<i64, MemberHolding>,
@@ -176,6 +181,47 @@ impl LedgerTx for FakeLedger {
     async fn save_supporter(&mut self, supporter: &SupporterRecord) -> Result<(), Self::Error> {
         self.supporters.insert(supporter.subscription.clone(), supporter.clone());
         Ok(())
+    }
+
+    async fn supporter_invoice(&mut self, invoice: &str) -> Result<Option<InvoiceRecord>, Self::Error> {
+        Ok(self.invoices.get(invoice).cloned())
+    }
+
+    async fn save_supporter_invoice(&mut self, invoice: &InvoiceRecord) -> Result<(), Self::Error> {
+        self.invoices.insert(invoice.invoice.clone(), invoice.clone());
+        Ok(())
+    }
+
+    async fn note_supporter_change(
+        &mut self,
+        subscription: &str,
+        change: &str,
+        at: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> Result<(), Self::Error> {
+        self.supporter_changes.insert((subscription.to_owned(), change.to_owned(), at));
+        Ok(())
+    }
+
+    async fn customer_email(&mut self, customer: &str) -> Result<Option<String>, Self::Error> {
+        let newest =
+            self.payments.values().filter(|p| p.customer.as_deref() == Some(customer)).max_by_key(|p| p.paid_at);
+        Ok(newest.and_then(|p| p.email.clone()))
+    }
+
+    async fn enqueue_once(
+        &mut self,
+        email: &str,
+        notice: &Notice,
+        key: &str,
+        _reference: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, Self::Error> {
+        if !self.outbox_keys.insert(key.to_owned()) {
+            return Ok(false);
+        }
+        self.outbox.push((email.to_owned(), notice.clone()));
+        Ok(true)
     }
 
     async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, Self::Error> {

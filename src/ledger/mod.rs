@@ -5,13 +5,14 @@
 #[cfg(test)]
 mod fake;
 mod rules;
+mod supporters;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use rules::apply_event;
 
-use crate::domain::{Notice, Pence, PostalAddress, ReceivedEvent, SupporterStatus};
+use crate::domain::{Decline, Ending, Notice, Pence, PostalAddress, ReceivedEvent, SubscriptionTerms, SupporterStatus};
 
 /// What a payment paid for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,17 +129,40 @@ pub struct DonationRecord {
     pub name: Option<String>,
 }
 
-/// A monthly supporter as kept.
+/// A monthly supporter as kept, with when Stripe said each part of it was true: the rules in
+/// `supporters.rs` let a newer word win whatever order events arrive in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SupporterRecord {
     pub subscription: String,
     pub donation: Option<String>,
     pub customer: Option<String>,
-    pub amount: Pence,
     pub status: SupporterStatus,
-    pub started_at: DateTime<Utc>,
-    /// When Stripe said `status` was true: an older event never overrides a newer one.
+    /// When Stripe said `status` was true.
     pub status_at: DateTime<Utc>,
+    /// The amount, pause, cancellation at the period's end and next payment's date.
+    pub terms: SubscriptionTerms,
+    /// When Stripe said `terms` were true; `None` when only an invoice told the amount.
+    pub terms_at: Option<DateTime<Utc>>,
+    pub started_at: DateTime<Utc>,
+    /// How and when it ended, once `status` is `Cancelled`.
+    pub ending: Option<Ending>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A monthly supporter's invoice that failed or was paid: one failure notice per invoice, and
+/// a failure then paid is a recovery (SPEC §11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceRecord {
+    pub invoice: String,
+    pub subscription: String,
+    /// What it asked for, in pence.
+    pub amount: Pence,
+    /// Stripe's time of its first failure, and of the newest, whose reason and next attempt are kept.
+    pub first_failed_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub decline: Option<Decline>,
+    pub next_attempt: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
 }
 
 /// Where an application for shares is.
@@ -291,6 +315,31 @@ pub trait LedgerTx: Send {
     async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, Self::Error>;
     /// Inserts or replaces the supporter with this subscription.
     async fn save_supporter(&mut self, supporter: &SupporterRecord) -> Result<(), Self::Error>;
+    /// A supporter's invoice that failed or was paid, locked.
+    async fn supporter_invoice(&mut self, invoice: &str) -> Result<Option<InvoiceRecord>, Self::Error>;
+    /// Inserts or replaces the invoice.
+    async fn save_supporter_invoice(&mut self, invoice: &InvoiceRecord) -> Result<(), Self::Error>;
+    /// Keeps a line of the supporter's history for staff (`change`, in words, true at `at`);
+    /// the same line twice is kept once.
+    async fn note_supporter_change(
+        &mut self,
+        subscription: &str,
+        change: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Self::Error>;
+    /// The address the newest counted payment of Stripe's `customer` went to.
+    async fn customer_email(&mut self, customer: &str) -> Result<Option<String>, Self::Error>;
+    /// Queues an email under `key`, which no other email has: false, queueing nothing, when an
+    /// email with that key was queued before (one notice per invoice, however often it fails).
+    async fn enqueue_once(
+        &mut self,
+        email: &str,
+        notice: &Notice,
+        key: &str,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Self::Error>;
 
     /// An application for shares, locked.
     async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, Self::Error>;

@@ -3,15 +3,14 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
+use super::supporters;
 use super::{
     AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, LedgerTx,
-    Movement, PaymentKind, PaymentRecord, SupporterRecord,
+    Movement, PaymentKind, PaymentRecord,
 };
 use crate::domain::notice::receipt_number;
 use crate::domain::shares::kept_after_refund;
-use crate::domain::{
-    DisputeStage, EmailAddress, EventOutcome, Notice, PaymentEvent, Pence, ReceivedEvent, SupporterStatus,
-};
+use crate::domain::{DisputeStage, EmailAddress, EventOutcome, Notice, PaymentEvent, Pence, ReceivedEvent};
 
 /// What a one-off gift's receipt says it was for.
 const ONE_OFF_GIFT: &str = "a one-off gift";
@@ -88,46 +87,12 @@ async fn apply<E: Send>(
                 Some(id) if tx.donation(id).await?.is_some() => Some(id.clone()),
                 _ => None,
             };
-            let supporter = match tx.supporter(subscription).await? {
-                Some(known) => SupporterRecord {
-                    donation: known.donation.or_else(|| donation.clone()),
-                    customer: known.customer.or_else(|| customer.clone()),
-                    amount: *amount,
-                    started_at: at,
-                    ..known
-                },
-                None => SupporterRecord {
-                    subscription: subscription.clone(),
-                    donation: donation.clone(),
-                    customer: customer.clone(),
-                    amount: *amount,
-                    status: SupporterStatus::Active,
-                    started_at: at,
-                    status_at: at,
-                },
-            };
-            tx.save_supporter(&supporter).await?;
+            supporters::started(tx, subscription, customer.as_deref(), *amount, donation.as_deref(), at).await?;
             move_donation(tx, donation.as_deref(), DonationStatus::Paid, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email, customer } => {
-            // The first invoice may come before the checkout that starts the supporter.
-            let donation = match tx.supporter(subscription).await? {
-                Some(known) => known.donation,
-                None => {
-                    let started = SupporterRecord {
-                        subscription: subscription.clone(),
-                        donation: None,
-                        customer: None,
-                        amount: *amount,
-                        status: SupporterStatus::Active,
-                        started_at: at,
-                        status_at: at,
-                    };
-                    tx.save_supporter(&started).await?;
-                    None
-                }
-            };
+            let donation = supporters::paid(tx, invoice, subscription, *amount, at, now).await?;
             let paid = PaymentRecord {
                 payment: invoice.clone(),
                 kind: PaymentKind::Supporter,
@@ -142,24 +107,35 @@ async fn apply<E: Send>(
             };
             count_payment(tx, paid, *counts_on, SUPPORTER_PAYMENT, now).await
         }
-        PaymentEvent::SupporterStatus { subscription, status } => {
-            let supporter = match tx.supporter(subscription).await? {
-                // Cancelled is final, and an older event never overrides a newer one.
-                Some(known) if known.status == SupporterStatus::Cancelled || known.status_at > at => {
-                    return Ok(EventOutcome::processed(false));
-                }
-                Some(known) => SupporterRecord { status: *status, status_at: at, ..known },
-                None => SupporterRecord {
-                    subscription: subscription.clone(),
-                    donation: None,
-                    customer: None,
-                    amount: Pence::ZERO,
-                    status: *status,
-                    started_at: at,
-                    status_at: at,
-                },
-            };
-            tx.save_supporter(&supporter).await?;
+        PaymentEvent::SubscriptionChanged { subscription, customer, started_at, status, terms, ending } => {
+            supporters::changed(tx, subscription, customer.as_deref(), *started_at, *status, terms, *ending, at, now)
+                .await?;
+            Ok(EventOutcome::processed(false))
+        }
+        PaymentEvent::SupporterPaymentFailed {
+            invoice,
+            subscription,
+            amount,
+            email,
+            customer,
+            next_attempt,
+            next_attempt_on,
+            decline,
+        } => {
+            let next = (*next_attempt, *next_attempt_on);
+            supporters::payment_failed(
+                tx,
+                invoice,
+                subscription,
+                *amount,
+                email.as_deref(),
+                customer.as_deref(),
+                decline.as_ref(),
+                next,
+                at,
+                now,
+            )
+            .await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::InvoicePaid { invoice, payment_intent, amount } => {
@@ -544,7 +520,7 @@ async fn refund_shares<E: Send>(
 mod tests {
     use super::super::fake::FakeLedger;
     use super::*;
-    use crate::domain::PostalAddress;
+    use crate::domain::{PostalAddress, SupporterStatus};
 
     fn at() -> DateTime<Utc> {
         "2026-11-17T12:00:00Z".parse().expect("instant")

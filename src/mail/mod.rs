@@ -62,6 +62,8 @@ pub struct Letterhead<'a> {
     pub from: &'a Mailbox,
     /// `{PUBLIC_BASE_URL}/account`: every email to a reader links to their own page (SPEC §6).
     pub account_url: &'a str,
+    /// `{PUBLIC_BASE_URL}/`: where a monthly gift starts again (SPEC §11).
+    pub home_url: &'a str,
 }
 
 #[derive(Template)]
@@ -128,6 +130,67 @@ struct ErasedText<'a> {
 #[template(path = "email/erased/html.html")]
 struct ErasedHtml<'a> {
     org: &'a Letterhead<'a>,
+}
+
+/// What a failed monthly payment's notice says (SPEC §11), in both its parts.
+struct Declined<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
+    /// What the bank said, in a reader's words.
+    words: &'static str,
+    /// A Bacs mandate cancelled or an account closed: new bank details, not a retry.
+    new_details: bool,
+    next_attempt: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "email/payment_failed/text.txt")]
+struct PaymentFailedText<'a>(&'a Declined<'a>);
+
+#[derive(Template)]
+#[template(path = "email/payment_failed/html.html")]
+struct PaymentFailedHtml<'a>(&'a Declined<'a>);
+
+impl<'a> std::ops::Deref for PaymentFailedText<'a> {
+    type Target = Declined<'a>;
+    fn deref(&self) -> &Declined<'a> {
+        self.0
+    }
+}
+
+impl<'a> std::ops::Deref for PaymentFailedHtml<'a> {
+    type Target = Declined<'a>;
+    fn deref(&self) -> &Declined<'a> {
+        self.0
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/support_stopped/text.txt")]
+struct SupportStoppedText<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/support_stopped/html.html")]
+struct SupportStoppedHtml<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/support_ended/text.txt")]
+struct SupportEndedText<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/support_ended/html.html")]
+struct SupportEndedHtml<'a> {
+    org: &'a Letterhead<'a>,
+    amount: String,
 }
 
 /// What a membership confirmation says, in both its parts.
@@ -210,6 +273,24 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
             SignInHtml { org, url, minutes: *valid_minutes }.render()?,
         )),
         Notice::Erased => Ok((ErasedText { org }.render()?, ErasedHtml { org }.render()?)),
+        Notice::PaymentFailed { amount, reason, direct_debit, next_attempt_on } => {
+            let declined = Declined {
+                org,
+                amount: money(amount),
+                words: reason.words(),
+                new_details: *direct_debit && reason.needs_new_details(),
+                next_attempt: next_attempt_on.as_ref().map(day),
+            };
+            Ok((PaymentFailedText(&declined).render()?, PaymentFailedHtml(&declined).render()?))
+        }
+        Notice::SupportStopped { amount } => Ok((
+            SupportStoppedText { org, amount: money(amount) }.render()?,
+            SupportStoppedHtml { org, amount: money(amount) }.render()?,
+        )),
+        Notice::SupportEnded { amount } => Ok((
+            SupportEndedText { org, amount: money(amount) }.render()?,
+            SupportEndedHtml { org, amount: money(amount) }.render()?,
+        )),
     }
 }
 

@@ -93,12 +93,15 @@ impl Outbox {
     /// Sends one email. A sent email is recorded at once, so that nothing can send it twice;
     /// a failed attempt is returned, to be recorded with the rest of its chunk.
     async fn send_one(&self, email: &OutboxEmail) -> Result<Option<Tried>, crate::store::StoreError> {
-        let account_url = format!("{}/account", self.config.public_base_url.as_str().trim_end_matches('/'));
+        let base = self.config.public_base_url.as_str().trim_end_matches('/');
+        let account_url = format!("{base}/account");
+        let home_url = format!("{base}/");
         let letterhead = Letterhead {
             org_name: &self.config.org_name,
             org_registration: &self.config.org_registration,
             from: &self.config.mail_from,
             account_url: &account_url,
+            home_url: &home_url,
         };
         let message = serde_json::from_str::<Notice>(&email.payload)
             .map_err(|e| super::MailError::Build(format!("unreadable outbox payload: {e}")))

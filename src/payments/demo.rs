@@ -1,12 +1,15 @@
 //! The demo gateway: no money moves. "Pay (demo)" signs a Stripe-shaped event and feeds it
-//! through exactly the code that a real webhook delivery runs.
+//! through exactly the code that a real webhook delivery runs; so do the changes a reader makes
+//! to their monthly gift (a `customer.subscription.updated` as Stripe would send it).
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Checkout, CheckoutRequest, GatewayError, PaymentGateway, Purchase};
-use crate::domain::{Frequency, Pence};
+use super::{Checkout, CheckoutRequest, GatewayError, MonthlyChange, PaymentGateway, Purchase};
+use crate::domain::{Decline, Frequency, Pence, Supporter};
 use crate::jobs::reconcile::StripePayment;
 use crate::store::{Donation, ShareApplication};
 
@@ -51,11 +54,14 @@ impl From<ShareApplication> for DemoPurchase {
 pub struct DemoGateway {
     /// Made afresh at each start: nobody outside this process can sign a demo event.
     secret: String,
+    /// The `created` (Unix seconds) of the last change's event: each change is told after the one
+    /// before, as Stripe's events of successive changes are, even within one second.
+    last_change: AtomicI64,
 }
 
 impl DemoGateway {
     pub fn new() -> DemoGateway {
-        DemoGateway { secret: format!("whsec_demo_{}", uuid::Uuid::new_v4().simple()) }
+        DemoGateway { secret: format!("whsec_demo_{}", uuid::Uuid::new_v4().simple()), last_change: AtomicI64::new(0) }
     }
 }
 
@@ -83,6 +89,75 @@ impl PaymentGateway for DemoGateway {
     async fn payments_since(&self, _since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError> {
         Ok(None)
     }
+
+    async fn change_monthly(
+        &self,
+        current: &Supporter,
+        change: MonthlyChange,
+        _key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, GatewayError> {
+        // A second after `now` at the earliest: after the checkout's own events, which are at `now`.
+        let earliest = now.timestamp() + 1;
+        let created = self
+            .last_change
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(earliest.max(last + 1)))
+            .map_or(earliest, |last| earliest.max(last + 1));
+        let at = DateTime::from_timestamp(created, 0).unwrap_or(now);
+        Ok(vec![subscription_updated(current, change, at).to_string()])
+    }
+
+    async fn payment_method_page(&self, _current: &Supporter, _return_url: &str) -> Result<String, GatewayError> {
+        Ok(DEMO_PAYMENT_METHOD_PAGE.to_owned())
+    }
+
+    /// No bank said anything: the notice uses its general wording.
+    async fn decline(&self, _invoice: &str) -> Result<Option<Decline>, GatewayError> {
+        Ok(None)
+    }
+}
+
+/// Where the demo sends a supporter who asks to update their card or bank details.
+pub const DEMO_PAYMENT_METHOD_PAGE: &str = "/account/monthly/demo-payment-method";
+
+/// The `customer.subscription.updated` Stripe would send once `change` is made to `current` at
+/// `now`: the whole subscription as it then stands (the item's price, `pause_collection`,
+/// `cancel_at_period_end`, the current period's end), as Stripe's API describes it.
+pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: DateTime<Utc>) -> Value {
+    let event_id = format!("evt_demo_{}", uuid::Uuid::new_v4().simple());
+    let mut event = template_event(include_str!("demo_events/subscription_updated.json"), &event_id, now.timestamp());
+    let amount = match change {
+        MonthlyChange::Amount(amount) => amount,
+        _ => current.amount,
+    };
+    let paused_until = match change {
+        MonthlyChange::Pause { resumes_at } => Some(resumes_at),
+        MonthlyChange::Resume => None,
+        _ => current.paused_until,
+    };
+    let cancel_at_period_end = change == MonthlyChange::Cancel || current.cancel_at_period_end;
+    let period_end =
+        current.next_payment_at.or_else(|| now.checked_add_months(chrono::Months::new(1))).unwrap_or(now).timestamp();
+    let subscription = &mut event["data"]["object"];
+    subscription["id"] = json!(current.subscription);
+    if let Some(customer) = &current.customer {
+        subscription["customer"] = json!(customer);
+    }
+    subscription["metadata"] = json!({ "kind": Purchase::MonthlySupport.kind() });
+    subscription["cancel_at_period_end"] = json!(cancel_at_period_end);
+    subscription["cancel_at"] = if cancel_at_period_end { json!(period_end) } else { Value::Null };
+    subscription["pause_collection"] = match paused_until {
+        Some(until) => json!({ "behavior": "void", "resumes_at": until.timestamp() }),
+        None => Value::Null,
+    };
+    let item = &mut subscription["items"]["data"][0];
+    item["subscription"] = json!(current.subscription);
+    item["current_period_end"] = json!(period_end);
+    item["price"]["unit_amount"] = json!(amount.0);
+    item["price"]["unit_amount_decimal"] = json!(amount.0.to_string());
+    item["plan"]["amount"] = json!(amount.0);
+    item["plan"]["amount_decimal"] = json!(amount.0.to_string());
+    event
 }
 
 /// The events Stripe would send when `bought` is paid at `now`, as raw JSON bodies.

@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use stripe_shared::{
     CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, Dispute, DisputeStatus, Invoice,
-    InvoicePayment, SubscriptionStatus,
+    InvoicePayment, Subscription, SubscriptionStatus,
 };
 use stripe_types::Currency;
 use stripe_webhook::{Event, EventObject};
 
-use crate::domain::{DisputeStage, PaymentEvent, Pence, ReceivedEvent, SupporterStatus, today_in};
+use crate::domain::{
+    DisputeStage, Ending, PaymentEvent, Pence, ReceivedEvent, SubscriptionTerms, SupporterStatus, today_in,
+};
 
 pub fn received(event: &Event, payload: &str) -> ReceivedEvent {
     ReceivedEvent {
@@ -38,24 +40,9 @@ pub fn interpret(event: &Event, zone: Tz) -> PaymentEvent {
         },
         EventObject::InvoicePaid(invoice) => supporter_invoice(invoice, counts_on),
         EventObject::InvoicePaymentPaid(paid) => invoice_payment(paid),
-        EventObject::InvoicePaymentFailed(invoice) => match subscription_of(invoice) {
-            Some(subscription) => PaymentEvent::SupporterStatus { subscription, status: SupporterStatus::PastDue },
-            None => unmatched("a failed invoice for a subscription that is not a monthly supporter's"),
-        },
+        EventObject::InvoicePaymentFailed(invoice) => payment_failed(invoice, zone),
         EventObject::CustomerSubscriptionUpdated(sub) | EventObject::CustomerSubscriptionDeleted(sub) => {
-            // Another product on the same Stripe account is not a supporter (SPEC §5).
-            if kind(Some(&sub.metadata)) != Some("supporter") {
-                return unmatched("a subscription without metadata.kind = supporter: not started by coopfund");
-            }
-            let status = match sub.status {
-                SubscriptionStatus::Active | SubscriptionStatus::Trialing => SupporterStatus::Active,
-                SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Incomplete => {
-                    SupporterStatus::PastDue
-                }
-                SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => SupporterStatus::Cancelled,
-                _ => return PaymentEvent::Ignored,
-            };
-            PaymentEvent::SupporterStatus { subscription: sub.id.as_str().to_owned(), status }
+            subscription_changed(sub)
         }
         EventObject::ChargeRefunded(charge) => match &charge.payment_intent {
             Some(pi) if charge.currency == Currency::GBP => PaymentEvent::Refunded {
@@ -168,6 +155,75 @@ fn supporter_invoice(invoice: &Invoice, counts_on: chrono::NaiveDate) -> Payment
 fn subscription_of(invoice: &Invoice) -> Option<String> {
     let details = invoice.parent.as_ref()?.subscription_details.as_ref()?;
     (kind(details.metadata.as_ref()) == Some("supporter")).then(|| details.subscription.id().as_str().to_owned())
+}
+
+/// `invoice.payment_failed`: the decline reason is not on the invoice (API 2026-09-30); the
+/// webhook asks Stripe for it before applying (`payments::ingest`).
+fn payment_failed(invoice: &Invoice, zone: Tz) -> PaymentEvent {
+    let Some(subscription) = subscription_of(invoice) else {
+        return unmatched("a failed invoice for a subscription that is not a monthly supporter's");
+    };
+    if invoice.currency != Currency::GBP {
+        return unmatched("a failed invoice not in pounds");
+    }
+    let Some(id) = &invoice.id else {
+        return unmatched("a failed invoice without an id");
+    };
+    let next_attempt = invoice.next_payment_attempt.and_then(|t| DateTime::from_timestamp(t, 0));
+    PaymentEvent::SupporterPaymentFailed {
+        invoice: id.as_str().to_owned(),
+        subscription,
+        amount: Pence(invoice.amount_due),
+        email: invoice.customer_email.clone(),
+        customer: invoice.customer.as_ref().map(|c| c.id().as_str().to_owned()),
+        next_attempt,
+        next_attempt_on: next_attempt.map(|at| today_in(zone, at)),
+        decline: None,
+    }
+}
+
+/// `customer.subscription.updated` / `.deleted`: the subscription as Stripe says it is now.
+/// The monthly amount is its first item's price (GBP only); a subscription of another product on
+/// the same Stripe account is not a supporter's (SPEC §5).
+fn subscription_changed(sub: &Subscription) -> PaymentEvent {
+    if kind(Some(&sub.metadata)) != Some("supporter") {
+        return unmatched("a subscription without metadata.kind = supporter: not started by coopfund");
+    }
+    let Some(item) = sub.items.data.first() else {
+        return unmatched("a supporter's subscription without an item");
+    };
+    if item.price.currency != Currency::GBP || sub.currency != Currency::GBP {
+        return unmatched("a supporter's subscription not in pounds");
+    }
+    let quantity = i64::try_from(item.quantity.unwrap_or(1)).unwrap_or(i64::MAX);
+    // A price with no amount, or one past i64, fails the amount check (SPEC §5).
+    let amount = Pence(item.price.unit_amount.and_then(|a| a.checked_mul(quantity)).unwrap_or(0));
+    let paused = sub.pause_collection.is_some() || sub.status == SubscriptionStatus::Paused;
+    let status = match &sub.status {
+        SubscriptionStatus::Active | SubscriptionStatus::Trialing if paused => SupporterStatus::Paused,
+        SubscriptionStatus::Active | SubscriptionStatus::Trialing => SupporterStatus::Active,
+        SubscriptionStatus::Paused => SupporterStatus::Paused,
+        SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid | SubscriptionStatus::Incomplete => {
+            SupporterStatus::PastDue
+        }
+        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => SupporterStatus::Cancelled,
+        _ => return PaymentEvent::Ignored,
+    };
+    let reason = sub.cancellation_details.as_ref().and_then(|d| d.reason.as_ref()).map(|r| r.as_str());
+    PaymentEvent::SubscriptionChanged {
+        subscription: sub.id.as_str().to_owned(),
+        customer: Some(sub.customer.id().as_str().to_owned()),
+        started_at: instant(sub.start_date),
+        status,
+        terms: SubscriptionTerms {
+            amount,
+            paused,
+            paused_until: sub.pause_collection.as_ref().and_then(|p| p.resumes_at).map(instant),
+            cancel_at_period_end: sub.cancel_at_period_end,
+            next_payment_at: Some(instant(item.current_period_end)),
+        },
+        ending: (status == SupporterStatus::Cancelled).then(|| Ending::from_stripe_reason(reason)),
+    }
 }
 
 /// `invoice_payment.paid`: which PaymentIntent paid which invoice (API 2026-09-30 names it only here).

@@ -6,7 +6,7 @@ use stripe_webhook::{Webhook, WebhookError};
 use super::events;
 use crate::app::AppState;
 use crate::domain::payment::largest_payment;
-use crate::domain::{EventOutcome, ReceivedEvent};
+use crate::domain::{EventOutcome, PaymentEvent, ReceivedEvent};
 use crate::store::{Actor, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
         Err(e) => return Err(IngestError::Signature(e)),
     };
     let received = events::received(&event, payload);
-    let meaning = interpret(state, &event);
+    let meaning = with_decline(state, interpret(state, &event)).await;
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let outcome = state.store.apply_payment_event(&received, &meaning, false, now).await?;
@@ -45,6 +45,21 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
 fn interpret(state: &AppState, event: &stripe_webhook::Event) -> crate::domain::PaymentEvent {
     let largest = largest_payment(state.config.donation_max);
     events::interpret(event, state.config.fund_timezone).checked(largest)
+}
+
+/// A failed supporter's payment with what the bank said, asked of the gateway before the event
+/// is stored (the invoice does not carry it). If the gateway cannot tell, the notice still goes,
+/// in general words.
+async fn with_decline(state: &AppState, mut meaning: PaymentEvent) -> PaymentEvent {
+    if let PaymentEvent::SupporterPaymentFailed { invoice, decline, .. } = &mut meaning
+        && decline.is_none()
+    {
+        match state.gateway.decline(invoice).await {
+            Ok(said) => *decline = said,
+            Err(e) => tracing::warn!(%invoice, error = %e, "Stripe did not say why a supporter's payment failed"),
+        }
+    }
+    meaning
 }
 
 /// Keeps a verified event that cannot be read, under an id that any database can store.

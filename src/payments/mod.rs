@@ -8,7 +8,7 @@ pub mod stripe;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::Pence;
+use crate::domain::{Decline, Pence, Supporter};
 use crate::jobs::reconcile::StripePayment;
 
 /// What a checkout sells; Stripe's `metadata.kind` names it.
@@ -61,6 +61,41 @@ pub struct Checkout {
 #[error("the payment service did not answer as expected: {0}")]
 pub struct GatewayError(pub String);
 
+/// A change a reader asks for on their page (SPEC §10). Stripe's API: the subscription's item
+/// takes an inline monthly price with no proration; `pause_collection` with `behavior = void`
+/// and `resumes_at`; an empty `pause_collection`; `cancel_at_period_end = true`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonthlyChange {
+    /// Each month's payment becomes this many pence from the next payment on.
+    Amount(Pence),
+    /// No payment is taken until then.
+    Pause {
+        resumes_at: DateTime<Utc>,
+    },
+    Resume,
+    /// The subscription ends when the current period ends.
+    Cancel,
+}
+
+impl MonthlyChange {
+    /// The idempotency key of this change to `current`, asked at `now`: our subscription id, the
+    /// change, a digest of our record of the subscription, and the second. A form sent twice in
+    /// a moment sends one key, and Stripe makes the change once; a change asked after the record
+    /// moved on, or later, has a key of its own, so Stripe never answers it with an old result.
+    pub fn idempotency_key(&self, current: &Supporter, now: DateTime<Utc>) -> String {
+        use sha2::{Digest, Sha256};
+        let what = match self {
+            MonthlyChange::Amount(amount) => format!("amount-{}", amount.0),
+            MonthlyChange::Pause { resumes_at } => format!("pause-{}", resumes_at.timestamp()),
+            MonthlyChange::Resume => "resume".to_owned(),
+            MonthlyChange::Cancel => "cancel".to_owned(),
+        };
+        let record = Sha256::digest(format!("{current:?}"));
+        let digest: String = record.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("monthly-{}-{what}-{digest}-{}", current.subscription, now.timestamp())
+    }
+}
+
 #[async_trait]
 pub trait PaymentGateway: Send + Sync + 'static {
     /// Starts a checkout: the page where the reader pays, and the session's id.
@@ -71,4 +106,29 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn is_demo(&self) -> bool;
     /// The gateway's own record of payments since `since`, for reconciliation; `None` when it keeps none.
     async fn payments_since(&self, since: DateTime<Utc>) -> Result<Option<Vec<StripePayment>>, GatewayError>;
+    /// Asks the gateway to make `change` to `current`, with the idempotency key `key`. Records
+    /// follow the gateway's `customer.subscription.updated` event, never this answer: Stripe sends
+    /// it as a webhook and the result is empty; the demo gateway returns it (raw JSON), to be
+    /// fed to the webhook's own code. Made at `now`.
+    ///
+    /// # Errors
+    /// The gateway refused the change (Stripe answered 4xx or 5xx) or could not be reached; then
+    /// nothing changed.
+    async fn change_monthly(
+        &self,
+        current: &Supporter,
+        change: MonthlyChange,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, GatewayError>;
+    /// A page where the supporter updates their card or bank details (a Stripe Billing Portal
+    /// session for `current.customer`, returning to `return_url`), as a URL to send them to.
+    ///
+    /// # Errors
+    /// The gateway refused or could not be reached, or the record names no customer.
+    async fn payment_method_page(&self, current: &Supporter, return_url: &str) -> Result<String, GatewayError>;
+    /// What the bank said when the payment of a supporter's `invoice` failed (SPEC §11): the
+    /// invoice does not say (API 2026-09-30), its PaymentIntent's `last_payment_error` does.
+    /// `None` when nothing was said, or the gateway keeps no such record.
+    async fn decline(&self, invoice: &str) -> Result<Option<Decline>, GatewayError>;
 }

@@ -6,19 +6,26 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::invoice_payment::ListInvoicePayment;
+use stripe_billing::subscription::{
+    RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionItemsPriceData,
+    UpdateSubscriptionItemsPriceDataRecurring, UpdateSubscriptionItemsPriceDataRecurringInterval,
+    UpdateSubscriptionPauseCollection, UpdateSubscriptionPauseCollectionBehavior, UpdateSubscriptionProrationBehavior,
+};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataRecurring,
     CreateCheckoutSessionLineItemsPriceDataRecurringInterval, CreateCheckoutSessionSubscriptionData, ProductData,
 };
 use stripe_core::charge::ListCharge;
-use stripe_shared::{Charge, ChargeStatus, CheckoutSessionMode};
+use stripe_shared::{Charge, ChargeStatus, CheckoutSessionMode, Subscription};
 use stripe_types::{Currency, RangeQueryTs};
 use url::Url;
 
-use super::{Checkout, CheckoutRequest, GatewayError, PaymentGateway, Purchase};
+use super::{Checkout, CheckoutRequest, GatewayError, MonthlyChange, PaymentGateway, Purchase};
 use crate::config::StripeConfig;
-use crate::domain::Pence;
+use crate::domain::{Decline, DeclineReason, Pence, Supporter};
 use crate::jobs::reconcile::StripePayment;
 
 /// Each call to Stripe gives up after this: a reader waiting on the donation form gets an
@@ -48,6 +55,26 @@ impl StripeGateway {
     fn link(&self, path: &str) -> String {
         format!("{}{path}", self.public_base_url.as_str().trim_end_matches('/'))
     }
+
+    /// The subscription's one item and the product its price belongs to: a new inline price
+    /// must name the product (Stripe's `items[].price_data.product`).
+    async fn item_and_product(&self, subscription: &str) -> Result<(String, String), GatewayError> {
+        let found = RetrieveSubscription::new(subscription).send(&self.client).await.map_err(refused)?;
+        let item = found
+            .items
+            .data
+            .first()
+            .ok_or_else(|| GatewayError(format!("the subscription {subscription} has no item")))?;
+        Ok((item.id.as_str().to_owned(), item.price.product.id().as_str().to_owned()))
+    }
+}
+
+fn refused(e: stripe::StripeError) -> GatewayError {
+    GatewayError(e.to_string())
+}
+
+fn idempotent(key: &str) -> Result<RequestStrategy, GatewayError> {
+    Ok(RequestStrategy::Idempotent(IdempotencyKey::new(key).map_err(|e| GatewayError(e.to_string()))?))
 }
 
 #[async_trait]
@@ -142,5 +169,103 @@ impl PaymentGateway for StripeGateway {
             })
             .collect();
         Ok(Some(payments))
+    }
+
+    async fn change_monthly(
+        &self,
+        current: &Supporter,
+        change: MonthlyChange,
+        key: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<String>, GatewayError> {
+        let subscription = current.subscription.as_str();
+        let update = UpdateSubscription::new(subscription);
+        let request = match change {
+            MonthlyChange::Amount(amount) => {
+                // Stripe: "Changing a subscription's price" — the item keeps its id, takes an
+                // inline monthly price, and no proration is made: the new amount starts with
+                // the next payment.
+                let (item_id, product) = self.item_and_product(subscription).await?;
+                let mut price = UpdateSubscriptionItemsPriceData::new(
+                    Currency::GBP,
+                    product,
+                    UpdateSubscriptionItemsPriceDataRecurring::new(
+                        UpdateSubscriptionItemsPriceDataRecurringInterval::Month,
+                    ),
+                );
+                price.unit_amount = Some(amount.0);
+                let mut item = UpdateSubscriptionItems::new();
+                item.id = Some(item_id);
+                item.price_data = Some(price);
+                item.quantity = Some(1);
+                update.items(vec![item]).proration_behavior(UpdateSubscriptionProrationBehavior::None).build()
+            }
+            MonthlyChange::Pause { resumes_at } => {
+                let mut pause = UpdateSubscriptionPauseCollection::new(UpdateSubscriptionPauseCollectionBehavior::Void);
+                pause.resumes_at = Some(resumes_at.timestamp());
+                update.pause_collection(pause).build()
+            }
+            MonthlyChange::Resume => {
+                // Stripe resumes collection when `pause_collection` is set to the empty string,
+                // which the generated builder cannot say: the same request, with that field.
+                let mut request = update.build();
+                request.body = Some("pause_collection=".to_owned());
+                request
+            }
+            MonthlyChange::Cancel => update.cancel_at_period_end(true).build(),
+        };
+        request
+            .customize::<Subscription>()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(refused)?;
+        // Our records change when Stripe's `customer.subscription.updated` arrives.
+        Ok(Vec::new())
+    }
+
+    async fn payment_method_page(&self, current: &Supporter, return_url: &str) -> Result<String, GatewayError> {
+        let customer = current
+            .customer
+            .as_deref()
+            .ok_or_else(|| GatewayError(format!("no Stripe customer is known for {}", current.subscription)))?;
+        // A portal session lasts minutes: each visit needs a new one, so no idempotency key
+        // (a replayed answer could be an expired session).
+        let session = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url)
+            .send(&self.client)
+            .await
+            .map_err(refused)?;
+        Ok(session.url)
+    }
+
+    /// `GET /v1/invoice_payments?invoice=…` with each PaymentIntent expanded: the newest
+    /// attempt's `last_payment_error` (Stripe docs: "Invoice Payments", "PaymentIntent").
+    async fn decline(&self, invoice: &str) -> Result<Option<Decline>, GatewayError> {
+        let payments = ListInvoicePayment::new()
+            .invoice(invoice)
+            .expand(vec!["data.payment.payment_intent".to_owned()])
+            .send(&self.client)
+            .await
+            .map_err(|e| GatewayError(e.to_string()))?;
+        let newest = payments
+            .data
+            .iter()
+            .filter_map(|p| p.payment.payment_intent.as_ref().and_then(|pi| pi.as_object()))
+            .filter_map(|pi| pi.last_payment_error.as_deref().map(|error| (pi, error)))
+            .max_by_key(|(pi, _)| pi.created);
+        Ok(newest.map(|(pi, error)| {
+            let method = error.payment_method_type.as_deref().or(pi.payment_method_types.first().map(String::as_str));
+            let code = error.code.as_ref().map(|c| c.as_str().to_owned());
+            let reason = DeclineReason::from_stripe(code.as_deref(), error.decline_code.as_deref());
+            let said = [code.as_deref(), error.decline_code.as_deref(), error.message.as_deref()];
+            let detail = said.into_iter().flatten().collect::<Vec<_>>().join(": ");
+            Decline {
+                reason,
+                direct_debit: method == Some("bacs_debit"),
+                detail: (!detail.is_empty()).then_some(detail),
+            }
+        }))
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{MemberChange, StoreError};
 use crate::domain::account::{Erasure, LinkUse, ReaderPayment, pseudonym, scrub_event};
-use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry};
+use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry, Supporter};
 
 /// Everything the readers' page reads and changes. Every method takes the reader's address
 /// lower-cased (`EmailAddress::key`), which is how one person is found (SPEC §7).
@@ -53,7 +53,7 @@ pub trait ReaderAccounts: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Monthly support, newest first.
-    async fn reader_support(&self, email_key: &str) -> Result<Vec<ReaderSupport>, StoreError>;
+    async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError>;
     /// The reader's entry in the register, if a member.
     async fn reader_membership(&self, email_key: &str) -> Result<Option<RegisterEntry>, StoreError>;
     /// Marketing consent: each change made on the page, newest first, and the answer the reader
@@ -122,17 +122,6 @@ pub trait ReaderAccounts: Send + Sync {
         accept: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-}
-
-/// A monthly supporter's subscription, as the reader sees it.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReaderSupport {
-    pub subscription: String,
-    #[sqlx(try_from = "i64")]
-    pub amount: Pence,
-    /// `active`, `past_due`, `paused` or `cancelled`.
-    pub status: String,
-    pub started_at: DateTime<Utc>,
 }
 
 /// One change of marketing consent.
@@ -355,15 +344,18 @@ macro_rules! reader_accounts {
                 Ok(())
             }
 
-            async fn reader_support(&self, email_key: &str) -> Result<Vec<ReaderSupport>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT s.subscription, s.amount_pence AS amount, s.status, s.started_at
+            async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError> {
+                let rows: Vec<super::SupporterRecordRow> = sqlx::query_as(
+                    "SELECT s.subscription, s.donation_id, s.customer, s.amount_pence, s.status, s.status_at, s.paused,
+                            s.paused_until, s.cancel_at_period_end, s.next_payment_at, s.terms_at, s.started_at,
+                            s.ending, s.ended_at
                      FROM supporters s JOIN donations d ON d.id = s.donation_id JOIN people pe ON pe.id = d.person_id
                      WHERE pe.email_key = $1 ORDER BY s.started_at DESC",
                 )
                 .bind(email_key)
                 .fetch_all(&self.pool)
-                .await?)
+                .await?;
+                Ok(rows.into_iter().map(|row| Supporter::from(crate::ledger::SupporterRecord::from(row))).collect())
             }
 
             async fn reader_membership(&self, email_key: &str) -> Result<Option<RegisterEntry>, StoreError> {

@@ -5,6 +5,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod staff_sql;
+mod supporters;
 pub mod views;
 
 use std::sync::Arc;
@@ -14,10 +15,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
     Campaign, CampaignKind, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, OfflineGift,
-    PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
+    PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role, Supporter,
 };
 use crate::jobs::reconcile::CountedPayment;
-pub use account_sql::{ConsentChange, ReaderAccounts, ReaderSupport};
+pub use account_sql::{ConsentChange, ReaderAccounts};
+pub use supporters::{AtRisk, SupporterChange, SupporterMonth, SupporterWatch};
+use supporters::{InvoiceRecordRow, SupporterRecordRow};
 pub use views::{
     Actor, AttemptLimit, AuditEntry, CampaignChange, CountedAttempt, EVENT_STATUSES, EmailRow, EventFilter, EventRow,
     EventStatuses, GiftFilter, GiftRow, HeldApplication, LedgerRow, PersonRow, SessionArea, StaffAccount, StaffArea,
@@ -71,7 +74,7 @@ pub trait ChangeFeed: Send {
 }
 
 #[async_trait]
-pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
+pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + 'static {
     /// Whether the database answers: `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -131,6 +134,7 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     async fn donation_by_checkout_session(&self, session: &str) -> Result<Option<Donation>, StoreError>;
     /// The newest paid gifts, as the public list shows them.
     async fn recent_gifts(&self, limit: i64) -> Result<Vec<PublicGift>, StoreError>;
+    /// The monthly supporter with this subscription (SPEC §10: amount, status, pause, next payment).
     async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError>;
 
     /// Stores a verified event by its id and applies what it means, in one transaction.
@@ -418,14 +422,6 @@ pub struct StaffMember {
     pub email: String,
     pub role: String,
     pub password_hash: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct Supporter {
-    pub subscription: String,
-    #[sqlx(try_from = "i64")]
-    pub amount: Pence,
-    pub status: String,
 }
 
 /// Opens the database named by `url`, creating and migrating it as needed.

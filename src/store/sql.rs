@@ -72,17 +72,18 @@ macro_rules! shared_store {
             OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
         };
         use $crate::domain::notice::receipt_number;
-        use $crate::domain::SupporterStatus;
+        use $crate::domain::{Ending, Supporter};
         use $crate::ledger::{
-            AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, MemberHolding, Movement, PaymentKind,
-            PaymentRecord, SupporterRecord,
+            AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, InvoiceRecord,
+            MemberHolding, Movement, PaymentKind, PaymentRecord, SupporterRecord,
         };
         use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
         use $crate::store::{
             Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
             HeldApplication, StaffRow, MemberChange, MemberChangeRow,
             LedgerEntry, LedgerRow, MemberRow, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
-            ShareApplication, StaffMember, Store, StoreError, Supporter, SupporterRow, SupporterTotals, Tried,
+            InvoiceRecordRow, SupporterRecordRow,
+            ShareApplication, StaffMember, Store, StoreError, SupporterRow, SupporterTotals, Tried,
             RecordedGift,
         };
         use $crate::jobs::reconcile::CountedPayment;
@@ -466,44 +467,138 @@ macro_rules! shared_store {
             }
 
             async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, StoreError> {
-                type Row = (String, Option<String>, Option<String>, i64, String, DateTime<Utc>, DateTime<Utc>);
-                let row: Option<Row> = sqlx::query_as(concat!(
-                    "SELECT subscription, donation_id, customer, amount_pence, status, started_at, status_at
+                let row: Option<SupporterRecordRow> = sqlx::query_as(concat!(
+                    "SELECT subscription, donation_id, customer, amount_pence, status, status_at, paused, paused_until,
+                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at
                      FROM supporters WHERE subscription = $1",
                     $for_update
                 ))
                 .bind(subscription)
                 .fetch_optional(&mut **self)
                 .await?;
-                Ok(row.map(|(subscription, donation, customer, amount, status, started_at, status_at)| SupporterRecord {
-                    subscription,
-                    donation,
-                    customer,
-                    amount: Pence(amount),
-                    status: SupporterStatus::parse(&status).unwrap_or(SupporterStatus::Active),
-                    started_at,
-                    status_at,
-                }))
+                Ok(row.map(SupporterRecord::from))
             }
 
             async fn save_supporter(&mut self, s: &SupporterRecord) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, started_at, status_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, status_at, paused,
+                                             paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at,
+                                             ending, ended_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                      ON CONFLICT (subscription) DO UPDATE SET donation_id = excluded.donation_id, customer = excluded.customer,
-                       amount_pence = excluded.amount_pence, status = excluded.status, started_at = excluded.started_at,
-                       status_at = excluded.status_at",
+                       amount_pence = excluded.amount_pence, status = excluded.status, status_at = excluded.status_at,
+                       paused = excluded.paused, paused_until = excluded.paused_until,
+                       cancel_at_period_end = excluded.cancel_at_period_end, next_payment_at = excluded.next_payment_at,
+                       terms_at = excluded.terms_at, started_at = excluded.started_at, ending = excluded.ending,
+                       ended_at = excluded.ended_at",
                 )
                 .bind(&s.subscription)
                 .bind(&s.donation)
                 .bind(&s.customer)
-                .bind(s.amount.0)
+                .bind(s.terms.amount.0)
                 .bind(s.status.as_str())
-                .bind(s.started_at)
                 .bind(s.status_at)
+                .bind(s.terms.paused)
+                .bind(s.terms.paused_until)
+                .bind(s.terms.cancel_at_period_end)
+                .bind(s.terms.next_payment_at)
+                .bind(s.terms_at)
+                .bind(s.started_at)
+                .bind(s.ending.map(Ending::as_str))
+                .bind(s.ended_at)
                 .execute(&mut **self)
                 .await?;
                 Ok(())
+            }
+
+            async fn supporter_invoice(&mut self, invoice: &str) -> Result<Option<InvoiceRecord>, StoreError> {
+                let row: Option<InvoiceRecordRow> = sqlx::query_as(concat!(
+                    "SELECT invoice, subscription, amount_pence, first_failed_at, failed_at, decline_reason, direct_debit,
+                            decline_detail, next_attempt_at, paid_at
+                     FROM supporter_invoices WHERE invoice = $1",
+                    $for_update
+                ))
+                .bind(invoice)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(row.map(InvoiceRecord::from))
+            }
+
+            async fn save_supporter_invoice(&mut self, i: &InvoiceRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO supporter_invoices (invoice, subscription, amount_pence, first_failed_at, failed_at,
+                                                     decline_reason, direct_debit, decline_detail, next_attempt_at, paid_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (invoice) DO UPDATE SET first_failed_at = excluded.first_failed_at,
+                       failed_at = excluded.failed_at, decline_reason = excluded.decline_reason,
+                       direct_debit = excluded.direct_debit, decline_detail = excluded.decline_detail,
+                       next_attempt_at = excluded.next_attempt_at, paid_at = excluded.paid_at",
+                )
+                .bind(&i.invoice)
+                .bind(&i.subscription)
+                .bind(i.amount.0)
+                .bind(i.first_failed_at)
+                .bind(i.failed_at)
+                .bind(i.decline.as_ref().map(|d| d.reason.as_str()))
+                .bind(i.decline.as_ref().is_some_and(|d| d.direct_debit))
+                .bind(i.decline.as_ref().and_then(|d| d.detail.as_deref()))
+                .bind(i.next_attempt)
+                .bind(i.paid_at)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn note_supporter_change(
+                &mut self,
+                subscription: &str,
+                change: &str,
+                at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO supporter_changes (subscription, change, at, recorded_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (subscription, change, at) DO NOTHING",
+                )
+                .bind(subscription)
+                .bind(change)
+                .bind(at)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn customer_email(&mut self, customer: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT email FROM payments WHERE customer = $1 AND email IS NOT NULL ORDER BY paid_at DESC LIMIT 1",
+                )
+                .bind(customer)
+                .fetch_optional(&mut **self)
+                .await?)
+            }
+
+            async fn enqueue_once(
+                &mut self,
+                email: &str,
+                notice: &Notice,
+                key: &str,
+                reference: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+                let queued = sqlx::query(
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference)
+                     VALUES ($1, $2, $3, 'pending', $4, $5) ON CONFLICT (message_key) DO NOTHING",
+                )
+                .bind(email)
+                .bind(key)
+                .bind(payload)
+                .bind(now)
+                .bind(reference)
+                .execute(&mut **self)
+                .await?;
+                Ok(queued.rows_affected() == 1)
             }
 
             async fn application(&mut self, id: &str) -> Result<Option<ApplicationRecord>, StoreError> {
@@ -979,12 +1074,15 @@ macro_rules! shared_store {
             }
 
             async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT subscription, amount_pence AS amount, status FROM supporters WHERE subscription = $1",
+                let row: Option<SupporterRecordRow> = sqlx::query_as(
+                    "SELECT subscription, donation_id, customer, amount_pence, status, status_at, paused, paused_until,
+                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at
+                     FROM supporters WHERE subscription = $1",
                 )
                 .bind(subscription)
                 .fetch_optional(&self.pool)
-                .await?)
+                .await?;
+                Ok(row.map(|row| Supporter::from(SupporterRecord::from(row))))
             }
 
             async fn apply_payment_event(

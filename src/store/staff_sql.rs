@@ -336,7 +336,8 @@ macro_rules! staff_area {
             async fn supporters(&self) -> Result<Vec<SupporterRow>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT s.subscription, pe.email, COALESCE(d.name, pe.name) AS name, s.amount_pence AS amount,
-                            s.status, s.started_at
+                            s.status, s.started_at, CASE WHEN s.status = 'paused' THEN s.paused_until END AS paused_until,
+                            s.cancel_at_period_end
                      FROM supporters s LEFT JOIN donations d ON d.id = s.donation_id
                      LEFT JOIN people pe ON pe.id = d.person_id
                      ORDER BY s.started_at DESC",

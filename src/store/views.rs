@@ -243,7 +243,7 @@ pub struct PersonRow {
     pub gifts: i64,
     #[sqlx(try_from = "i64")]
     pub given: Pence,
-    /// `active`, `past_due` or `cancelled` for a monthly supporter.
+    /// `active`, `paused`, `past_due` or `cancelled` for a monthly supporter.
     pub supporter: Option<String>,
     pub member_number: Option<i64>,
     pub shares: Option<i64>,
@@ -259,6 +259,10 @@ pub struct SupporterRow {
     pub amount: Pence,
     pub status: String,
     pub started_at: DateTime<Utc>,
+    /// When a paused gift resumes.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// The reader cancelled: it ends with the period.
+    pub cancel_at_period_end: bool,
 }
 
 /// A member of staff as the staff page lists them: never the password hash.

@@ -20,6 +20,54 @@ on_both_engines!(
     the_thanks_page_names_the_gift_that_stripe_sends_back,
 );
 
+/// The monthly section of `/account` (SPEC §10) in each of its states: active with its forms, a
+/// refused amount with its field error, paused, and cancelling; and the demo's card page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_gift_s_forms_on_the_reader_s_page_pass_axe() {
+    let axe = axe_source();
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let app = crate::account::app_with_smtp(Engine::Sqlite, &smtp).await;
+    crate::account::give(&app, &[("amount", "10"), ("frequency", "monthly"), ("email", "axe@example.org")]).await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = crate::account::ReaderBrowser::open(&app).await;
+    assert_eq!(reader.post("/account/link", &[("email", "axe@example.org")]).await.status(), 200);
+    let received = smtp.wait_for(2, Duration::from_secs(10)).await;
+    let text = received[1].parsed().body_text(0).expect("a text part").into_owned();
+    let start = text.find("/account/signin/").expect("a link");
+    let link = text[start..].split_whitespace().next().expect("the link").to_owned();
+
+    let browser = Driven::start(390, 844).await;
+    let client = &browser.client;
+    let mut found = Vec::new();
+    client.goto(&app.url(&link)).await.expect("the sign-in link");
+    click(&browser, "main button[type=submit]").await;
+    wait_for(&browser, "form[action='/account/monthly/amount']").await;
+    audit(&browser, &axe, "/account with a monthly gift", &mut found).await;
+    client.find(Locator::Css("#monthly-1-amount")).await.expect("amount").send_keys("ten").await.expect("type");
+    click(&browser, "form[action='/account/monthly/amount'] button").await;
+    wait_for(&browser, "#monthly-1-amount-error").await;
+    audit(&browser, &axe, "/account, a monthly amount refused", &mut found).await;
+    click(&browser, "form[action='/account/monthly/pause'] button").await;
+    wait_for(&browser, "form[action='/account/monthly/resume']").await;
+    audit(&browser, &axe, "/account, the monthly gift paused", &mut found).await;
+    click(&browser, "form[action='/account/monthly/cancel'] button").await;
+    for _ in 0..100 {
+        let said = client.execute("return document.body.innerText.includes('ends on');", vec![]).await;
+        if said.expect("the page's text").as_bool() == Some(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    audit(&browser, &axe, "/account, the monthly gift cancelled", &mut found).await;
+    click(&browser, "form[action='/account/monthly/payment-method'] button").await;
+    heading_becomes(&browser, "Card or bank details (demo)").await;
+    audit(&browser, &axe, "the demo's card page", &mut found).await;
+    browser.screenshot("look-account-monthly-390.png").await;
+    browser.stop().await;
+    assert!(found.is_empty(), "accessibility problems:\n{}", found.join("\n"));
+    app.running.stop().await;
+}
+
 /// The rules of WCAG 2.0, 2.1 and 2.2 at levels A and AA, as axe-core tags them.
 const TAGS: [&str; 5] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
 

@@ -37,12 +37,12 @@ pub async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
 }
 
 /// A browser of `/account`: keeps its cookie and puts the CSRF token in forms.
-struct ReaderBrowser {
+pub(crate) struct ReaderBrowser {
     http: reqwest::Client,
     base: String,
     /// The session's cookie and the signed-out forms' signed cookie, as `name=value` pairs.
     cookies: [String; 2],
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 const COOKIES: [&str; 2] = ["coopfund_reader=", "coopfund_reader_form="];
@@ -57,13 +57,13 @@ fn set_cookie(response: &Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn csrf_in(page: &str) -> String {
+pub(crate) fn csrf_in(page: &str) -> String {
     let start = page.find("name=\"csrf_token\" value=\"").expect("a csrf_token field") + 25;
     page[start..].split('"').next().expect("a token").to_owned()
 }
 
 impl ReaderBrowser {
-    async fn open(app: &TestApp) -> ReaderBrowser {
+    pub(crate) async fn open(app: &TestApp) -> ReaderBrowser {
         let mut browser = ReaderBrowser {
             http: app.http.clone(),
             base: app.base.clone(),
@@ -88,28 +88,28 @@ impl ReaderBrowser {
         self.cookies.iter().filter(|c| !c.is_empty()).cloned().collect::<Vec<_>>().join("; ")
     }
 
-    async fn get(&mut self, path: &str) -> Response {
+    pub(crate) async fn get(&mut self, path: &str) -> Response {
         let response =
             self.http.get(format!("{}{path}", self.base)).header("cookie", self.cookie()).send().await.expect("GET");
         self.keep(&response);
         response
     }
 
-    async fn page(&mut self, path: &str) -> String {
+    pub(crate) async fn page(&mut self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.text().await.expect("page")
     }
 
     /// Posts a form with this session's CSRF token.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let mut fields = fields.to_vec();
         let csrf = self.csrf.clone();
         fields.push(("csrf_token", &csrf));
         self.post_exactly(path, &fields).await
     }
 
-    async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub(crate) async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let request = self.http.post(format!("{}{path}", self.base)).header("cookie", self.cookie()).form(fields);
         let response = request.send().await.expect("POST");
         self.keep(&response);
@@ -118,7 +118,7 @@ impl ReaderBrowser {
 }
 
 /// Gives through the demo gateway, as a reader does in the browser.
-async fn give(app: &TestApp, fields: &[(&str, &str)]) {
+pub(crate) async fn give(app: &TestApp, fields: &[(&str, &str)]) {
     let answered = app.http.post(app.url("/donate")).form(fields).send().await.expect("donate");
     let checkout = answered.headers()["location"].to_str().expect("to the payment page").to_owned();
     let paid = app.http.post(app.url(&format!("{checkout}/pay"))).send().await.expect("pay");
@@ -291,7 +291,7 @@ fn strip_csrf(page: &str) -> String {
 }
 
 /// Signs `email` in through the emailed link, as a reader does; `sent` emails have arrived before.
-async fn signed_in(app: &TestApp, smtp: &SmtpSink, email: &str, sent: usize) -> ReaderBrowser {
+pub(crate) async fn signed_in(app: &TestApp, smtp: &SmtpSink, email: &str, sent: usize) -> ReaderBrowser {
     let mut reader = ReaderBrowser::open(app).await;
     assert_eq!(reader.post("/account/link", &[("email", email)]).await.status(), 200);
     let path = link_in(&smtp.wait_for(sent + 1, Duration::from_secs(10)).await);
@@ -691,7 +691,13 @@ fn every_receipt_refund_and_membership_email_links_to_the_readers_page() {
     use coopfund::mail::{Letterhead, render};
     let from = "Fighting Fund <fund@paper.example>".parse().expect("a mailbox");
     let account_url = "https://paper.example/account";
-    let org = Letterhead { org_name: "Readers", org_registration: "", from: &from, account_url };
+    let org = Letterhead {
+        org_name: "Readers",
+        org_registration: "",
+        from: &from,
+        account_url,
+        home_url: "https://paper.example/",
+    };
     let day = "2026-11-17".parse().expect("date");
     let notices = [
         Notice::Receipt {

@@ -133,7 +133,7 @@ async fn monthly_supporters_are_counted_from_invoices_and_their_status_kept(engi
 
     let status = |app: &TestApp| {
         let store = app.running.state.store.clone();
-        async move { store.supporter(subscription).await.expect("read").expect("supporter").status }
+        async move { store.supporter(subscription).await.expect("read").expect("supporter").status.as_str() }
     };
     assert_eq!(app.deliver(&fixture("invoice_payment_failed.json")).await, 200);
     assert_eq!(status(&app).await, "past_due");

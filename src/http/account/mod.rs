@@ -1,6 +1,7 @@
 //! Readers' own page (SPEC §10): sign-in by emailed link, a database-backed session scoped to
 //! `/account`, a CSRF token on every form, and the pages a signed-in reader sees.
 
+mod monthly;
 mod page;
 mod signin;
 
@@ -36,7 +37,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/details", post(page::details))
         .route("/account/changes/{id}", post(page::decide_change))
         .route("/account/export", get(page::export))
-        .route("/account/erase", post(page::erase));
+        .route("/account/erase", post(page::erase))
+        .route("/account/monthly/amount", post(monthly::amount))
+        .route("/account/monthly/pause", post(monthly::pause))
+        .route("/account/monthly/resume", post(monthly::resume))
+        .route("/account/monthly/cancel", post(monthly::cancel))
+        .route("/account/monthly/payment-method", post(monthly::payment_method))
+        .route(crate::payments::demo::DEMO_PAYMENT_METHOD_PAGE, get(monthly::demo_payment_method));
     READERS.wrap(state, router)
 }
 

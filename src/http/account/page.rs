@@ -12,14 +12,16 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::Reader;
+use super::monthly::{MonthlyOutcome, section};
 use super::signin::SignInForm;
+use crate::domain::Supporter;
 use crate::domain::account::{Erasure, ReaderPayment, Statement, erasure_refused, pseudonym};
 use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::http::form::Fields;
 use crate::http::private::{FormToken, READERS};
-use crate::store::{ConsentChange, MemberChange, ReaderSupport};
+use crate::store::{ConsentChange, MemberChange};
 
 /// "17 November 2026", in the fund's calendar.
 fn day(at: DateTime<Utc>, zone: Tz) -> String {
@@ -66,7 +68,7 @@ pub struct ReaderView {
     /// The calendar years with a statement.
     pub years: Vec<i32>,
     /// Monthly support, with the day it started.
-    pub support: Vec<(ReaderSupport, String)>,
+    pub support: Vec<(Supporter, String)>,
     pub member: Option<RegisterEntry>,
     /// Another name or address typed when buying shares, waiting for the member's answer.
     pub changes: Vec<MemberChange>,
@@ -115,6 +117,8 @@ struct AccountPage<'a> {
     view: ReaderView,
     /// What went wrong with a form of the page: its section (`consent`, `erase`) and why.
     problem: Option<(&'a str, &'a str)>,
+    /// The monthly section, rendered by `monthly::section`.
+    monthly: String,
     /// The register details form: field, label, value, autocomplete.
     fields: Vec<(&'static str, &'static str, String, &'static str)>,
     errors: &'a FieldErrors,
@@ -140,7 +144,7 @@ fn done_message(done: &str) -> &'static str {
         "details" => "Your name and address are changed in the register.",
         "change-accepted" => "The register now has the details you gave when you bought shares.",
         "change-rejected" => "The register keeps your details as they were.",
-        _ => "",
+        other => super::monthly::done_message(other).unwrap_or_default(),
     }
 }
 
@@ -178,24 +182,30 @@ async fn account_page(
     details: Option<&JoinForm>,
     errors: &FieldErrors,
 ) -> Result<String, PageError> {
-    account_page_with(state, reader, done, details, errors, None).await
+    account_page_with(state, reader, done, details, errors, None, &MonthlyOutcome::default()).await
 }
 
 /// The page refused with 422, `problem` shown in its `section`.
 async fn refused(state: &AppState, reader: &Reader, section: &str, problem: &str) -> Result<Response, PageError> {
-    let html = account_page_with(state, reader, "", None, &FieldErrors::new(), Some((section, problem))).await?;
+    let none = FieldErrors::new();
+    let html =
+        account_page_with(state, reader, "", None, &none, Some((section, problem)), &MonthlyOutcome::default()).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response())
 }
 
-async fn account_page_with(
+/// The page, with the state of its forms: `details` and `errors` for the register details,
+/// `problem` for another section's form, and `monthly` for the monthly section.
+pub(super) async fn account_page_with(
     state: &AppState,
     reader: &Reader,
     done: &str,
     details: Option<&JoinForm>,
     errors: &FieldErrors,
     problem: Option<(&str, &str)>,
+    monthly: &MonthlyOutcome,
 ) -> Result<String, PageError> {
     let view = ReaderView::load(state, &reader.key()).await?;
+    let supporters: Vec<Supporter> = view.support.iter().map(|(s, _)| s.clone()).collect();
     let shown = view.member.as_ref().map(|m| JoinForm {
         name: m.name.clone(),
         address_line1: m.address.line1.clone(),
@@ -210,6 +220,7 @@ async fn account_page_with(
         csrf: &reader.csrf,
         email: reader.email.as_str(),
         done,
+        monthly: section(&reader.csrf, &supporters, state.config.fund_timezone, monthly).render()?,
         view,
         fields: vec![
             ("name", "Full name", details.name, "name"),
@@ -443,7 +454,7 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
         "gifts": payments.iter().filter(|p| !p.shares).map(payment).collect::<Vec<_>>(),
         "share_payments": payments.iter().filter(|p| p.shares).map(payment).collect::<Vec<_>>(),
         "monthly_support": store.reader_support(&key).await?.iter().map(|s| json!({
-            "amount_pence": s.amount.0, "status": s.status, "started_at": s.started_at,
+            "amount_pence": s.amount.0, "status": s.status.as_str(), "started_at": s.started_at,
         })).collect::<Vec<_>>(),
         "member": member,
         "consent": history.first().map_or(on_a_form, |c| c.marketing_consent),

@@ -10,10 +10,11 @@ use super::auth::{AtLeast, Viewer};
 use super::gifts::{GiftLine, gift_lines};
 use super::{Frame, local_time};
 use crate::domain::chart::{HEIGHT, PaceChart, WIDTH, pace_chart};
+use crate::domain::supporter::month_of;
 use crate::domain::{Pence, Progress, start_of_day, today_in};
 use crate::http::AppState;
 use crate::http::error::PageError;
-use crate::store::{GiftFilter, SupporterTotals};
+use crate::store::{GiftFilter, SupporterMonth, SupporterTotals};
 
 #[derive(Template)]
 #[template(path = "staff/dashboard.html")]
@@ -27,6 +28,8 @@ struct Dashboard<'a> {
     today_total: (i64, Pence),
     week_total: (i64, Pence),
     supporters: SupporterTotals,
+    /// At risk now, recovered and lost this month (SPEC §11).
+    month: SupporterMonth,
     share_capital: Pence,
     updated: String,
 }
@@ -63,6 +66,10 @@ pub async fn page(AtLeast(user): Viewer, State(state): State<AppState>) -> Resul
         today_total: store.gifts_since(start_of_today).await?,
         week_total: store.gifts_since(midnight(monday)).await?,
         supporters: store.supporter_totals().await?,
+        month: {
+            let (from, to) = month_of(zone, now);
+            store.supporter_month(from, to).await?
+        },
         share_capital: store.share_capital().await?,
         updated: local_time(now, zone),
     };

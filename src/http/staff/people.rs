@@ -12,11 +12,15 @@ use super::auth::{Admin, AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
 use crate::domain::account::may_send_link;
 use crate::domain::shares::register_csv as register_as_csv;
+use crate::domain::supporter::month_of;
 use crate::domain::{EmailAddress, Pence, RegisterEntry, given, mask_addresses};
 use crate::http::AppState;
 use crate::http::account::ReaderView;
 use crate::http::error::PageError;
-use crate::store::{Allotment, HeldApplication, MemberChange, PersonRow, SupporterRow, SupporterTotals};
+use crate::store::{
+    Allotment, AtRisk, HeldApplication, MemberChange, PersonRow, SupporterChange, SupporterMonth, SupporterRow,
+    SupporterTotals,
+};
 
 #[derive(Default, Deserialize)]
 #[serde(default)]
@@ -101,24 +105,63 @@ pub async fn send_link(
     Ok(Redirect::to(&format!("/staff/people?{}", back.finish())).into_response())
 }
 
+/// A supporter at risk as staff read it: the decline in words and Stripe's, the times local.
+struct AtRiskLine {
+    risk: AtRisk,
+    reason: String,
+    failed: String,
+    next_attempt: String,
+}
+
 #[derive(Template)]
 #[template(path = "staff/supporters.html")]
 struct SupportersPage<'a> {
     frame: Frame<'a>,
     totals: SupporterTotals,
-    supporters: Vec<(SupporterRow, String)>,
+    month: SupporterMonth,
+    at_risk: Vec<AtRiskLine>,
+    /// Each supporter, with since and, when paused, until.
+    supporters: Vec<(SupporterRow, String, Option<String>)>,
+    changes: Vec<(SupporterChange, String)>,
 }
 
+/// Monthly supporters, those at risk first (SPEC §11): past due now with the decline reason, the
+/// amount at risk and Stripe's next attempt; what was recovered and lost this month; the
+/// history of pauses, resumptions and endings.
 pub async fn supporters(AtLeast(user): Viewer, State(state): State<AppState>) -> Result<Html<String>, PageError> {
     let zone = state.config.fund_timezone;
+    let (from, to) = month_of(zone, state.clock.now());
     let supporters = state.store.supporters().await?.into_iter().map(|s| {
         let since = local_time(s.started_at, zone);
-        (s, since)
+        let until = s.paused_until.map(|t| local_time(t, zone));
+        (s, since, until)
+    });
+    let at_risk = state.store.supporters_at_risk().await?.into_iter().map(|risk| AtRiskLine {
+        reason: risk.decline.as_ref().map_or_else(
+            || "not known".to_owned(),
+            |d| match &d.detail {
+                Some(said) => format!("{} (Stripe: {said})", d.reason.words()),
+                None => d.reason.words().to_owned(),
+            },
+        ),
+        failed: risk.failed_at.map(|t| local_time(t, zone)).unwrap_or_default(),
+        next_attempt: risk.next_attempt.map_or_else(|| "no more attempts".to_owned(), |t| local_time(t, zone)),
+        risk,
     });
     let page = SupportersPage {
         frame: Frame::new(&state, &user, "supporters"),
         totals: state.store.supporter_totals().await?,
+        month: state.store.supporter_month(from, to).await?,
+        at_risk: at_risk.collect(),
         supporters: supporters.collect(),
+        changes: state
+            .store
+            .supporter_changes(50)
+            .await?
+            .into_iter()
+            .map(|c| (local_time(c.at, zone), c))
+            .map(|(t, c)| (c, t))
+            .collect(),
     };
     Ok(Html(page.render()?))
 }
