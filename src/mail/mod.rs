@@ -128,6 +128,8 @@ struct Declined<'a> {
     words: &'static str,
     /// A Bacs mandate cancelled or an account closed: new bank details, not a retry.
     new_details: bool,
+    /// Paid by Bacs Direct Debit: "bank details" rather than "card".
+    direct_debit: bool,
     next_attempt: Option<String>,
 }
 
@@ -262,10 +264,12 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
         )),
         Notice::PaymentFailed { amount, reason, direct_debit, next_attempt_on } => {
             let declined = Declined {
+                direct_debit: *direct_debit,
                 org,
                 amount: money(amount),
                 words: reason.words(),
-                new_details: *direct_debit && reason.needs_new_details(),
+                // A cancelled mandate or a closed account fails again however often it is tried.
+                new_details: reason.needs_new_details(),
                 next_attempt: next_attempt_on.as_ref().map(day),
             };
             Ok((PaymentFailedText(&declined).render()?, PaymentFailedHtml(&declined).render()?))
