@@ -299,3 +299,41 @@ pub fn compose(notice: &Notice, to: &str, message_key: &str, org: &Letterhead<'_
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| MailError::Build(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DeclineReason;
+
+    fn texts(notice: &Notice) -> (String, String) {
+        let from: Mailbox = "Fund <fund@paper.example>".parse().expect("mailbox");
+        let org = Letterhead {
+            org_name: "Morning Star Readers",
+            org_registration: "",
+            from: &from,
+            account_url: "https://fund.paper.example/account",
+            home_url: "https://fund.paper.example/",
+        };
+        render(notice, &org).expect("renders")
+    }
+
+    /// SPEC §11: what the bank said, in words; a retry promised only when one can succeed.
+    #[test]
+    fn a_failed_payment_says_what_the_bank_said_and_what_happens_next() {
+        let failed = |reason, direct_debit, next: Option<&str>| Notice::PaymentFailed {
+            amount: Pence(1000),
+            reason,
+            direct_debit,
+            next_attempt_on: next.map(|d| d.parse().expect("date")),
+        };
+        let (text, html) = texts(&failed(DeclineReason::InsufficientFunds, false, Some("2027-01-12")));
+        assert!(text.contains("not enough money") && text.contains("We will try again on 12 January 2027"), "{text}");
+        assert!(html.contains("href=\"https://fund.paper.example/account\""), "{html}");
+        let (text, _) = texts(&failed(DeclineReason::AccountClosed, false, Some("2027-01-12")));
+        assert!(text.contains("cannot be charged again") && !text.contains("try again"), "{text}");
+        let (text, _) = texts(&failed(DeclineReason::MandateCancelled, true, Some("2027-01-12")));
+        assert!(text.contains("Direct Debit cannot be taken again") && !text.contains("try again"), "{text}");
+        let (text, _) = texts(&failed(DeclineReason::Other, false, None));
+        assert!(text.contains("the payment was not accepted") && text.contains("/account"), "{text}");
+    }
+}
