@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
+use crate::domain::StripePayment;
 use crate::domain::{Frequency, Pence};
-use crate::jobs::reconcile::StripePayment;
 use crate::store::{Donation, ShareApplication};
 
 /// What a demo checkout sells: a donation or an application for shares.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::Pence;
-use crate::jobs::reconcile::StripePayment;
+use crate::domain::StripePayment;
 
 /// What a checkout sells; Stripe's `metadata.kind` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

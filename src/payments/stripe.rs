@@ -19,7 +19,7 @@ use url::Url;
 use super::{CheckoutRequest, GatewayError, PaymentGateway, Purchase};
 use crate::config::StripeConfig;
 use crate::domain::Pence;
-use crate::jobs::reconcile::StripePayment;
+use crate::domain::StripePayment;
 
 /// Each call to Stripe gives up after this: a reader waiting on the donation form gets an
 /// answer well before the page's own 30 s deadline.
