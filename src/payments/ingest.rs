@@ -54,8 +54,10 @@ impl EventQueue {
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> EventQueue {
         let (jobs, waiting) = mpsc::channel(WORKERS * BATCH);
         let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..WORKERS {
-            tokio::spawn(work(store.clone(), clock.clone(), waiting.clone()));
+        // Each worker on its own stripe; another instance most likely on others.
+        let first = i64::from(std::process::id());
+        for stripe in (first..).take(WORKERS) {
+            tokio::spawn(work(store.clone(), clock.clone(), waiting.clone(), stripe));
         }
         EventQueue { jobs }
     }
@@ -69,8 +71,9 @@ impl EventQueue {
     }
 }
 
-/// A worker: the events waiting, up to [`BATCH`], in one transaction; then the next ones.
-async fn work(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: Arc<Mutex<mpsc::Receiver<Job>>>) {
+/// A worker: the events waiting, up to [`BATCH`], in one transaction, adding to `stripe` of the
+/// campaign totals; then the next ones.
+async fn work(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, stripe: i64) {
     let mut jobs = Vec::with_capacity(BATCH);
     loop {
         if waiting.lock().await.recv_many(&mut jobs, BATCH).await == 0 {
@@ -78,7 +81,7 @@ async fn work(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: Arc<Mutex<m
         }
         let (events, answers): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|job| ((job.event, job.meaning), job.outcome)).unzip();
-        let outcomes = store.apply_payment_events(&events, clock.now()).await;
+        let outcomes = store.apply_payment_events(&events, stripe, clock.now()).await;
         for (answer, outcome) in answers.into_iter().zip(outcomes) {
             // A delivery whose sender went away is stored all the same.
             let _ = answer.send(outcome);

@@ -141,9 +141,12 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + 'static {
     /// deliveries of one event cannot deadlock. If the batch fails (a bad event, a lost
     /// connection, a deadlock with another writer) nothing of it is kept and each event is
     /// applied again in a transaction of its own: one event's failure is only its own outcome.
+    /// On PostgreSQL the batch adds to stripe `stripe` (0 to 15) of the campaign totals: batches
+    /// at once on different stripes never wait for each other's totals.
     async fn apply_payment_events(
         &self,
         events: &[(ReceivedEvent, PaymentEvent)],
+        stripe: i64,
         now: DateTime<Utc>,
     ) -> Vec<Result<EventOutcome, StoreError>>;
     /// Keeps a verified event that could not be read, for staff.

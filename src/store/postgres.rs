@@ -19,17 +19,18 @@ const SLOW: Duration = Duration::from_secs(1);
 
 // A sequence hands out receipt numbers without a row lock held until commit: each receipt
 // takes its own (`next_receipt_number` in sql.rs), and a unique index refuses any repeat.
-// A transaction adds to the stripe of the totals that its connection owns (its backend's id
-// mod 16, `TOTAL_SHARDS`), not the ledger row's: transactions at once add to different rows,
-// and a batch of events (`apply_payment_events`) holds one row per campaign, so two batches
-// never wait on each other's totals nor lock them in opposite orders.
+// A transaction adds to one stripe of the totals, not the ledger row's: a batch of events its
+// worker's (`apply_payment_events`, set by `lock_deliveries`), any other its connection's (the
+// backend's id mod 16, `TOTAL_SHARDS`). Transactions at once add to different rows, and a batch
+// holds one row per campaign, so two batches neither wait on each other's totals nor lock them
+// in opposite orders.
 shared_store!(
     Postgres,
     begin_write: "BEGIN",
     for_update: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     next_receipt: "SELECT nextval($1::regclass)",
-    total_stripe: "pg_backend_pid() % 16"
+    total_stripe: "COALESCE(NULLIF(current_setting('coopfund.stripe', true), '')::bigint, pg_backend_pid() % 16)"
 );
 staff_area!(Postgres);
 
@@ -45,12 +46,20 @@ impl SqlStore<Postgres> {
 
     /// Locks the ids of a batch's events until it ends, all at once and in one order: another
     /// batch holding a delivery of one of them is waited for before anything else is locked,
-    /// so two batches never hold what the other waits for (`apply_payment_events`).
-    async fn lock_deliveries(tx: &mut sqlx::Transaction<'_, Postgres>, ids: &[&str]) -> Result<(), StoreError> {
+    /// so two batches never hold what the other waits for (`apply_payment_events`). And sets
+    /// the stripe of the totals the batch adds to, until it ends.
+    async fn lock_deliveries(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        ids: &[&str],
+        stripe: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY k) ids",
+            "WITH stripe AS (SELECT set_config('coopfund.stripe', $2, true))
+             SELECT pg_advisory_xact_lock(k) FROM stripe,
+               (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY k) ids",
         )
         .bind(ids)
+        .bind(stripe.rem_euclid(super::sql::TOTAL_SHARDS).to_string())
         .execute(&mut **tx)
         .await?;
         Ok(())

@@ -201,6 +201,7 @@ macro_rules! shared_store {
             async fn apply_together(
                 &self,
                 events: &[(ReceivedEvent, PaymentEvent)],
+                stripe: i64,
                 now: DateTime<Utc>,
             ) -> Result<Vec<EventOutcome>, StoreError> {
                 let mut order: Vec<usize> = (0..events.len()).collect();
@@ -208,7 +209,7 @@ macro_rules! shared_store {
                 let mut applied = Vec::with_capacity(events.len());
                 let mut tx = self.pool.begin_with($begin).await?;
                 let ids: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
-                Self::lock_deliveries(&mut tx, &ids).await?;
+                Self::lock_deliveries(&mut tx, &ids, stripe).await?;
                 for i in order {
                     let (event, meaning) = &events[i];
                     let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut tx;
@@ -1002,10 +1003,11 @@ macro_rules! shared_store {
             async fn apply_payment_events(
                 &self,
                 events: &[(ReceivedEvent, PaymentEvent)],
+                stripe: i64,
                 now: DateTime<Utc>,
             ) -> Vec<Result<EventOutcome, StoreError>> {
                 if events.len() > 1 {
-                    match self.apply_together(events, now).await {
+                    match self.apply_together(events, stripe, now).await {
                         Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
                         Err(e) => tracing::info!(error = %e, events = events.len(), "a batch of webhook events failed; applying each alone"),
                     }

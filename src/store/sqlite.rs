@@ -69,7 +69,11 @@ impl SqlStore<Sqlite> {
     }
 
     /// Nothing to do: a write transaction here has the whole database to itself.
-    async fn lock_deliveries(_tx: &mut sqlx::Transaction<'_, Sqlite>, _ids: &[&str]) -> Result<(), StoreError> {
+    async fn lock_deliveries(
+        _tx: &mut sqlx::Transaction<'_, Sqlite>,
+        _ids: &[&str],
+        _stripe: i64,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 
