@@ -30,6 +30,7 @@ use crate::mail::Transport;
 use crate::mail::outbox::Outbox;
 use crate::payments::PaymentGateway;
 use crate::payments::demo::DemoGateway;
+use crate::payments::ingest::EventQueue;
 use crate::payments::stripe::StripeGateway;
 use crate::store::{self, Store};
 
@@ -45,6 +46,8 @@ pub struct Shared {
     pub gateway: Arc<dyn PaymentGateway>,
     /// Wakes the outbox worker when a payment has written an email.
     pub outbox_wake: Arc<Notify>,
+    /// Verified webhook events on their way to the ledger, applied in batches.
+    pub events: EventQueue,
     /// Cancelled at shutdown: long-lived responses (event streams) end with it.
     pub shutdown: CancellationToken,
     /// Signs the staff login form's CSRF cookie.
@@ -111,6 +114,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let outbox_wake = Arc::new(Notify::new());
     let stop = CancellationToken::new();
+    let events = EventQueue::start(store.clone(), clock.clone());
     let state = AppState(Arc::new(Shared {
         config: config.clone(),
         store: store.clone(),
@@ -118,6 +122,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         fund,
         gateway,
         outbox_wake: outbox_wake.clone(),
+        events,
         shutdown: stop.clone(),
         login_key,
         password_checks: PasswordChecks::new(PASSWORD_CHECKS_AT_ONCE),

@@ -21,7 +21,7 @@ pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftEntry, GiftMethod, GiftReference, GiftRefused, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};
 pub use notice::Notice;
-pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent};
+pub use payment::{CountedPayment, DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent, StripePayment};
 pub use shares::{JoinForm, NewShareApplication, PostalAddress, RegisterEntry, ShareRules};
 pub use staff::{PasswordError, Role};
 pub use supporter::{

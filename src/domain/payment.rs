@@ -177,6 +177,29 @@ impl EventOutcome {
     }
 }
 
+/// A payment as Stripe records it (a succeeded charge in pounds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StripePayment {
+    /// The PaymentIntent, which is how the ledger knows a gift.
+    pub payment: String,
+    pub amount: Pence,
+    pub refunded: Pence,
+    pub customer: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+/// A payment as the ledger counted it, for reconciliation against [`StripePayment`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountedPayment {
+    pub payment: String,
+    /// Every reference Stripe gave it (its PaymentIntent among them, once known), `payment` included.
+    pub references: Vec<String>,
+    pub amount: Pence,
+    pub refunded: Pence,
+    pub customer: Option<String>,
+    pub paid_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             crate::metrics::webhook_event("unverified", "refused");
             (StatusCode::BAD_REQUEST, "invalid signature")
         }
-        Err(IngestError::Store(e)) => {
+        Err(e @ (IngestError::Store(_) | IngestError::Stopping)) => {
             tracing::error!(error = %e, "webhook not stored; Stripe will retry");
             (StatusCode::SERVICE_UNAVAILABLE, "not stored; try again")
         }

@@ -4,33 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::Pence;
-
-/// A payment as Stripe records it (a succeeded charge in pounds).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StripePayment {
-    /// The PaymentIntent, which is how the ledger knows a gift.
-    pub payment: String,
-    pub amount: Pence,
-    pub refunded: Pence,
-    pub customer: Option<String>,
-    pub created: DateTime<Utc>,
-}
-
-/// A payment as the ledger counted it.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct CountedPayment {
-    pub payment: String,
-    /// Every reference Stripe gave it (its PaymentIntent among them, once known), `payment` included.
-    #[sqlx(skip)]
-    pub references: Vec<String>,
-    #[sqlx(try_from = "i64")]
-    pub amount: Pence,
-    #[sqlx(try_from = "i64")]
-    pub refunded: Pence,
-    pub customer: Option<String>,
-    pub paid_at: DateTime<Utc>,
-}
+use crate::domain::{CountedPayment, Pence, StripePayment};
 
 /// Every difference, one line each, for payments made since `from`.
 ///

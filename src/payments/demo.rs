@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Checkout, CheckoutRequest, GatewayError, MonthlyChange, PaymentGateway, Purchase};
-use crate::domain::{Decline, Frequency, Pence, Supporter};
-use crate::jobs::reconcile::StripePayment;
+use crate::domain::{Decline, Frequency, Pence, StripePayment, Supporter};
 use crate::store::{Donation, ShareApplication};
 
 /// What a demo checkout sells: a donation or an application for shares.

@@ -1,13 +1,17 @@
 //! Webhook events from verification to the ledger: the one path every payment takes,
 //! whether Stripe delivered it or the demo gateway made it.
 
+use std::sync::Arc;
+
 use stripe_webhook::{Webhook, WebhookError};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::events;
 use crate::app::AppState;
+use crate::clock::Clock;
 use crate::domain::payment::largest_payment;
 use crate::domain::{EventOutcome, PaymentEvent, ReceivedEvent};
-use crate::store::{Actor, StoreError};
+use crate::store::{Actor, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -17,6 +21,72 @@ pub enum IngestError {
     /// Not stored: the sender must try again.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Not stored: the service is stopping, and the sender must try again.
+    #[error("the service is stopping")]
+    Stopping,
+}
+
+/// How many batches of events are applied at once, each in its own transaction (and, on
+/// PostgreSQL, on its own stripe of the campaign totals: `store/postgres.rs`).
+const WORKERS: usize = 4;
+
+/// The most events applied in one transaction.
+const BATCH: usize = 16;
+
+/// Verified events on their way to the ledger. Deliveries that arrive together are applied
+/// together, a batch in one transaction with one commit (`Store::apply_payment_events`), each
+/// by the same rules as one alone; each delivery is answered with its own outcome once the
+/// batch is committed, so a 200 still means stored. Nothing waits to fill a batch: a worker
+/// takes the events that are waiting when it is free, however few.
+pub struct EventQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// One delivery waiting for its batch, and where its outcome goes.
+struct Job {
+    event: ReceivedEvent,
+    meaning: PaymentEvent,
+    outcome: oneshot::Sender<Result<EventOutcome, StoreError>>,
+}
+
+impl EventQueue {
+    /// Starts the workers; they stop when the queue is dropped, after the events it holds.
+    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> EventQueue {
+        let (jobs, waiting) = mpsc::channel(WORKERS * BATCH);
+        let waiting = Arc::new(Mutex::new(waiting));
+        // Each worker on its own stripe; another instance most likely on others.
+        let first = i64::from(std::process::id());
+        for stripe in (first..).take(WORKERS) {
+            tokio::spawn(work(store.clone(), clock.clone(), waiting.clone(), stripe));
+        }
+        EventQueue { jobs }
+    }
+
+    /// Stores and applies a newly delivered event with those that arrived with it; its outcome
+    /// once its batch is committed.
+    async fn apply(&self, event: ReceivedEvent, meaning: PaymentEvent) -> Result<EventOutcome, IngestError> {
+        let (outcome, answer) = oneshot::channel();
+        self.jobs.send(Job { event, meaning, outcome }).await.map_err(|_| IngestError::Stopping)?;
+        Ok(answer.await.map_err(|_| IngestError::Stopping)??)
+    }
+}
+
+/// A worker: the events waiting, up to [`BATCH`], in one transaction, adding to `stripe` of the
+/// campaign totals; then the next ones.
+async fn work(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, stripe: i64) {
+    let mut jobs = Vec::with_capacity(BATCH);
+    loop {
+        if waiting.lock().await.recv_many(&mut jobs, BATCH).await == 0 {
+            return;
+        }
+        let (events, answers): (Vec<_>, Vec<_>) =
+            jobs.drain(..).map(|job| ((job.event, job.meaning), job.outcome)).unzip();
+        let outcomes = store.apply_payment_events(&events, stripe, clock.now()).await;
+        for (answer, outcome) in answers.into_iter().zip(outcomes) {
+            // A delivery whose sender went away is stored all the same.
+            let _ = answer.send(outcome);
+        }
+    }
 }
 
 /// Verifies a delivery, stores it by its id and applies it: all or nothing.
@@ -35,9 +105,10 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     let meaning = with_decline(state, interpret(state, &event)).await;
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
-    let outcome = state.store.apply_payment_event(&received, &meaning, false, now).await?;
-    tracing::info!(event = %received.id, kind = %received.kind, outcome = outcome.label(), "webhook event");
-    follow_up(state, &received.kind, &outcome).await?;
+    let (id, kind) = (received.id.clone(), received.kind.clone());
+    let outcome = state.events.apply(received, meaning).await?;
+    tracing::info!(event = %id, %kind, outcome = outcome.label(), "webhook event");
+    follow_up(state, &kind, &outcome).await?;
     Ok(outcome)
 }
 

@@ -8,8 +8,7 @@ pub mod stripe;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Decline, Pence, Supporter};
-use crate::jobs::reconcile::StripePayment;
+use crate::domain::{Decline, Pence, StripePayment, Supporter};
 
 /// What a checkout sells; Stripe's `metadata.kind` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,8 +25,7 @@ use url::Url;
 
 use super::{Checkout, CheckoutRequest, GatewayError, MonthlyChange, PaymentGateway, Purchase};
 use crate::config::StripeConfig;
-use crate::domain::{Decline, DeclineReason, Pence, Supporter};
-use crate::jobs::reconcile::StripePayment;
+use crate::domain::{Decline, DeclineReason, Pence, StripePayment, Supporter};
 
 /// Each call to Stripe gives up after this: a reader waiting on the donation form gets an
 /// answer well before the page's own 30 s deadline.

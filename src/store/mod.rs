@@ -14,10 +14,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
-    Campaign, CampaignKind, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, OfflineGift,
-    PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role, Supporter,
+    Campaign, CampaignKind, CountedPayment, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication,
+    OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role, Supporter,
 };
-use crate::jobs::reconcile::CountedPayment;
 pub use account_sql::{ConsentChange, ReaderAccounts};
 pub use supporters::{AtRisk, SupporterChange, SupporterMonth, SupporterWatch};
 use supporters::{InvoiceRecordRow, SupporterRecordRow};
@@ -113,9 +112,6 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<RecordedGift, StoreError>;
-    /// Books one movement of money and the campaign's totals in one transaction.
-    /// Returns false, changing nothing, when that source id was booked before.
-    async fn book(&self, campaign: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Keeps a reader's gift, not yet paid, and the person it comes from.
     async fn create_donation(
@@ -147,6 +143,20 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
         retry: bool,
         now: DateTime<Utc>,
     ) -> Result<EventOutcome, StoreError>;
+    /// Stores and applies several newly delivered events as `apply_payment_event` does, with
+    /// one commit for them all; their outcomes in the order given. The events are applied in
+    /// the order of their ids, so that batches running at once lock rows in one order and two
+    /// deliveries of one event cannot deadlock. If the batch fails (a bad event, a lost
+    /// connection, a deadlock with another writer) nothing of it is kept and each event is
+    /// applied again in a transaction of its own: one event's failure is only its own outcome.
+    /// On PostgreSQL the batch adds to stripe `stripe` (0 to 15) of the campaign totals: batches
+    /// at once on different stripes never wait for each other's totals.
+    async fn apply_payment_events(
+        &self,
+        events: &[(ReceivedEvent, PaymentEvent)],
+        stripe: i64,
+        now: DateTime<Utc>,
+    ) -> Vec<Result<EventOutcome, StoreError>>;
     /// Keeps a verified event that could not be read, for staff.
     async fn record_unparsed_event(
         &self,

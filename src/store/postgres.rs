@@ -19,12 +19,18 @@ const SLOW: Duration = Duration::from_secs(1);
 
 // A sequence hands out receipt numbers without a row lock held until commit: each receipt
 // takes its own (`next_receipt_number` in sql.rs), and a unique index refuses any repeat.
+// A transaction adds to one stripe of the totals, not the ledger row's: a batch of events its
+// worker's (`apply_payment_events`, set by `lock_deliveries`), any other its connection's (the
+// backend's id mod 16, `TOTAL_SHARDS`). Transactions at once add to different rows, and a batch
+// holds one row per campaign, so two batches neither wait on each other's totals nor lock them
+// in opposite orders.
 shared_store!(
     Postgres,
     begin_write: "BEGIN",
     for_update: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
-    next_receipt: "SELECT nextval($1::regclass)"
+    next_receipt: "SELECT nextval($1::regclass)",
+    total_stripe: "COALESCE(NULLIF(current_setting('coopfund.stripe', true), '')::bigint, pg_backend_pid() % 16)"
 );
 staff_area!(Postgres);
 
@@ -36,6 +42,27 @@ impl SqlStore<Postgres> {
     /// A write transaction, begun the one way writes begin here ([`BEGIN_WRITE`]).
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin_with(BEGIN_WRITE).await
+    }
+
+    /// Locks the ids of a batch's events until it ends, all at once and in one order: another
+    /// batch holding a delivery of one of them is waited for before anything else is locked,
+    /// so two batches never hold what the other waits for (`apply_payment_events`). And sets
+    /// the stripe of the totals the batch adds to, until it ends.
+    async fn lock_deliveries(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        ids: &[&str],
+        stripe: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "WITH stripe AS (SELECT set_config('coopfund.stripe', $2, true))
+             SELECT pg_advisory_xact_lock(k) FROM stripe,
+               (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY k) ids",
+        )
+        .bind(ids)
+        .bind(stripe.rem_euclid(super::sql::TOTAL_SHARDS).to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// One statement for a whole chunk of attempts: under load the outbox worker's marks

@@ -62,7 +62,8 @@ macro_rules! shared_store {
         begin_write: $begin:literal,
         for_update: $for_update:literal,
         skip_locked: $skip_locked:literal,
-        next_receipt: $next_receipt:literal
+        next_receipt: $next_receipt:literal,
+        total_stripe: $total_stripe:literal
     ) => {
         use chrono::{DateTime, NaiveDate, Utc};
         use sqlx::Transaction;
@@ -86,7 +87,7 @@ macro_rules! shared_store {
             ShareApplication, StaffMember, Store, StoreError, SupporterRow, SupporterTotals, Tried,
             RecordedGift,
         };
-        use $crate::jobs::reconcile::CountedPayment;
+        use $crate::domain::CountedPayment;
 
         impl SqlStore<$engine> {
             /// Alone on the pool (roll-over, seeding) or inside the transaction that audits it.
@@ -203,6 +204,30 @@ macro_rules! shared_store {
                 // The ledger's own primitive: one sequence for every receipt, whoever writes it.
                 let sequence = $crate::ledger::LedgerTx::next_receipt_number(tx).await?;
                 Ok(receipt_number(paid_on.year(), sequence))
+            }
+
+            /// Every event of a batch in one transaction, in the order of their ids, once no other
+            /// batch holds any of them; their outcomes in the order given.
+            async fn apply_together(
+                &self,
+                events: &[(ReceivedEvent, PaymentEvent)],
+                stripe: i64,
+                now: DateTime<Utc>,
+            ) -> Result<Vec<EventOutcome>, StoreError> {
+                let mut order: Vec<usize> = (0..events.len()).collect();
+                order.sort_by(|a, b| events[*a].0.id.cmp(&events[*b].0.id));
+                let mut applied = Vec::with_capacity(events.len());
+                let mut tx = self.pool.begin_with($begin).await?;
+                let ids: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
+                Self::lock_deliveries(&mut tx, &ids, stripe).await?;
+                for i in order {
+                    let (event, meaning) = &events[i];
+                    let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut tx;
+                    applied.push((i, $crate::ledger::apply_event(ledger, event, meaning, false, now).await?));
+                }
+                tx.commit().await?;
+                applied.sort_by_key(|(i, _)| *i);
+                Ok(applied.into_iter().map(|(_, outcome)| outcome).collect())
             }
 
             /// Queues an email about the payment or gift `reference`.
@@ -389,14 +414,16 @@ macro_rules! shared_store {
             }
 
             async fn add_to_totals(&mut self, m: &Movement, ledger_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query(
+                sqlx::query(concat!(
                     "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-                     VALUES ($1, $2, $3, $4, $5)
+                     VALUES ($1, ",
+                    $total_stripe,
+                    ", $3, $4, $5)
                      ON CONFLICT (campaign_id, shard) DO UPDATE SET
                        raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
                        gifts = campaign_totals.gifts + excluded.gifts,
-                       updated_at = excluded.updated_at",
-                )
+                       updated_at = excluded.updated_at"
+                ))
                 .bind(m.campaign_id)
                 .bind(ledger_id.rem_euclid(TOTAL_SHARDS))
                 .bind(m.amount.0)
@@ -983,14 +1010,6 @@ macro_rules! shared_store {
                 Ok(RecordedGift { reference: reference.to_owned(), new: true, campaign: gift.campaign().to_owned(), amount: entry.amount })
             }
 
-            async fn book(&self, campaign: &str, entry: &LedgerEntry, now: DateTime<Utc>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let campaign_id = Self::campaign_id(&mut tx, campaign).await?;
-                let booked = Self::book_in(&mut tx, campaign_id, entry, now).await?;
-                tx.commit().await?;
-                Ok(booked)
-            }
-
             async fn create_donation(
                 &self,
                 id: &str,
@@ -1097,6 +1116,25 @@ macro_rules! shared_store {
                 let outcome = $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?;
                 tx.commit().await?;
                 Ok(outcome)
+            }
+
+            async fn apply_payment_events(
+                &self,
+                events: &[(ReceivedEvent, PaymentEvent)],
+                stripe: i64,
+                now: DateTime<Utc>,
+            ) -> Vec<Result<EventOutcome, StoreError>> {
+                if events.len() > 1 {
+                    match self.apply_together(events, stripe, now).await {
+                        Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                        Err(e) => tracing::info!(error = %e, events = events.len(), "a batch of webhook events failed; applying each alone"),
+                    }
+                }
+                let mut outcomes = Vec::with_capacity(events.len());
+                for (event, meaning) in events {
+                    outcomes.push(self.apply_payment_event(event, meaning, false, now).await);
+                }
+                outcomes
             }
 
             async fn record_unparsed_event(&self, event: &ReceivedEvent, note: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -1396,13 +1434,24 @@ macro_rules! shared_store {
             }
 
             async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError> {
-                let mut payments: Vec<CountedPayment> = sqlx::query_as(
-                    "SELECT payment, amount_pence AS amount, refunded_pence AS refunded, customer, paid_at
+                let rows: Vec<(String, i64, i64, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT payment, amount_pence, refunded_pence, customer, paid_at
                      FROM payments WHERE paid_at >= $1 ORDER BY paid_at, payment",
                 )
                 .bind(since)
                 .fetch_all(&self.pool)
                 .await?;
+                let mut payments: Vec<CountedPayment> = rows
+                    .into_iter()
+                    .map(|(payment, amount, refunded, customer, paid_at)| CountedPayment {
+                        payment,
+                        references: Vec::new(),
+                        amount: Pence(amount),
+                        refunded: Pence(refunded),
+                        customer,
+                        paid_at,
+                    })
+                    .collect();
                 let references: Vec<(String, String)> = sqlx::query_as(
                     "SELECT r.payment, r.reference FROM payment_references r JOIN payments p ON p.payment = r.payment
                      WHERE p.paid_at >= $1",

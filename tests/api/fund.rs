@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use coopfund::domain::Pence;
-use coopfund::store::{self, LedgerEntry};
+use coopfund::domain::{GiftEntry, GiftMethod, GiftReference, OfflineGift, Pence};
+use coopfund::store::{self, Actor};
 use serde_json::json;
 
 use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
@@ -175,19 +175,23 @@ async fn concurrent_and_repeated_bookings_count_once(engine: Engine) {
     let store = store::open(&db.url).await.expect("open");
     let now: DateTime<Utc> = NOW.parse().expect("instant");
     store.seed_demo_campaign(date("2026-11-17"), now).await.expect("seed");
-    // 40 payments of £1.25, each delivered three times, all at once.
-    let store = Arc::clone(&store);
+    let campaign = store.campaign("fighting-fund-2026-11").await.expect("read").expect("campaign");
+    // 40 cheques of £1.25, each entered three times, all at once: the cheque number is the
+    // ledger's source id, so each is booked once however the entries race.
     let tasks = (0..120).map(|i| {
         let store = Arc::clone(&store);
+        let entry = GiftEntry {
+            amount: Pence(125),
+            method: GiftMethod::Cheque,
+            received_on: date("2026-11-17"),
+            email: None,
+            name: None,
+            note: None,
+            reference: GiftReference::typed(GiftMethod::Cheque, &format!("{}", 100_000 + i % 40)).expect("reference"),
+        };
+        let gift = OfflineGift::new(&campaign, entry, date("2026-11-17")).expect("a gift");
         tokio::spawn(async move {
-            let entry = LedgerEntry {
-                amount: Pence(125),
-                gifts: 1,
-                source: "stripe",
-                source_id: format!("pi_{}", i % 40),
-                occurred_at: now,
-            };
-            store.book("fighting-fund-2026-11", &entry, now).await.expect("book")
+            store.record_offline_gift(&gift, now, &Actor::command_line(), now).await.expect("record").new
         })
     });
     let booked = futures::future::join_all(tasks).await.into_iter().filter(|r| *r.as_ref().expect("task")).count();

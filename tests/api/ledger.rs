@@ -282,6 +282,41 @@ async fn a_crowd_on_two_instances_gets_distinct_receipt_numbers() {
     first.running.stop().await;
 }
 
+/// The batch path on PostgreSQL: deliveries that arrive together are applied together, yet each
+/// is answered with its own outcome once stored, and one that the database refuses fails alone:
+/// 31 paid gifts each delivered twice and one bad event, 32 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_applied_together_are_answered_each_and_a_bad_one_fails_alone() {
+    let (app, _stripe) = app(Engine::Postgres).await;
+    let mut db = sqlx::PgConnection::connect(&app.db.url).await.expect("connect to PostgreSQL");
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
+         CREATE TRIGGER refuse_event BEFORE INSERT ON stripe_events FOR EACH ROW
+           WHEN (NEW.id = 'evt_batch_bad') EXECUTE FUNCTION refuse_event();",
+    )
+    .execute(&mut db)
+    .await
+    .expect("a trigger that refuses one event");
+    let gifts: Vec<CardGift> = (0..31).map(|i| CardGift::new(&format!("batch_{i}"), 700 + i)).collect();
+    let mut bad = CardGift::new("batch_bad", 999).paid(None);
+    bad["id"] = json!("evt_batch_bad");
+    let mut deliveries: Vec<(u16, Value)> =
+        gifts.iter().flat_map(|g| [(200, g.paid(None)), (200, g.paid(None))]).collect();
+    deliveries.insert(20, (503, bad.clone()));
+    let statuses: Vec<u16> =
+        futures::stream::iter(deliveries.iter().map(|(_, event)| app.deliver(event))).buffered(32).collect().await;
+    let expected: Vec<u16> = deliveries.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, expected, "each delivery answered with its own outcome");
+    let raised: i64 = gifts.iter().map(CardGift::amount).sum();
+    assert_eq!(app.raised().await, raised);
+    assert_eq!(distinct_receipt_numbers(&app.db.url).await.len(), 31, "one receipt per gift");
+    // Stripe delivers the refused event again; once the database takes it, it counts.
+    sqlx::raw_sql("DROP TRIGGER refuse_event ON stripe_events").execute(&mut db).await.expect("drop the trigger");
+    assert_eq!(app.deliver(&bad).await, 200);
+    assert_eq!(app.raised().await, raised + 999);
+    app.running.stop().await;
+}
+
 /// Applies for shares through `POST /join` and returns the application id Checkout was given.
 pub async fn apply_for_shares(app: &TestApp, stripe: &FakeStripe, email: &str, name: &str, pounds: &str) -> String {
     apply_at(app, stripe, (email, name, "1 Mill Lane"), pounds).await

@@ -78,7 +78,7 @@ async fn the_inactive_are_pseudonymised_and_old_former_members_leave_the_registe
     }
     assert_eq!(app.raised().await, raised, "the figures stay");
     let payments_after = store.counted_payments(years_on(0) - chrono::Duration::days(30)).await.expect("payments");
-    let amounts = |p: &[coopfund::jobs::reconcile::CountedPayment]| format!("{p:?}").matches("Pence").count();
+    let amounts = |p: &[coopfund::domain::CountedPayment]| format!("{p:?}").matches("Pence").count();
     assert_eq!(payments_after.len(), payments_before.len(), "reconcile sees the same payments");
     assert_eq!(amounts(&payments_after), amounts(&payments_before));
     let receipts = scalar(&app.db, "SELECT COUNT(*) FROM outbox WHERE receipt_number IS NOT NULL").await;
