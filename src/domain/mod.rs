@@ -24,7 +24,9 @@ pub use notice::Notice;
 pub use payment::{DisputeStage, EventOutcome, PaymentEvent, ReceivedEvent};
 pub use shares::{JoinForm, NewShareApplication, PostalAddress, RegisterEntry, ShareRules};
 pub use staff::{PasswordError, Role};
-pub use supporter::{Decline, DeclineReason, Ending, SubscriptionTerms, Supporter, SupporterStatus};
+pub use supporter::{
+    Decline, DeclineReason, Ending, PaymentFailure, SubscriptionChange, SubscriptionTerms, Supporter, SupporterStatus,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;

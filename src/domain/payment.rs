@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::money::Pence;
-use super::supporter::{Decline, Ending, SubscriptionTerms, SupporterStatus};
+use super::supporter::{PaymentFailure, SubscriptionChange};
 
 /// A verified event as received, kept by its id before it is acted on.
 #[derive(Clone, Debug)]
@@ -70,36 +70,10 @@ pub enum PaymentEvent {
         email: Option<String>,
         customer: Option<String>,
     },
-    /// `customer.subscription.updated` or `.deleted`: what Stripe says of the subscription,
-    /// true at the event's time; an older word never overrides a newer one (SPEC §5).
-    SubscriptionChanged {
-        subscription: String,
-        customer: Option<String>,
-        /// When the subscription began (`start_date`).
-        started_at: DateTime<Utc>,
-        status: SupporterStatus,
-        terms: SubscriptionTerms,
-        /// Why it ended, when `status` is `Cancelled` (`cancellation_details.reason`).
-        ending: Option<Ending>,
-    },
-    /// `invoice.payment_failed` for a supporter's invoice: they are past due, and told once per
-    /// invoice (SPEC §11).
-    SupporterPaymentFailed {
-        invoice: String,
-        subscription: String,
-        /// What the invoice asked for, in pence.
-        amount: Pence,
-        /// `customer_email`: where the notice goes.
-        email: Option<String>,
-        customer: Option<String>,
-        /// When Stripe tries again (`next_payment_attempt`); `None` when it will not.
-        next_attempt: Option<DateTime<Utc>>,
-        /// The same, as a date in the fund's time zone, for the reader.
-        next_attempt_on: Option<NaiveDate>,
-        /// What the bank said, when Stripe could tell us (`last_payment_error` of the
-        /// invoice's PaymentIntent).
-        decline: Option<Decline>,
-    },
+    /// `customer.subscription.updated` or `.deleted`: what Stripe says of the subscription.
+    SubscriptionChanged(SubscriptionChange),
+    /// `invoice.payment_failed` for a supporter's invoice (SPEC §11).
+    SupporterPaymentFailed(PaymentFailure),
     /// A supporter's invoice was paid by this PaymentIntent (`invoice_payment.paid`, SPEC §5):
     /// the PaymentIntent becomes one more reference of the invoice's payment, so that its
     /// refunds and disputes find it.
@@ -141,8 +115,8 @@ impl PaymentEvent {
             | PaymentEvent::SupporterPaid { amount, .. }
             | PaymentEvent::Disputed { amount, .. } => (!fits(*amount)).then_some(*amount),
             PaymentEvent::SupporterStarted { amount, .. } => (amount.0 < 0 || *amount > largest).then_some(*amount),
-            PaymentEvent::SubscriptionChanged { terms, .. } => (!fits(terms.amount)).then_some(terms.amount),
-            PaymentEvent::SupporterPaymentFailed { amount, .. } => (!fits(*amount)).then_some(*amount),
+            PaymentEvent::SubscriptionChanged(change) => (!fits(change.terms.amount)).then_some(change.terms.amount),
+            PaymentEvent::SupporterPaymentFailed(failure) => (!fits(failure.amount)).then_some(failure.amount),
             PaymentEvent::Refunded { refunded_total, .. } => {
                 (refunded_total.0 < 0 || *refunded_total > largest).then_some(*refunded_total)
             }

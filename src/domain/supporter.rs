@@ -143,6 +143,40 @@ pub struct SubscriptionTerms {
     pub next_payment_at: Option<DateTime<Utc>>,
 }
 
+/// `customer.subscription.updated` or `.deleted`: what Stripe says of the subscription, true at
+/// the event's time; an older word never overrides a newer one (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionChange {
+    pub subscription: String,
+    pub customer: Option<String>,
+    /// When the subscription began (`start_date`).
+    pub started_at: DateTime<Utc>,
+    pub status: SupporterStatus,
+    pub terms: SubscriptionTerms,
+    /// Why it ended, when `status` is `Cancelled` (`cancellation_details.reason`).
+    pub ending: Option<Ending>,
+}
+
+/// `invoice.payment_failed` for a supporter's invoice: they are past due, and told once per
+/// invoice (SPEC §11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentFailure {
+    pub invoice: String,
+    pub subscription: String,
+    /// What the invoice asked for, in pence.
+    pub amount: Pence,
+    /// `customer_email`: where the notice goes.
+    pub email: Option<String>,
+    pub customer: Option<String>,
+    /// When Stripe tries again (`next_payment_attempt`); `None` when it will not.
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// The same, as a date in the fund's time zone, for the reader.
+    pub next_attempt_on: Option<chrono::NaiveDate>,
+    /// What the bank said, when Stripe could tell (`last_payment_error` of the invoice's
+    /// PaymentIntent, asked for by the webhook: the invoice does not carry it).
+    pub decline: Option<Decline>,
+}
+
 /// What Stripe said when a payment failed, as the reader is told it (SPEC §11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -107,35 +107,12 @@ async fn apply<E: Send>(
             };
             count_payment(tx, paid, *counts_on, SUPPORTER_PAYMENT, now).await
         }
-        PaymentEvent::SubscriptionChanged { subscription, customer, started_at, status, terms, ending } => {
-            supporters::changed(tx, subscription, customer.as_deref(), *started_at, *status, terms, *ending, at, now)
-                .await?;
+        PaymentEvent::SubscriptionChanged(change) => {
+            supporters::changed(tx, change, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
-        PaymentEvent::SupporterPaymentFailed {
-            invoice,
-            subscription,
-            amount,
-            email,
-            customer,
-            next_attempt,
-            next_attempt_on,
-            decline,
-        } => {
-            let next = (*next_attempt, *next_attempt_on);
-            supporters::payment_failed(
-                tx,
-                invoice,
-                subscription,
-                *amount,
-                email.as_deref(),
-                customer.as_deref(),
-                decline.as_ref(),
-                next,
-                at,
-                now,
-            )
-            .await?;
+        PaymentEvent::SupporterPaymentFailed(failure) => {
+            supporters::payment_failed(tx, failure, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::InvoicePaid { invoice, payment_intent, amount } => {

@@ -10,7 +10,10 @@
 use chrono::{DateTime, Utc};
 
 use super::{InvoiceRecord, LedgerTx, SupporterRecord};
-use crate::domain::{Decline, DeclineReason, Ending, Notice, Pence, SubscriptionTerms, SupporterStatus};
+use crate::domain::{
+    Decline, DeclineReason, Ending, Notice, PaymentFailure, Pence, SubscriptionChange, SubscriptionTerms,
+    SupporterStatus,
+};
 
 impl SupporterRecord {
     /// A supporter first heard of at `at`, in `status`.
@@ -153,31 +156,25 @@ pub(super) async fn paid<E: Send>(
 
 /// `invoice.payment_failed`: the supporter is past due, and told once per invoice what the bank
 /// said and how to put it right, unless the invoice was paid or the gift ended meanwhile.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn payment_failed<E: Send>(
     tx: &mut dyn LedgerTx<Error = E>,
-    invoice: &str,
-    subscription: &str,
-    amount: Pence,
-    email: Option<&str>,
-    customer: Option<&str>,
-    decline: Option<&Decline>,
-    next_attempt: (Option<DateTime<Utc>>, Option<chrono::NaiveDate>),
+    failure: &PaymentFailure,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), E> {
+    let PaymentFailure { invoice, subscription, amount, .. } = failure;
     let known = tx.supporter(subscription).await?;
     let before = known.clone();
     let mut supporter =
         known.unwrap_or_else(|| SupporterRecord::first_heard(subscription, SupporterStatus::PastDue, at));
-    supporter.customer = supporter.customer.or_else(|| customer.map(str::to_owned));
+    supporter.customer = supporter.customer.or_else(|| failure.customer.clone());
     supporter.observe_status(SupporterStatus::PastDue, at);
-    supporter.observe_terms(&SubscriptionTerms { amount, ..SubscriptionTerms::default() }, None);
+    supporter.observe_terms(&SubscriptionTerms { amount: *amount, ..SubscriptionTerms::default() }, None);
     tx.save_supporter(&supporter).await?;
     let mut record =
-        tx.supporter_invoice(invoice).await?.unwrap_or_else(|| InvoiceRecord::new(invoice, subscription, amount));
+        tx.supporter_invoice(invoice).await?.unwrap_or_else(|| InvoiceRecord::new(invoice, subscription, *amount));
     let first_failure = record.first_failed_at.is_none();
-    record.observe_failure(at, decline, next_attempt.0);
+    record.observe_failure(at, failure.decline.as_ref(), failure.next_attempt);
     tx.save_supporter_invoice(&record).await?;
     if first_failure {
         let reason = record.decline.as_ref().map_or(DeclineReason::Other, |d| d.reason);
@@ -188,17 +185,17 @@ pub(super) async fn payment_failed<E: Send>(
     if record.paid_at.is_some() || supporter.status == SupporterStatus::Cancelled {
         return Ok(());
     }
-    let address = match email {
-        Some(email) => Some(email.to_owned()),
+    let address = match &failure.email {
+        Some(email) => Some(email.clone()),
         None => address_of(tx, &supporter).await?,
     };
     if let Some(address) = address {
         let decline = record.decline.as_ref();
         let notice = Notice::PaymentFailed {
-            amount,
+            amount: *amount,
             reason: decline.map_or(DeclineReason::Other, |d| d.reason),
             direct_debit: decline.is_some_and(|d| d.direct_debit),
-            next_attempt_on: next_attempt.1,
+            next_attempt_on: failure.next_attempt_on,
         };
         tx.enqueue_once(&address, &notice, &format!("payment-failed-{invoice}"), invoice, now).await?;
     }
@@ -207,26 +204,21 @@ pub(super) async fn payment_failed<E: Send>(
 
 /// `customer.subscription.updated` / `.deleted`: the subscription as Stripe says it was at `at`.
 /// An ending sends its one notice: "stopped" when payments failed, a thank-you otherwise.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn changed<E: Send>(
     tx: &mut dyn LedgerTx<Error = E>,
-    subscription: &str,
-    customer: Option<&str>,
-    started_at: DateTime<Utc>,
-    status: SupporterStatus,
-    terms: &SubscriptionTerms,
-    ending: Option<Ending>,
+    change: &SubscriptionChange,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), E> {
+    let subscription = change.subscription.as_str();
     let known = tx.supporter(subscription).await?;
     let before = known.clone();
-    let mut supporter = known.unwrap_or_else(|| SupporterRecord::first_heard(subscription, status, at));
-    supporter.customer = supporter.customer.or_else(|| customer.map(str::to_owned));
-    supporter.started_at = supporter.started_at.min(started_at);
-    supporter.observe_status(status, at);
-    supporter.observe_terms(terms, Some(at));
-    if let Some(ending) = ending {
+    let mut supporter = known.unwrap_or_else(|| SupporterRecord::first_heard(subscription, change.status, at));
+    supporter.customer = supporter.customer.or_else(|| change.customer.clone());
+    supporter.started_at = supporter.started_at.min(change.started_at);
+    supporter.observe_status(change.status, at);
+    supporter.observe_terms(&change.terms, Some(at));
+    if let Some(ending) = change.ending {
         supporter.observe_ending(ending, at);
     }
     tx.save_supporter(&supporter).await?;
@@ -342,18 +334,18 @@ mod tests {
     }
 
     fn changed(status: SupporterStatus, terms: SubscriptionTerms, ending: Option<Ending>) -> PaymentEvent {
-        PaymentEvent::SubscriptionChanged {
+        PaymentEvent::SubscriptionChanged(SubscriptionChange {
             subscription: SUB.into(),
             customer: Some("cus_1".into()),
             started_at: at(0),
             status,
             terms,
             ending,
-        }
+        })
     }
 
     fn failed(invoice: &str, reason: DeclineReason, next: Option<i64>) -> PaymentEvent {
-        PaymentEvent::SupporterPaymentFailed {
+        PaymentEvent::SupporterPaymentFailed(PaymentFailure {
             invoice: invoice.into(),
             subscription: SUB.into(),
             amount: Pence(1000),
@@ -362,7 +354,7 @@ mod tests {
             next_attempt: next.map(at),
             next_attempt_on: next.map(|_| day()),
             decline: Some(Decline { reason, direct_debit: false, detail: None }),
-        }
+        })
     }
 
     fn paid(invoice: &str, amount: i64) -> PaymentEvent {

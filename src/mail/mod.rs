@@ -128,6 +128,8 @@ struct Declined<'a> {
     words: &'static str,
     /// A Bacs mandate cancelled or an account closed: new bank details, not a retry.
     new_details: bool,
+    /// Paid by Bacs Direct Debit: "bank details" rather than "card".
+    direct_debit: bool,
     next_attempt: Option<String>,
 }
 
@@ -262,10 +264,12 @@ pub fn render(notice: &Notice, org: &Letterhead<'_>) -> Result<(String, String),
         )),
         Notice::PaymentFailed { amount, reason, direct_debit, next_attempt_on } => {
             let declined = Declined {
+                direct_debit: *direct_debit,
                 org,
                 amount: money(amount),
                 words: reason.words(),
-                new_details: *direct_debit && reason.needs_new_details(),
+                // A cancelled mandate or a closed account fails again however often it is tried.
+                new_details: reason.needs_new_details(),
                 next_attempt: next_attempt_on.as_ref().map(day),
             };
             Ok((PaymentFailedText(&declined).render()?, PaymentFailedHtml(&declined).render()?))
@@ -294,4 +298,42 @@ pub fn compose(notice: &Notice, to: &str, message_key: &str, org: &Letterhead<'_
         .date(SystemTime::now())
         .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| MailError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DeclineReason;
+
+    fn texts(notice: &Notice) -> (String, String) {
+        let from: Mailbox = "Fund <fund@paper.example>".parse().expect("mailbox");
+        let org = Letterhead {
+            org_name: "Morning Star Readers",
+            org_registration: "",
+            from: &from,
+            account_url: "https://fund.paper.example/account",
+            home_url: "https://fund.paper.example/",
+        };
+        render(notice, &org).expect("renders")
+    }
+
+    /// SPEC §11: what the bank said, in words; a retry promised only when one can succeed.
+    #[test]
+    fn a_failed_payment_says_what_the_bank_said_and_what_happens_next() {
+        let failed = |reason, direct_debit, next: Option<&str>| Notice::PaymentFailed {
+            amount: Pence(1000),
+            reason,
+            direct_debit,
+            next_attempt_on: next.map(|d| d.parse().expect("date")),
+        };
+        let (text, html) = texts(&failed(DeclineReason::InsufficientFunds, false, Some("2027-01-12")));
+        assert!(text.contains("not enough money") && text.contains("We will try again on 12 January 2027"), "{text}");
+        assert!(html.contains("href=\"https://fund.paper.example/account\""), "{html}");
+        let (text, _) = texts(&failed(DeclineReason::AccountClosed, false, Some("2027-01-12")));
+        assert!(text.contains("cannot be charged again") && !text.contains("try again"), "{text}");
+        let (text, _) = texts(&failed(DeclineReason::MandateCancelled, true, Some("2027-01-12")));
+        assert!(text.contains("Direct Debit cannot be taken again") && !text.contains("try again"), "{text}");
+        let (text, _) = texts(&failed(DeclineReason::Other, false, None));
+        assert!(text.contains("the payment was not accepted") && text.contains("/account"), "{text}");
+    }
 }

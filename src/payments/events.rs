@@ -12,7 +12,8 @@ use stripe_types::Currency;
 use stripe_webhook::{Event, EventObject};
 
 use crate::domain::{
-    DisputeStage, Ending, PaymentEvent, Pence, ReceivedEvent, SubscriptionTerms, SupporterStatus, today_in,
+    DisputeStage, Ending, PaymentEvent, PaymentFailure, Pence, ReceivedEvent, SubscriptionChange, SubscriptionTerms,
+    SupporterStatus, today_in,
 };
 
 pub fn received(event: &Event, payload: &str) -> ReceivedEvent {
@@ -170,7 +171,7 @@ fn payment_failed(invoice: &Invoice, zone: Tz) -> PaymentEvent {
         return unmatched("a failed invoice without an id");
     };
     let next_attempt = invoice.next_payment_attempt.and_then(|t| DateTime::from_timestamp(t, 0));
-    PaymentEvent::SupporterPaymentFailed {
+    PaymentEvent::SupporterPaymentFailed(PaymentFailure {
         invoice: id.as_str().to_owned(),
         subscription,
         amount: Pence(invoice.amount_due),
@@ -179,7 +180,7 @@ fn payment_failed(invoice: &Invoice, zone: Tz) -> PaymentEvent {
         next_attempt,
         next_attempt_on: next_attempt.map(|at| today_in(zone, at)),
         decline: None,
-    }
+    })
 }
 
 /// `customer.subscription.updated` / `.deleted`: the subscription as Stripe says it is now.
@@ -210,7 +211,7 @@ fn subscription_changed(sub: &Subscription) -> PaymentEvent {
         _ => return PaymentEvent::Ignored,
     };
     let reason = sub.cancellation_details.as_ref().and_then(|d| d.reason.as_ref()).map(|r| r.as_str());
-    PaymentEvent::SubscriptionChanged {
+    PaymentEvent::SubscriptionChanged(SubscriptionChange {
         subscription: sub.id.as_str().to_owned(),
         customer: Some(sub.customer.id().as_str().to_owned()),
         started_at: instant(sub.start_date),
@@ -223,7 +224,7 @@ fn subscription_changed(sub: &Subscription) -> PaymentEvent {
             next_payment_at: Some(instant(item.current_period_end)),
         },
         ending: (status == SupporterStatus::Cancelled).then(|| Ending::from_stripe_reason(reason)),
-    }
+    })
 }
 
 /// `invoice_payment.paid`: which PaymentIntent paid which invoice (API 2026-09-30 names it only here).

@@ -51,12 +51,15 @@ fn interpret(state: &AppState, event: &stripe_webhook::Event) -> crate::domain::
 /// is stored (the invoice does not carry it). If the gateway cannot tell, the notice still goes,
 /// in general words.
 async fn with_decline(state: &AppState, mut meaning: PaymentEvent) -> PaymentEvent {
-    if let PaymentEvent::SupporterPaymentFailed { invoice, decline, .. } = &mut meaning
-        && decline.is_none()
+    if let PaymentEvent::SupporterPaymentFailed(failure) = &mut meaning
+        && failure.decline.is_none()
     {
-        match state.gateway.decline(invoice).await {
-            Ok(said) => *decline = said,
-            Err(e) => tracing::warn!(%invoice, error = %e, "Stripe did not say why a supporter's payment failed"),
+        match state.gateway.decline(&failure.invoice).await {
+            Ok(said) => failure.decline = said,
+            Err(e) => {
+                let invoice = &failure.invoice;
+                tracing::warn!(%invoice, error = %e, "Stripe did not say why a supporter's payment failed");
+            }
         }
     }
     meaning

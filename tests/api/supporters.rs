@@ -18,6 +18,7 @@ on_both_engines!(
     a_supporters_events_in_any_order_end_in_the_same_state,
     a_cancelled_direct_debit_asks_for_new_bank_details,
     amounts_not_in_pounds_are_kept_for_staff_unmatched,
+    pauses_new_amounts_and_cancellations_follow_stripe_and_show_to_staff,
 );
 
 /// The fixtures' supporter, whose renewal of 5 January 2027 fails.
@@ -297,5 +298,62 @@ async fn amounts_not_in_pounds_are_kept_for_staff_unmatched(engine: Engine) {
     assert_eq!(app.running.state.store.supporter(SUB).await.expect("read"), None, "never a supporter");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(smtp.received().is_empty(), "no email for what is not ours");
+    app.running.stop().await;
+}
+
+/// The subscription as Stripe says it is on `day`: active, at `pence` a month, paused until
+/// `resumes` if given, cancelled at the period's end if `cancelling`.
+fn updated(id: &str, day: &str, pence: i64, resumes: Option<&str>, cancelling: bool) -> Value {
+    let mut updated = event("customer_subscription_updated_past_due.json", id, at(day));
+    let object = &mut updated["data"]["object"];
+    object["status"] = json!("active");
+    object["items"]["data"][0]["price"]["unit_amount"] = json!(pence);
+    object["pause_collection"] = match resumes {
+        Some(day) => json!({ "behavior": "void", "resumes_at": at(day) }),
+        None => Value::Null,
+    };
+    object["cancel_at_period_end"] = json!(cancelling);
+    updated
+}
+
+async fn pauses_new_amounts_and_cancellations_follow_stripe_and_show_to_staff(engine: Engine) {
+    let stripe = FakeStripe::start().await;
+    let smtp = SmtpSink::start().await;
+    let app = app(TestDb::new(engine).await, &stripe, &smtp).await;
+    let store = app.running.state.store.clone();
+    assert_eq!(app.deliver(&fixture("checkout_session_completed_subscription.json")).await, 200);
+    assert_eq!(app.deliver(&updated("evt_pause", "2027-01-10", 500, Some("2027-03-01"), false)).await, 200);
+    let paused = store.supporter(SUB).await.expect("read").expect("supporter");
+    assert_eq!(
+        (paused.status, paused.paused_until.map(|t| t.timestamp())),
+        (SupporterStatus::Paused, Some(at("2027-03-01")))
+    );
+    assert_eq!(paused.next_payment(), None, "nothing is taken while paused");
+
+    add_staff(&app.env, "viewer@paper.example", "viewer");
+    let staff = StaffSession::sign_in(&app.base, "viewer@paper.example").await;
+    let page = staff.page("/staff/supporters").await;
+    assert!(page.contains("paused until 1 Mar 2027") && page.contains("Paused until 1 March 2027"), "{page}");
+
+    assert_eq!(app.deliver(&updated("evt_resume", "2027-01-15", 1500, None, false)).await, 200);
+    assert_eq!(app.deliver(&updated("evt_pause", "2027-01-10", 500, Some("2027-03-01"), false)).await, 200, "again");
+    let resumed = store.supporter(SUB).await.expect("read").expect("supporter");
+    let period_end = fixture("customer_subscription_updated_past_due.json")["data"]["object"]["items"]["data"][0]
+        ["current_period_end"]
+        .as_i64();
+    assert_eq!((resumed.status, resumed.amount.0, resumed.paused_until), (SupporterStatus::Active, 1500, None));
+    assert_eq!(resumed.next_payment().map(|(day, amount)| (day.timestamp(), amount.0)), period_end.map(|t| (t, 1500)));
+    let page = staff.page("/staff/supporters").await;
+    assert!(page.contains("Resumed") && page.contains("Monthly amount changed from £5.00 to £15.00"), "{page}");
+
+    assert_eq!(app.deliver(&updated("evt_cancel", "2027-01-20", 1500, None, true)).await, 200);
+    let cancelling = store.supporter(SUB).await.expect("read").expect("supporter");
+    assert!(cancelling.cancel_at_period_end && cancelling.next_payment().is_none());
+    assert_eq!(cancelling.status, SupporterStatus::Active, "it runs to the end of the period");
+    let page = staff.page("/staff/supporters").await;
+    assert!(
+        page.contains("ends with the period") && page.contains("Cancelled: ends at the end of the period"),
+        "{page}"
+    );
     app.running.stop().await;
 }
