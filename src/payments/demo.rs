@@ -139,6 +139,7 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
         current.next_payment_at.or_else(|| now.checked_add_months(chrono::Months::new(1))).unwrap_or(now).timestamp();
     let subscription = &mut event["data"]["object"];
     subscription["id"] = json!(current.subscription);
+    subscription["start_date"] = json!(current.started_at.timestamp());
     if let Some(customer) = &current.customer {
         subscription["customer"] = json!(customer);
     }

@@ -50,6 +50,9 @@ async fn the_monthly_gift_s_forms_on_the_reader_s_page_pass_axe() {
     click(&browser, "form[action='/account/monthly/pause'] button").await;
     wait_for(&browser, "form[action='/account/monthly/resume']").await;
     audit(&browser, &axe, "/account, the monthly gift paused", &mut found).await;
+    client.execute("document.getElementById('monthly').scrollIntoView();", vec![]).await.expect("scroll");
+    let shot = browser.screenshot("look-account-monthly-390.png").await;
+    println!("the monthly section, paused, at 390 px: {}", shot.display());
     click(&browser, "form[action='/account/monthly/cancel'] button").await;
     for _ in 0..100 {
         let said = client.execute("return document.body.innerText.includes('ends on');", vec![]).await;
@@ -62,7 +65,6 @@ async fn the_monthly_gift_s_forms_on_the_reader_s_page_pass_axe() {
     click(&browser, "form[action='/account/monthly/payment-method'] button").await;
     heading_becomes(&browser, "Card or bank details (demo)").await;
     audit(&browser, &axe, "the demo's card page", &mut found).await;
-    browser.screenshot("look-account-monthly-390.png").await;
     browser.stop().await;
     assert!(found.is_empty(), "accessibility problems:\n{}", found.join("\n"));
     app.running.stop().await;

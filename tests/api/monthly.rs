@@ -112,6 +112,7 @@ async fn story_reader(app: &TestApp, stripe: &FakeStripe, smtp: &SmtpSink) -> Re
             cancel_at_period_end: false,
             period_end: first_of_december(),
             donation: monthly,
+            start_date: now().timestamp(),
         },
     );
     // Two receipts: the gift and the first monthly payment.
@@ -146,7 +147,7 @@ async fn a_reader_changes_pauses_resumes_and_cancels_their_monthly_gift_through_
     let app = app_with_stripe_and_smtp(engine, &smtp, &stripe).await;
     let mut reader = story_reader(&app, &stripe, &smtp).await;
     let page = reader.page("/account").await;
-    for fact in ["£25.00", "£10.00 a month", "R-2026-000001", "R-2026-000002", "monthly support"] {
+    for fact in ["£25.00", "£10.00 a month, active, since 17 November 2026", "R-2026-000001", "R-2026-000002"] {
         assert!(page.contains(fact), "{fact} on the page: {page}");
     }
     for form in ["amount", "pause", "cancel", "payment-method"] {
@@ -170,7 +171,7 @@ async fn a_reader_changes_pauses_resumes_and_cancels_their_monthly_gift_through_
     let key = update.idempotency_key.clone().expect("an idempotency key");
     assert!(key.starts_with("monthly-sub_story-amount-1500-"), "derived from our ids: {key}");
     let page = page_saying(&mut reader, "Your next payment of £15.00 will be on 1 December 2026").await;
-    assert!(page.contains("£15.00 a month, active"), "{page}");
+    assert!(page.contains("£15.00 a month, active, since 17 November 2026"), "{page}");
 
     // A pause of two months: collection is voided until 17 January, midnight in London.
     assert_eq!(reader.post("/account/monthly/pause", &[("months", "2")]).await.status(), 303);
@@ -286,7 +287,7 @@ async fn the_demo_gateway_manages_a_monthly_gift_with_no_stripe_account(engine: 
     smtp.wait_for(1, Duration::from_secs(10)).await;
     let mut reader = signed_in(&app, &smtp, READER, 1).await;
     let page = reader.page("/account").await;
-    assert!(page.contains("£10.00 a month, active"), "{page}");
+    assert!(page.contains("£10.00 a month, active, since 17 November 2026"), "{page}");
 
     // The demo's events are taken at once: the page shows each change on return.
     assert_eq!(reader.post("/account/monthly/amount", &[("amount", "15")]).await.status(), 303);
@@ -296,7 +297,9 @@ async fn the_demo_gateway_manages_a_monthly_gift_with_no_stripe_account(engine: 
         "{page}"
     );
     assert_eq!(reader.post("/account/monthly/pause", &[("months", "1")]).await.status(), 303);
-    assert!(reader.page("/account").await.contains("paused until 17 December 2026"));
+    let page = reader.page("/account").await;
+    assert!(page.contains("£15.00 a month, paused, since 17 November 2026"), "{page}");
+    assert!(page.contains("paused until 17 December 2026"), "{page}");
     assert_eq!(reader.post("/account/monthly/resume", &[]).await.status(), 303);
     assert!(reader.page("/account").await.contains("Your next payment of £15.00"));
     assert_eq!(reader.post("/account/monthly/cancel", &[]).await.status(), 303);

@@ -54,6 +54,8 @@ pub struct FakeSubscription {
     pub period_end: i64,
     /// Our donation that started it (`metadata.donation`).
     pub donation: String,
+    /// When it started (Unix seconds).
+    pub start_date: i64,
 }
 
 /// Answers `POST /v1/checkout/sessions` with a session shaped like Stripe's, and remembers each
@@ -163,6 +165,7 @@ fn subscription_object(id: &str, s: &FakeSubscription) -> Value {
 fn fill_subscription(object: &mut Value, id: &str, s: &FakeSubscription) {
     object["id"] = json!(id);
     object["customer"] = json!(s.customer);
+    object["start_date"] = json!(s.start_date);
     object["metadata"] = json!({ "kind": "supporter", "donation": s.donation });
     object["cancel_at_period_end"] = json!(s.cancel_at_period_end);
     object["cancel_at"] = if s.cancel_at_period_end { json!(s.period_end) } else { Value::Null };

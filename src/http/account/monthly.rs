@@ -90,7 +90,10 @@ fn what_next(s: &Supporter, zone: Tz) -> String {
             Some((at, amount)) => {
                 format!("Your next payment of {} will be on {}.", amount.display_exact(), day(at, zone))
             }
-            None => format!("Your next payment will be {}.", s.amount.display_exact()),
+            None => format!(
+                "Your next payment of {} will be taken when this month's period ends.",
+                s.amount.display_exact()
+            ),
         },
     }
 }
