@@ -116,8 +116,17 @@ async fn tab_to(browser: &Driven, id: &str) {
     panic!("Tab never reached {id}; the focus is on {}", focused(browser).await);
 }
 
+/// The element `css`, waited for up to 10 seconds; a wait that began on the page a click is
+/// replacing is aborted by the navigation, and looks again on the new page.
 pub async fn wait_for(browser: &Driven, css: &str) -> fantoccini::elements::Element {
-    browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.expect(css)
+    for _ in 0..3 {
+        match browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if format!("{e:?}").contains("aborted by navigation") => continue,
+            Err(e) => panic!("{css}: {e:?}"),
+        }
+    }
+    panic!("{css}: every wait was aborted by a navigation")
 }
 
 async fn text_of(browser: &Driven, css: &str) -> String {
