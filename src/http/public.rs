@@ -1,23 +1,33 @@
 //! The home page: the fund, the donation form, recent gifts and the other ways to give; the
-//! site's own pages for what is not there (404) and its icon.
+//! site's own pages for what is not there (404), its style sheet and its icon.
+
+use std::sync::LazyLock;
 
 use askama::Template;
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum_extra::TypedHeader;
+use headers::IfNoneMatch;
 use serde::Deserialize;
 
 use super::AppState;
+use super::api::cached_response;
 use super::error::{Framed, PageError};
 use crate::domain::donation::public_line;
 use crate::domain::{DonationForm, FieldErrors, Pence, Progress};
+use crate::fund::Representation;
 use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(home)).route("/favicon.svg", get(favicon)).route("/favicon.ico", get(favicon))
+    Router::new()
+        .route("/", get(home))
+        .route(stylesheet_url(), get(stylesheet))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
 }
 
 /// The fields in the order the form shows them, with the element each summary link goes to
@@ -231,4 +241,24 @@ const FAVICON: &str = include_str!("../../static/favicon.svg");
 async fn favicon() -> Response {
     ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")], FAVICON)
         .into_response()
+}
+
+/// The style sheet every page of the site links to (the widget keeps its own, inline).
+static STYLESHEET: LazyLock<(Representation, String)> = LazyLock::new(|| {
+    let sheet = Representation::new(Bytes::from_static(include_bytes!("../../static/site.css")));
+    let url = format!("/assets/site-{}.css", sheet.tag());
+    (sheet, url)
+});
+
+/// Where the style sheet is: `/assets/site-<hash of its bytes>.css`, so that a new sheet has
+/// a new address and browsers may keep each one for a year without asking again.
+pub fn stylesheet_url() -> &'static str {
+    &STYLESHEET.1
+}
+
+/// The style sheet, compressed by the pages' layer: one weak tag for its encodings (as the
+/// widget's, [`super::widget::per_encoding`]), kept a year and never revalidated.
+async fn stylesheet(if_none_match: Option<TypedHeader<IfNoneMatch>>) -> Response {
+    let cache_control = "public, max-age=31536000, immutable";
+    super::widget::per_encoding(cached_response(&STYLESHEET.0, "text/css; charset=utf-8", cache_control, if_none_match))
 }

@@ -31,7 +31,7 @@ async fn fund_page(State(state): State<AppState>, if_none_match: Option<TypedHea
 /// one tag for the three is weak (RFC 9110 §8.8.1: a strong tag names one sequence of bytes),
 /// and every answer, a 304 too, says that it varies with `Accept-Encoding` (§12.5.5, §15.4.5).
 /// `If-None-Match` compares weakly, so a reader's copy in any encoding is still current.
-fn per_encoding(mut response: Response) -> Response {
+pub(super) fn per_encoding(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let weak = headers
         .get(header::ETAG)

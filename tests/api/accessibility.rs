@@ -17,6 +17,7 @@ use crate::staff::PASSWORD;
 on_both_engines!(
     an_amount_that_is_no_button_comes_back_typed_with_a_summary_that_links_to_each_field,
     pages_that_cannot_be_shown_keep_the_site_s_frame,
+    every_page_links_the_one_style_sheet_that_browsers_keep_a_year,
     the_thanks_page_names_the_gift_that_stripe_sends_back,
 );
 
@@ -117,8 +118,17 @@ async fn tab_to(browser: &Driven, id: &str) {
     panic!("Tab never reached {id}; the focus is on {}", focused(browser).await);
 }
 
+/// The element `css`, waited for up to 10 seconds; a wait that began on the page a click is
+/// replacing is aborted by the navigation, and looks again on the new page.
 pub async fn wait_for(browser: &Driven, css: &str) -> fantoccini::elements::Element {
-    browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.expect(css)
+    for _ in 0..3 {
+        match browser.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if format!("{e:?}").contains("aborted by navigation") => continue,
+            Err(e) => panic!("{css}: {e:?}"),
+        }
+    }
+    panic!("{css}: every wait was aborted by a navigation")
 }
 
 async fn text_of(browser: &Driven, css: &str) -> String {
@@ -448,6 +458,43 @@ async fn pages_that_cannot_be_shown_keep_the_site_s_frame(engine: Engine) {
         assert_eq!(again.status(), 304, "{path}");
         assert_eq!(again.headers()["vary"], "accept-encoding", "{path}: a 304 varies as its 200 does");
     }
+    app.running.stop().await;
+}
+
+/// A page that could not be shown, in the site's frame: its language, viewport, style sheet and
+/// masthead, not bare text (issue 18).
+pub fn assert_framed(what: &str, page: &str) {
+    for part in [r#"<html lang="en-GB">"#, r#"name="viewport""#, r#"rel="stylesheet""#, r#"<header><a href="/">"#] {
+        assert!(page.contains(part), "{part} in {what}: {page}");
+    }
+}
+
+/// Issue 18: the pages share one style sheet at an address named after its contents, compressed
+/// and kept a year, so that a page's own bytes stay about 2 KB.
+async fn every_page_links_the_one_style_sheet_that_browsers_keep_a_year(engine: Engine) {
+    let app = TestApp::spawn(engine, NOW).await;
+    let mut hrefs = Vec::new();
+    for path in ["/", "/join", "/gifts", "/donate/thanks", "/account", "/no/such/page"] {
+        let page = app.get(path).await.text().await.expect("page");
+        let link = r#"<link rel="stylesheet" href=""#;
+        let start = page.find(link).unwrap_or_else(|| panic!("a style sheet on {path}")) + link.len();
+        let href = page[start..].split('"').next().expect("the href").to_owned();
+        assert!(!page.contains(":root{"), "{path} does not carry the shared rules itself");
+        hrefs.push(href);
+    }
+    assert!(hrefs.iter().all(|h| *h == hrefs[0]), "one sheet for every page: {hrefs:?}");
+    let href = &hrefs[0];
+    assert!(href.starts_with("/assets/site-") && href.ends_with(".css"), "{href}");
+    let sheet = app.http.get(app.url(href)).header("Accept-Encoding", "br").send().await.expect("GET");
+    assert_eq!(sheet.status(), 200);
+    assert_eq!(sheet.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(sheet.headers()["content-encoding"], "br");
+    assert_eq!(sheet.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let tag = sheet.headers()["etag"].to_str().expect("ETag").to_owned();
+    assert!(tag.starts_with("W/\""), "{tag}");
+    let again = app.http.get(app.url(href)).header("If-None-Match", &tag).send().await.expect("GET");
+    assert_eq!(again.status(), 304);
+    assert_eq!(app.get("/assets/site-0.css").await.status(), 404, "only the current sheet's address");
     app.running.stop().await;
 }
 

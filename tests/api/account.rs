@@ -183,7 +183,19 @@ async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine:
 
     let receipt = reader.page("/account/receipts/R-2026-000001").await;
     assert!(receipt.contains("£25.00") && receipt.contains("no Gift Aid") && receipt.contains("1234R"), "{receipt}");
-    assert_eq!(reader.get("/account/receipts/R-2026-000003").await.status(), 404, "another reader's number");
+    let other = reader.get("/account/receipts/R-2026-000003").await;
+    assert_eq!(other.status(), 404, "another reader's number");
+    crate::accessibility::assert_framed("another reader's receipt", &other.text().await.expect("page"));
+    let details = [
+        ("name", "R Reader"),
+        ("address_line1", "1 Road"),
+        ("address_line2", ""),
+        ("town", "Leeds"),
+        ("postcode", "LS1 1AA"),
+    ];
+    let not_member = reader.post("/account/details", &details).await;
+    assert_eq!(not_member.status(), 404, "only a member has register details");
+    crate::accessibility::assert_framed("details of no member", &not_member.text().await.expect("page"));
     let resent = reader.post("/account/receipts/R-2026-000001/resend", &[]).await;
     assert_eq!(resent.status(), 303);
     let received = smtp.wait_for(5, Duration::from_secs(10)).await;
@@ -753,6 +765,9 @@ async fn staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link
     assert_eq!(viewer.get("/staff/people/999999").await.status(), 404);
     let finance = StaffSession::sign_in(&app.base, "finance@paper.example").await;
     assert!(finance.page(&path).await.contains("Send a sign-in link"));
+    let mistyped = finance.post("/staff/people/link", &[("email", "ada at example.org")]).await;
+    assert_eq!(mistyped.status(), 422);
+    crate::accessibility::assert_framed("a mistyped address", &mistyped.text().await.expect("page"));
     assert_eq!(finance.post("/staff/people/link", &[("email", "ada@example.org")]).await.status(), 303);
     let received = smtp.wait_for(3, Duration::from_secs(10)).await;
     assert!(subject(received.last().expect("the link")).starts_with("Your sign-in link"));

@@ -18,7 +18,7 @@ use crate::domain::Supporter;
 use crate::domain::account::{Erasure, ReaderPayment, Statement, erasure_refused, pseudonym};
 use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
-use crate::http::error::PageError;
+use crate::http::error::{Framed, PageError};
 use crate::http::form::Fields;
 use crate::http::private::{FormToken, READERS};
 use crate::store::{ConsentChange, MemberChange};
@@ -262,7 +262,8 @@ pub struct Sent {
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Html("<!doctype html><html lang=\"en-GB\"><meta charset=utf-8><title>Not found</title><p>There is no such receipt on your page. <a href=\"/account\">Back to your page</a></p>")).into_response()
+    let text = "There is no such receipt on your page.";
+    Framed::new("Receipt not found", text, ("/account", "Back to your page")).response(StatusCode::NOT_FOUND)
 }
 
 /// A receipt, printable, with the facts of its email; another reader's number answers 404.
@@ -399,9 +400,9 @@ pub async fn details(
             let key = reader.key();
             let now = state.clock.now();
             if !state.store.change_member_details(&key, &application.name, &application.address, now).await? {
-                return Ok(
-                    (StatusCode::NOT_FOUND, Html("Only a member has register details to change.")).into_response()
-                );
+                let text = "Only a member has register details to change.";
+                let back = ("/account", "Back to your page");
+                return Ok(Framed::new("Not a member", text, back).response(StatusCode::NOT_FOUND));
             }
             Ok(Redirect::to("/account?done=details").into_response())
         }

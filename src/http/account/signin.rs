@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_client_ip::ClientIp;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use super::READER;
 use crate::domain::account::{LINK_LIFETIME, LinkUse, SignInToken, may_send_link};
 use crate::domain::{EmailAddress, Notice};
 use crate::http::AppState;
-use crate::http::error::PageError;
+use crate::http::error::{Framed, PageError};
 use crate::http::form::Fields;
 use crate::http::private::{CSRF, FormToken, READERS};
 
@@ -142,7 +142,11 @@ pub async fn sign_in(
         LinkUse::SignedIn(email) => {
             let unavailable = |e: tower_sessions::session::Error| {
                 tracing::error!(error = %e, "reader session store failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable; try again shortly").into_response()
+                let text = "The service is busy or down for a moment. Please try again in a minute.";
+                let mut page = Framed::new("Sorry", text, ("/account", "Go to your page"))
+                    .response(StatusCode::SERVICE_UNAVAILABLE);
+                page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                page
             };
             // A new id at sign-in: an id planted before it is worth nothing after (session fixation).
             session.cycle_id().await.map_err(unavailable)?;

@@ -16,7 +16,7 @@ use crate::domain::supporter::month_of;
 use crate::domain::{EmailAddress, Pence, RegisterEntry, given, mask_addresses};
 use crate::http::AppState;
 use crate::http::account::ReaderView;
-use crate::http::error::PageError;
+use crate::http::error::{Framed, PageError};
 use crate::store::{
     Allotment, AtRisk, HeldApplication, MemberChange, PersonRow, SupporterChange, SupporterMonth, SupporterRow,
     SupporterTotals,
@@ -86,7 +86,9 @@ pub async fn send_link(
     Form(form): Form<LinkFor>,
 ) -> Result<Response, PageError> {
     let Ok(email) = EmailAddress::parse(form.email.trim()) else {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html("That is not an email address.")).into_response());
+        let text = "That is not an email address: no link was sent.";
+        let back = ("/staff/people", "Back to the people");
+        return Ok(Framed::new("Not sent", text, back).response(StatusCode::UNPROCESSABLE_ENTITY));
     };
     let now = state.clock.now();
     let (for_address, _) = state.store.count_link_request(&email.key(), "staff", now).await?;
