@@ -266,6 +266,9 @@ async fn a_cancelled_direct_debit_asks_for_new_bank_details(engine: Engine) {
     let text = text_of(&mail[0]);
     assert!(text.contains("the Direct Debit instruction was cancelled at your bank"), "{text}");
     assert!(text.contains("please give us new ones") && !text.contains("try again"), "no retry promised: {text}");
+    // A redelivery changes nothing, so Stripe is not asked again why the payment failed.
+    assert_eq!(app.deliver(&fixture("invoice_payment_failed.json")).await, 200);
+    assert_eq!(*stripe.decline_lookups.lock().expect("lock"), [FAILED_INVOICE], "one lookup for two deliveries");
 
     // Without a reason from Stripe, the notice still goes, in general words.
     let mut unexplained = event("invoice_payment_failed.json", "evt_unexplained", at("2027-01-06"));
