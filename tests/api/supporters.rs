@@ -198,7 +198,8 @@ async fn a_failed_renewal_is_told_once_recovered_and_endings_are_counted_apart(e
     assert_eq!(endings("readerc@example.org"), ["Thank you for your monthly support of Morning Star Readers"]);
     let stopped = mail.iter().find(|m| subject_of(m) == "Your monthly gift has stopped").expect("stopped");
     let text = text_of(stopped);
-    assert!(text.lines().any(|l| l.trim() == "https://fund.paper.example/"), "a link to start again: {text}");
+    let again = "https://fund.paper.example/?frequency=monthly#donate";
+    assert!(text.lines().any(|l| l.trim() == again), "a link to start a monthly gift again: {text}");
     assert!(html_of(stopped).contains("https://fund.paper.example/account"));
 
     let dashboard = staff.page("/staff").await;
