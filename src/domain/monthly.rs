@@ -29,14 +29,24 @@ impl PauseMonths {
         self.0
     }
 
-    /// When collection starts again: the start of the same day `months` later in the fund's
-    /// calendar (`zone`), counted from `now`. Each monthly payment due before then is not taken
-    /// (Stripe's `pause_collection.behavior = void`), so a pause of N months skips N payments.
-    pub fn resumes_at(self, zone: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    /// When collection starts again: the start (in the fund's calendar, `zone`) of the day after
+    /// the Nth billing date that the pause skips, so a pause of N months skips N payments.
+    /// Stripe's `pause_collection.behavior = void` still takes an invoice due at or after
+    /// `resumes_at` (Stripe docs, "Pause payment collection"), hence the day's margin.
+    ///
+    /// The first skipped billing date is `next_payment_at` (the end of the current period) when
+    /// it is known and after `now`; otherwise one month from today, the latest a monthly payment
+    /// can fall. Each later one is a calendar month on (past the end of a shorter month, its last
+    /// day).
+    pub fn resumes_at(self, zone: Tz, now: DateTime<Utc>, next_payment_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
         let today = today_in(zone, now);
-        // Past the end of a shorter month chrono gives its last day; `None` only beyond year 262143.
-        let day = today.checked_add_months(Months::new(self.0)).unwrap_or(today);
-        start_of_day(zone, day)
+        // `None` from chrono only beyond year 262143.
+        let first = match next_payment_at {
+            Some(next) if next > now => today_in(zone, next),
+            _ => today.checked_add_months(Months::new(1)).unwrap_or(today),
+        };
+        let last = first.checked_add_months(Months::new(self.0 - 1)).unwrap_or(first);
+        start_of_day(zone, last.succ_opt().unwrap_or(last))
     }
 }
 
@@ -63,21 +73,46 @@ mod tests {
         }
     }
 
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("time")
+    }
+
     #[test]
-    fn a_pause_ends_at_the_start_of_the_same_london_day_months_later() {
+    fn a_pause_on_the_billing_day_skips_as_many_payments_as_chosen() {
         let zone: Tz = "Europe/London".parse().expect("zone");
-        // 17 November 2026, noon: back on 17 January 2027 at midnight in London (GMT).
-        let now = "2026-11-17T12:00:00Z".parse().expect("time");
-        let two = PauseMonths::parse("2").expect("two months").resumes_at(zone, now);
-        assert_eq!(two.to_rfc3339(), "2027-01-17T00:00:00+00:00");
-        // 31 January: one month on is the last day of February.
-        let now = "2027-01-31T09:00:00Z".parse().expect("time");
-        let one = PauseMonths::parse("1").expect("one month").resumes_at(zone, now);
-        assert_eq!(one.to_rfc3339(), "2027-02-28T00:00:00+00:00");
+        // Started 29 November, paused that day: the next payment is due 29 December.
+        let now = at("2026-11-29T23:00:00Z");
+        let next = Some(at("2026-12-29T23:00:00Z"));
+        let one = PauseMonths::parse("1").expect("one month").resumes_at(zone, now, next);
+        assert_eq!(one.to_rfc3339(), "2026-12-30T00:00:00+00:00", "29 December is skipped");
+        let three = PauseMonths::parse("3").expect("three months").resumes_at(zone, now, next);
+        assert_eq!(three.to_rfc3339(), "2027-03-01T00:00:00+00:00", "29 Dec, 29 Jan and 28 Feb skipped");
+    }
+
+    #[test]
+    fn a_pause_mid_period_ends_the_day_after_the_last_skipped_payment() {
+        let zone: Tz = "Europe/London".parse().expect("zone");
+        // 17 November, noon, with the next payment on 1 December: two months skip 1 December
+        // and 1 January, and collection starts again at midnight on 2 January.
+        let now = at("2026-11-17T12:00:00Z");
+        let two = PauseMonths::parse("2").expect("two months").resumes_at(zone, now, Some(at("2026-12-01T00:00:00Z")));
+        assert_eq!(two.to_rfc3339(), "2027-01-02T00:00:00+00:00");
         // In summer time, midnight in London is 23:00 the day before in UTC.
-        let now = "2027-05-10T09:00:00Z".parse().expect("time");
-        let one = PauseMonths::parse("1").expect("one month").resumes_at(zone, now);
-        assert_eq!(one.to_rfc3339(), "2027-06-09T23:00:00+00:00");
+        let now = at("2027-05-10T09:00:00Z");
+        let one = PauseMonths::parse("1").expect("one month").resumes_at(zone, now, Some(at("2027-05-20T08:00:00Z")));
+        assert_eq!(one.to_rfc3339(), "2027-05-20T23:00:00+00:00");
+    }
+
+    #[test]
+    fn with_no_known_next_payment_a_pause_counts_from_a_month_after_today() {
+        let zone: Tz = "Europe/London".parse().expect("zone");
+        let now = at("2027-01-31T09:00:00Z");
+        // One month on from 31 January is 28 February; collection starts again on 1 March.
+        let one = PauseMonths::parse("1").expect("one month").resumes_at(zone, now, None);
+        assert_eq!(one.to_rfc3339(), "2027-03-01T00:00:00+00:00");
+        // A next payment already past is not trusted either.
+        let stale = PauseMonths::parse("1").expect("one month").resumes_at(zone, now, Some(at("2027-01-01T00:00:00Z")));
+        assert_eq!(stale, one);
     }
 
     #[test]

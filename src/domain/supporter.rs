@@ -73,12 +73,13 @@ impl Ending {
         Ending::ALL.into_iter().find(|e| e.as_str() == text)
     }
 
-    /// Stripe's `cancellation_details.reason`: `payment_failed` is involuntary; the reader's
-    /// request (`cancellation_requested`) or no reason at all is voluntary.
+    /// Stripe's `cancellation_details.reason` (Stripe docs, Subscription object:
+    /// `cancellation_requested`, `payment_failed`, `payment_disputed`): only the reader's own
+    /// request, or no reason at all, is voluntary; a failed or disputed payment is involuntary.
     pub fn from_stripe_reason(reason: Option<&str>) -> Ending {
         match reason {
-            Some("payment_failed") => Ending::Involuntary,
-            _ => Ending::Voluntary,
+            None | Some("cancellation_requested") => Ending::Voluntary,
+            Some(_) => Ending::Involuntary,
         }
     }
 }
@@ -287,6 +288,14 @@ mod tests {
         }
         assert!(DeclineReason::MandateCancelled.needs_new_details());
         assert!(!DeclineReason::InsufficientFunds.needs_new_details());
+    }
+
+    #[test]
+    fn only_the_readers_own_request_is_a_voluntary_ending() {
+        assert_eq!(Ending::from_stripe_reason(Some("cancellation_requested")), Ending::Voluntary);
+        assert_eq!(Ending::from_stripe_reason(None), Ending::Voluntary);
+        assert_eq!(Ending::from_stripe_reason(Some("payment_failed")), Ending::Involuntary);
+        assert_eq!(Ending::from_stripe_reason(Some("payment_disputed")), Ending::Involuntary);
     }
 
     #[test]

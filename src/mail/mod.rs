@@ -349,4 +349,13 @@ mod tests {
         let (text, _) = texts(&failed(DeclineReason::Other, false, None));
         assert!(text.contains("the payment was not accepted") && text.contains("/account"), "{text}");
     }
+
+    /// The way back to a monthly gift opens the donation form with monthly already chosen
+    /// (`/?frequency=monthly#donate`, as the home page accepts).
+    #[test]
+    fn a_stopped_gift_links_to_the_monthly_choice() {
+        let (text, html) = texts(&Notice::SupportStopped { amount: Pence(1000) });
+        assert!(text.contains("https://fund.paper.example/?frequency=monthly#donate"), "{text}");
+        assert!(html.contains("href=\"https://fund.paper.example/?frequency=monthly#donate\""), "{html}");
+    }
 }

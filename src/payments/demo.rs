@@ -139,7 +139,10 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
         current.next_payment_at.or_else(|| now.checked_add_months(chrono::Months::new(1))).unwrap_or(now).timestamp();
     let subscription = &mut event["data"]["object"];
     subscription["id"] = json!(current.subscription);
-    subscription["start_date"] = json!(current.started_at.timestamp());
+    let started = current.started_at.timestamp();
+    subscription["start_date"] = json!(started);
+    subscription["created"] = json!(started);
+    subscription["billing_cycle_anchor"] = json!(started);
     if let Some(customer) = &current.customer {
         subscription["customer"] = json!(customer);
     }
@@ -160,7 +163,9 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
     event
 }
 
-/// The events Stripe would send when `bought` is paid at `now`, as raw JSON bodies.
+/// The events Stripe would send when `bought` is paid at `now`, as raw JSON bodies: for a monthly
+/// gift, the checkout, the first invoice and the subscription with its first period ending a
+/// calendar month after `now`.
 pub fn paid_events(bought: &DemoPurchase, now: DateTime<Utc>) -> Vec<String> {
     let id = &bought.id;
     let created = now.timestamp();
@@ -203,7 +208,22 @@ pub fn paid_events(bought: &DemoPurchase, now: DateTime<Utc>) -> Vec<String> {
             invoice["customer_email"] = json!(bought.email);
             invoice["parent"]["subscription_details"]["subscription"] = json!(format!("sub_demo_{id}"));
             invoice["parent"]["subscription_details"]["metadata"] = metadata();
-            vec![started.to_string(), paid.to_string()]
+            // The subscription as it then stands, so the reader's page knows the next payment's day.
+            let supporter = Supporter {
+                subscription: format!("sub_demo_{id}"),
+                customer: None,
+                amount: bought.amount,
+                status: crate::domain::SupporterStatus::Active,
+                started_at: now,
+                paused_until: None,
+                cancel_at_period_end: false,
+                next_payment_at: now.checked_add_months(chrono::Months::new(1)),
+                ending: None,
+                ended_at: None,
+            };
+            let mut period = subscription_updated(&supporter, MonthlyChange::Amount(bought.amount), now);
+            period["id"] = json!(format!("evt_demo_{id}_subscription"));
+            vec![started.to_string(), paid.to_string(), period.to_string()]
         }
         Purchase::Gift | Purchase::Shares => {
             let mut paid = session(include_str!("demo_events/gift_paid.json"));

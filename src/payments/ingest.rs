@@ -102,7 +102,9 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
         Err(e) => return Err(IngestError::Signature(e)),
     };
     let received = events::received(&event, payload);
-    let meaning = with_decline(state, interpret(state, &event)).await;
+    let meaning = interpret(state, &event);
+    let meaning =
+        if already_settled(state, &received.id).await? { meaning } else { with_decline(state, meaning).await };
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let (id, kind) = (received.id.clone(), received.kind.clone());
@@ -118,16 +120,32 @@ fn interpret(state: &AppState, event: &stripe_webhook::Event) -> crate::domain::
     events::interpret(event, state.config.fund_timezone).checked(largest)
 }
 
-/// A failed supporter's payment with what the bank said, asked of the gateway before the event
-/// is stored (the invoice does not carry it). If the gateway cannot tell, the notice still goes,
-/// in general words.
+/// Whether an event with this id is already stored and settled: a redelivery, which changes
+/// nothing and so needs nothing asked of the gateway. A parked, unmatched or unparsed event may
+/// still be applied again, so it counts as not settled.
+async fn already_settled(state: &AppState, id: &str) -> Result<bool, StoreError> {
+    let kept = state.store.stripe_event(id).await?;
+    Ok(kept.is_some_and(|row| !matches!(row.status.as_str(), "parked" | "unmatched" | "unparsed")))
+}
+
+/// How long to wait for the gateway to say why a payment failed before giving the notice in
+/// general words: a slow Stripe must not hold up the webhook's answer.
+const DECLINE_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A failed supporter's payment with what the bank said, asked of the gateway before a new event
+/// is stored (the invoice does not carry it). If the gateway cannot tell within
+/// `DECLINE_LOOKUP_TIMEOUT`, the notice still goes, in general words.
 async fn with_decline(state: &AppState, mut meaning: PaymentEvent) -> PaymentEvent {
     if let PaymentEvent::SupporterPaymentFailed(failure) = &mut meaning
         && failure.decline.is_none()
     {
-        match state.gateway.decline(&failure.invoice).await {
-            Ok(said) => failure.decline = said,
-            Err(e) => {
+        match tokio::time::timeout(DECLINE_LOOKUP_TIMEOUT, state.gateway.decline(&failure.invoice)).await {
+            Ok(Ok(said)) => failure.decline = said,
+            Err(_) => {
+                let invoice = &failure.invoice;
+                tracing::warn!(%invoice, "Stripe did not say in time why a supporter's payment failed");
+            }
+            Ok(Err(e)) => {
                 let invoice = &failure.invoice;
                 tracing::warn!(%invoice, error = %e, "Stripe did not say why a supporter's payment failed");
             }

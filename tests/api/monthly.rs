@@ -173,13 +173,14 @@ async fn a_reader_changes_pauses_resumes_and_cancels_their_monthly_gift_through_
     let page = page_saying(&mut reader, "Your next payment of £15.00 will be on 1 December 2026").await;
     assert!(page.contains("£15.00 a month, active, since 17 November 2026"), "{page}");
 
-    // A pause of two months: collection is voided until 17 January, midnight in London.
+    // A pause of two months skips the payments of 1 December and 1 January: collection is
+    // voided until 2 January, midnight in London.
     assert_eq!(reader.post("/account/monthly/pause", &[("months", "2")]).await.status(), 303);
     let update = last_update(&stripe);
-    let resumes_at = Utc.with_ymd_and_hms(2027, 1, 17, 0, 0, 0).single().expect("a time").timestamp();
+    let resumes_at = Utc.with_ymd_and_hms(2027, 1, 2, 0, 0, 0).single().expect("a time").timestamp();
     assert_eq!(update.field("pause_collection[behavior]"), Some("void"), "{:?}", update.form);
     assert_eq!(update.field("pause_collection[resumes_at]"), Some(resumes_at.to_string().as_str()));
-    let page = page_saying(&mut reader, "paused until 17 January 2027").await;
+    let page = page_saying(&mut reader, "paused until 2 January 2027").await;
     assert!(page.contains("action=\"/account/monthly/resume\""), "a paused gift can be resumed: {page}");
 
     assert_eq!(reader.post("/account/monthly/resume", &[]).await.status(), 303);
@@ -288,6 +289,7 @@ async fn the_demo_gateway_manages_a_monthly_gift_with_no_stripe_account(engine: 
     let mut reader = signed_in(&app, &smtp, READER, 1).await;
     let page = reader.page("/account").await;
     assert!(page.contains("£10.00 a month, active, since 17 November 2026"), "{page}");
+    assert!(page.contains("Your next payment of £10.00 will be on 17 December 2026"), "the first period: {page}");
 
     // The demo's events are taken at once: the page shows each change on return.
     assert_eq!(reader.post("/account/monthly/amount", &[("amount", "15")]).await.status(), 303);
@@ -299,7 +301,8 @@ async fn the_demo_gateway_manages_a_monthly_gift_with_no_stripe_account(engine: 
     assert_eq!(reader.post("/account/monthly/pause", &[("months", "1")]).await.status(), 303);
     let page = reader.page("/account").await;
     assert!(page.contains("£15.00 a month, paused, since 17 November 2026"), "{page}");
-    assert!(page.contains("paused until 17 December 2026"), "{page}");
+    // A month's pause skips the payment of 17 December.
+    assert!(page.contains("paused until 18 December 2026"), "{page}");
     assert_eq!(reader.post("/account/monthly/resume", &[]).await.status(), 303);
     assert!(reader.page("/account").await.contains("Your next payment of £15.00"));
     assert_eq!(reader.post("/account/monthly/cancel", &[]).await.status(), 303);

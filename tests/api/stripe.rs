@@ -69,6 +69,8 @@ pub struct FakeStripe {
     pub charges: Arc<Mutex<Vec<Value>>>,
     /// Invoice → the `last_payment_error` of its PaymentIntent, for `GET /v1/invoice_payments`.
     pub declines: Arc<Mutex<HashMap<String, Value>>>,
+    /// The invoice of each `GET /v1/invoice_payments` received, oldest first.
+    pub decline_lookups: Arc<Mutex<Vec<String>>>,
     records: Records,
 }
 
@@ -77,6 +79,7 @@ struct Records {
     sessions: Arc<Mutex<Vec<CreatedSession>>>,
     charges: Arc<Mutex<Vec<Value>>>,
     declines: Arc<Mutex<HashMap<String, Value>>>,
+    decline_lookups: Arc<Mutex<Vec<String>>>,
     subscriptions: Arc<Mutex<HashMap<String, FakeSubscription>>>,
     calls: Arc<Mutex<Vec<ApiCall>>>,
     /// While set, every subscription and portal call is refused as Stripe refuses (HTTP 400).
@@ -105,6 +108,7 @@ impl FakeStripe {
             sessions: records.sessions.clone(),
             charges: records.charges.clone(),
             declines: records.declines.clone(),
+            decline_lookups: records.decline_lookups.clone(),
             records,
         }
     }
@@ -298,6 +302,7 @@ async fn list_invoice_payments(
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
     let invoice = query.iter().find(|(k, _)| k == "invoice").map(|(_, v)| v.clone()).unwrap_or_default();
     let expanded = query.iter().any(|(k, v)| k.starts_with("expand") && v == "data.payment.payment_intent");
+    records.decline_lookups.lock().expect("lock").push(invoice.clone());
     let resources: Value =
         serde_json::from_str(include_str!("../fixtures/stripe/fixtures3.json")).expect("fixtures3.json");
     let data = match records.declines.lock().expect("lock").get(&invoice) {

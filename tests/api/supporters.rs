@@ -198,7 +198,8 @@ async fn a_failed_renewal_is_told_once_recovered_and_endings_are_counted_apart(e
     assert_eq!(endings("readerc@example.org"), ["Thank you for your monthly support of Morning Star Readers"]);
     let stopped = mail.iter().find(|m| subject_of(m) == "Your monthly gift has stopped").expect("stopped");
     let text = text_of(stopped);
-    assert!(text.lines().any(|l| l.trim() == "https://fund.paper.example/"), "a link to start again: {text}");
+    let again = "https://fund.paper.example/?frequency=monthly#donate";
+    assert!(text.lines().any(|l| l.trim() == again), "a link to start a monthly gift again: {text}");
     assert!(html_of(stopped).contains("https://fund.paper.example/account"));
 
     let dashboard = staff.page("/staff").await;
@@ -266,6 +267,9 @@ async fn a_cancelled_direct_debit_asks_for_new_bank_details(engine: Engine) {
     let text = text_of(&mail[0]);
     assert!(text.contains("the Direct Debit instruction was cancelled at your bank"), "{text}");
     assert!(text.contains("please give us new ones") && !text.contains("try again"), "no retry promised: {text}");
+    // A redelivery changes nothing, so Stripe is not asked again why the payment failed.
+    assert_eq!(app.deliver(&fixture("invoice_payment_failed.json")).await, 200);
+    assert_eq!(*stripe.decline_lookups.lock().expect("lock"), [FAILED_INVOICE], "one lookup for two deliveries");
 
     // Without a reason from Stripe, the notice still goes, in general words.
     let mut unexplained = event("invoice_payment_failed.json", "evt_unexplained", at("2027-01-06"));

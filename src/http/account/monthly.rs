@@ -267,7 +267,7 @@ pub async fn pause(
     };
     match repeated.check(PauseMonths::parse(&form.months)) {
         Ok(months) => {
-            let resumes_at = months.resumes_at(state.config.fund_timezone, state.clock.now());
+            let resumes_at = months.resumes_at(state.config.fund_timezone, state.clock.now(), gift.next_payment_at);
             ask(&state, &reader, &gift, MonthlyChange::Pause { resumes_at }, "monthly-pause").await
         }
         Err(errors) => {
