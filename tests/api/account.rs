@@ -497,7 +497,7 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     // holds it until it has been sent, and then the retention job forgets it too.
     let received = smtp.wait_for(6, Duration::from_secs(10)).await;
     let confirmation = received.last().expect("the confirmation");
-    assert_eq!(confirmation.to, ["jo.bloggs@example.org"], "to the address as the reader signed in");
+    assert_eq!(confirmation.to, ["Jo.Bloggs@Example.org"], "to the address on record, as given with the gift");
     assert!(subject(confirmation).contains("is erased"), "{}", subject(confirmation));
     let text = confirmation.parsed().body_text(0).expect("text").into_owned();
     assert!(!text.to_lowercase().contains("jo bloggs") && !text.contains("Hebden"), "names nothing of theirs: {text}");
