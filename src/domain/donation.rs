@@ -56,6 +56,13 @@ pub struct NewDonation {
 /// Each problem, keyed by the field it is shown next to.
 pub type FieldErrors = BTreeMap<&'static str, String>;
 
+/// Whether a consent checkbox was ticked: only by its own value, `on` as browsers send it
+/// (or `yes`/`true`, any case); a missing field or any other value (`no`, `off`, blank) is
+/// no consent (SPEC §9: consent is never assumed).
+pub fn ticked(value: Option<&str>) -> bool {
+    value.is_some_and(|v| ["on", "yes", "true"].iter().any(|t| v.trim().eq_ignore_ascii_case(t)))
+}
+
 /// What was typed in a form field, or `None` when it was left blank.
 pub fn given(value: &str) -> Option<&str> {
     Some(value.trim()).filter(|v| !v.is_empty())
@@ -160,7 +167,7 @@ impl DonationForm {
                 display_name,
                 place,
                 anonymous: self.anonymous.is_some(),
-                marketing_consent: self.marketing_consent.is_some(),
+                marketing_consent: ticked(self.marketing_consent.as_deref()),
             }),
             _ => Err(errors),
         }
@@ -232,6 +239,20 @@ mod tests {
         assert_eq!(d.frequency, Frequency::Monthly);
         assert_eq!(d.display_name.as_deref(), Some("Red Ken"));
         assert!(d.marketing_consent && !d.anonymous && d.name.is_none());
+    }
+
+    #[test]
+    fn consent_is_given_only_by_the_checkbox_value() {
+        for yes in ["on", "yes", "TRUE", " On "] {
+            assert!(ticked(Some(yes)), "{yes:?}");
+        }
+        for no in ["no", "off", "false", "", "0", "nope"] {
+            assert!(!ticked(Some(no)), "{no:?}");
+        }
+        assert!(!ticked(None));
+        let mut f = form("25", "reader@example.org");
+        f.marketing_consent = Some("no".into());
+        assert!(!f.parse(Pence(100), Pence(1_000_000)).expect("valid gift").marketing_consent);
     }
 
     #[test]

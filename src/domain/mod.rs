@@ -16,7 +16,7 @@ pub mod supporter;
 pub mod table;
 
 pub use campaign::{Campaign, CampaignError, CampaignKind, NewCampaign, Progress, Status};
-pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, gift_amount, given};
+pub use donation::{DonationForm, FieldErrors, Frequency, NewDonation, form_date, gift_amount, given, ticked};
 pub use email::{EmailAddress, EmailError, mask_addresses};
 pub use gift::{GiftEntry, GiftMethod, GiftReference, GiftRefused, OfflineGift, OfflineGiftForm};
 pub use money::{AmountError, Pence, parse_amount};

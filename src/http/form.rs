@@ -16,12 +16,16 @@ use crate::domain::FieldErrors;
 /// What a field sent more than once is told.
 const ONE_VALUE: &str = "This was sent more than once: enter one value";
 
+/// What a field whose value is not text (not UTF-8) is told.
+const NOT_TEXT: &str = "Some of this could not be read as text: type it again";
+
 /// A form's fields as `T` (each from its first value), and the fields of `T` that were sent
-/// more than once. Use in place of axum's `Form`; pass what the form's parser says through
+/// more than once or whose value is not UTF-8; a form whose unreadable field is not one of
+/// `T`'s is refused whole with a 422 page. Use in place of axum's `Form`; pass what the form's parser says through
 /// [`Repeated::check`].
 pub struct Fields<T>(pub T, pub Repeated);
 
-/// The fields of a form that were sent more than once, each with its error.
+/// The fields of a form that were sent more than once or were not UTF-8, each with its error.
 #[derive(Debug, Default)]
 pub struct Repeated(FieldErrors);
 
@@ -70,16 +74,49 @@ where
                 seen.insert(name);
             }
         }
-        match serde_urlencoded::from_str(&firsts.finish()) {
-            Ok(form) => Ok(Fields(form, Repeated(repeated))),
-            Err(e) => {
-                tracing::info!(error = %e, "unreadable form");
-                let text = "The form could not be read. Go back, reload the page and try again.";
-                Err(Framed::new("Form not understood", text, ("/", "Go to the fighting fund"))
-                    .response(StatusCode::UNPROCESSABLE_ENTITY))
+        for bad in not_utf8(&body) {
+            match bad.and_then(|name| names.iter().find(|field| **field == name)) {
+                Some(field) => {
+                    repeated.insert(*field, NOT_TEXT.to_owned());
+                }
+                None => return Err(not_understood("a field name or value is not UTF-8")),
             }
         }
+        match serde_urlencoded::from_str(&firsts.finish()) {
+            Ok(form) => Ok(Fields(form, Repeated(repeated))),
+            Err(e) => Err(not_understood(&e.to_string())),
+        }
     }
+}
+
+/// The page for a form that cannot be read at all, with a 422; `why` goes to the log only.
+fn not_understood(why: &str) -> Response {
+    tracing::info!(error = why, "unreadable form");
+    let text = "The form could not be read. Go back, reload the page and try again.";
+    Framed::new("Form not understood", text, ("/", "Go to the fighting fund"))
+        .response(StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// For each field of a form body whose name or value is not UTF-8 once percent-decoded
+/// (`name=Carol%FFMember`), its name, or `None` when the name itself cannot be read. Such a
+/// value is refused, never stored with replacement characters.
+fn not_utf8(body: &[u8]) -> Vec<Option<String>> {
+    let decoded = |part: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        percent_encoding::percent_decode(&spaced).collect()
+    };
+    body.split(|b| *b == b'&')
+        .filter_map(|pair| {
+            let mut parts = pair.splitn(2, |b| *b == b'=');
+            let name = String::from_utf8(decoded(parts.next().unwrap_or_default()));
+            let value_is_text = std::str::from_utf8(&decoded(parts.next().unwrap_or_default())).is_ok();
+            match name {
+                Ok(_) if value_is_text => None,
+                Ok(name) => Some(Some(name)),
+                Err(_) => Some(None),
+            }
+        })
+        .collect()
 }
 
 /// The names of a struct's fields, as serde's derive lists them; empty for anything else.
@@ -143,5 +180,17 @@ mod tests {
         assert_eq!(refused, Err(FieldErrors::from([("amount", ONE_VALUE.to_owned())])), "unknown fields are ignored");
         let Fields(_, once) = fields("amount=5").await;
         assert!(once.is_empty() && once.check(Ok::<_, FieldErrors>(1)) == Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_value_that_is_not_utf8_is_an_error_beside_its_field() {
+        let Fields(_, bad) = fields("amount=5&name=Carol%FFMember").await;
+        let refused = bad.check(Ok::<_, FieldErrors>(()));
+        assert_eq!(refused, Err(FieldErrors::from([("name", NOT_TEXT.to_owned())])));
+        let Fields(_, good) = fields("amount=5&name=Caf%C3%A9+Jo%EF%BF%BD").await;
+        assert!(good.is_empty(), "UTF-8, even U+FFFD itself, is text");
+        let request = Request::builder().body(axum::body::Body::from("amount=5&n%FF=1")).expect("request");
+        let whole = Fields::<Gift>::from_request(request, &()).await.err().expect("refused");
+        assert_eq!(whole.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::MatchedPath;
 use axum::http::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use tower_http::LatencyUnit;
@@ -93,9 +94,60 @@ fn nosniff() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))
 }
 
-/// The span of a request's log line: method, path (never the query, which may hold an
-/// email) and request id; the line itself adds status and latency.
+/// The span of a request's log line: method, route and request id; the line itself adds
+/// status and latency. The route is the matched template (`/account/signin/{token}`), never
+/// the path or query as sent, which may hold a sign-in token or an email (SPEC §9: no
+/// secrets in logs); a path no route matches is logged as `unmatched`.
 fn request_span(request: &Request<Body>) -> Span {
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), id)
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %request.method(), route, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A log writer that keeps what is written.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn request_log_names_the_route_not_the_sign_in_token() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = Router::new().route("/account/signin/{token}", get(|| async { "ok" })).layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        );
+        let token = "ab".repeat(32);
+        for path in [format!("/account/signin/{token}"), format!("/nowhere/{token}")] {
+            let request = Request::get(path).body(Body::empty()).expect("request");
+            app.clone().oneshot(request).await.expect("response");
+        }
+        let log = String::from_utf8(captured.0.lock().expect("log buffer").clone()).expect("utf-8 log");
+        assert!(log.contains(r#"route="/account/signin/{token}""#), "{log}");
+        assert!(log.contains(r#"route="unmatched""#), "{log}");
+        assert!(!log.contains(&token), "token in log: {log}");
+    }
 }

@@ -27,7 +27,8 @@ pub trait ReaderAccounts: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(i64, i64), StoreError>;
     /// Keeps a link (only the hash of its token) valid until `expires_at`, and queues its email
-    /// in the same transaction.
+    /// in the same transaction, to the address on record for `email` (as the reader gave it on
+    /// a gift or the join form), or `email` itself if none is kept.
     async fn create_reader_link(
         &self,
         email: &EmailAddress,
@@ -223,6 +224,16 @@ macro_rules! reader_accounts {
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
+                // The link goes to the address as the reader gave it when they gave or joined,
+                // not as typed on the sign-in form (`ADA@Example.org`).
+                let recipient: String = sqlx::query_scalar(
+                    "SELECT COALESCE((SELECT email FROM people WHERE email_key = $1),
+                                     (SELECT MIN(email) FROM payments WHERE LOWER(email) = $1), $2)",
+                )
+                .bind(email.key())
+                .bind(email.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
                 sqlx::query(
                     "INSERT INTO reader_links (token_hash, email_key, email, created_at, expires_at) VALUES ($1, $2, $5, $3, $4)",
                 )
@@ -230,14 +241,14 @@ macro_rules! reader_accounts {
                 .bind(email.key())
                 .bind(now)
                 .bind(expires_at)
-                .bind(email.as_str())
+                .bind(&recipient)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
                     "INSERT INTO outbox (recipient, message_key, payload, status, created_at)
                      VALUES ($1, $2, $3, 'pending', $4)",
                 )
-                .bind(email.as_str())
+                .bind(&recipient)
                 .bind(uuid::Uuid::new_v4().simple().to_string())
                 .bind(encode(notice)?)
                 .bind(now)

@@ -499,7 +499,8 @@ async fn every_page_links_the_one_style_sheet_that_browsers_keep_a_year(engine: 
 }
 
 /// Issue 18: the thanks page says what was given, found by the Checkout Session that Stripe
-/// names on the way back; a session that is not one of ours gets thanks, never a sum.
+/// names on the way back; a session that is not one of ours gets thanks, never a sum, and is
+/// promised no receipt.
 async fn the_thanks_page_names_the_gift_that_stripe_sends_back(engine: Engine) {
     let stripe = crate::stripe::FakeStripe::start().await;
     let app = TestApp::spawn_with_stripe(engine, NOW, &stripe).await;
@@ -518,11 +519,13 @@ async fn the_thanks_page_names_the_gift_that_stripe_sends_back(engine: Engine) {
         let page = app.get(&format!("/donate/thanks?session_id={session}")).await.text().await.expect("thanks");
         assert!(page.contains(named), "{named} in {page}");
         assert_eq!(page.matches("<h1>").count(), 1, "one heading");
+        assert!(page.contains("A receipt is on its way"), "a known gift is promised its receipt");
     }
     for nonsense in ["nonsense", "cs_test_fake_99", "cs_%00", "cs_demo_don_00000000000000000000000000000000"] {
         let page = app.get(&format!("/donate/thanks?session_id={nonsense}")).await.text().await.expect("thanks");
         assert!(page.contains("<h1>Thank you</h1>"), "{nonsense}: neutral thanks in {page}");
         assert!(page.contains("Make it monthly"), "{nonsense}: the offer to give monthly");
+        assert!(!page.contains("receipt") && !page.contains("within a minute"), "{nonsense}: promises nothing: {page}");
     }
     app.running.stop().await;
 }

@@ -24,6 +24,7 @@ on_both_engines!(
     every_form_of_the_page_needs_its_token_and_takes_each_field_once,
     the_readers_page_is_private_as_the_staff_pages_are,
     staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link,
+    the_link_goes_to_the_address_on_record_and_forms_take_only_what_they_say,
 );
 
 pub async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -109,6 +110,21 @@ impl ReaderBrowser {
         self.post_exactly(path, &fields).await
     }
 
+    /// Posts a body exactly as written (with this session's CSRF token added), for bytes a
+    /// browser's form encoding would escape.
+    pub(crate) async fn post_raw(&mut self, path: &str, body: &str) -> Response {
+        let body = format!("{body}&csrf_token={}", self.csrf);
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        let response = request.send().await.expect("POST");
+        self.keep(&response);
+        response
+    }
+
     pub(crate) async fn post_exactly(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let request = self.http.post(format!("{}{path}", self.base)).header("cookie", self.cookie()).form(fields);
         let response = request.send().await.expect("POST");
@@ -157,6 +173,8 @@ async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine:
     assert!(asked.text().await.expect("page").contains("If we know that address, a link is on its way"));
     let received = smtp.wait_for(4, Duration::from_secs(10)).await;
     let path = link_in(&received);
+    let link = received.iter().rev().find(|m| subject(m).starts_with("Your sign-in link")).expect("a link email");
+    assert_eq!(link.to, ["reader@example.org"], "to the address on record, not as typed");
     assert_eq!(path.len(), "/account/signin/".len() + 64, "256 bits in hex: {path}");
     let before = reader.cookies[0].clone();
 
@@ -173,7 +191,7 @@ async fn a_reader_signs_in_by_link_and_finds_every_gift_with_its_receipt(engine:
     assert_ne!(reader.cookies[0], before, "a new session id at sign-in");
     let page = reader.page("/account").await;
     reader.csrf = csrf_in(&page);
-    assert!(page.contains("Signed in as READER@example.org"), "{page}");
+    assert!(page.contains("Signed in as reader@example.org"), "as on record, not as typed: {page}");
     for fact in ["£25.00", "£40.00", "R-2026-000001", "R-2026-000002", "the Fighting fund", "cheque", "online"] {
         assert!(page.contains(fact), "{fact} on the page: {page}");
     }
@@ -491,7 +509,7 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     // holds it until it has been sent, and then the retention job forgets it too.
     let received = smtp.wait_for(6, Duration::from_secs(10)).await;
     let confirmation = received.last().expect("the confirmation");
-    assert_eq!(confirmation.to, ["jo.bloggs@example.org"], "to the address as the reader signed in");
+    assert_eq!(confirmation.to, ["Jo.Bloggs@Example.org"], "to the address on record, as given with the gift");
     assert!(subject(confirmation).contains("is erased"), "{}", subject(confirmation));
     let text = confirmation.parsed().body_text(0).expect("text").into_owned();
     assert!(!text.to_lowercase().contains("jo bloggs") && !text.contains("Hebden"), "names nothing of theirs: {text}");
@@ -774,5 +792,45 @@ async fn staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link
     let audit = app.running.state.store.audit_entries(5).await.expect("audit");
     let sent = audit.iter().find(|a| a.action == "reader.link").expect("audited");
     assert!(sent.actor == "finance@paper.example" && !sent.detail.contains("ada@"), "{sent:?}");
+    app.running.stop().await;
+}
+
+/// The sign-in link goes to the address as given with the gift, whatever its case on the
+/// sign-in form; `marketing_consent=no` is no consent; a value that is not UTF-8 is refused
+/// beside its field and changes nothing.
+async fn the_link_goes_to_the_address_on_record_and_forms_take_only_what_they_say(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    buy_shares(&app, "Carol Member", "1 Mill Lane", "carol@example.org", "100").await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut carol = signed_in(&app, &smtp, "CAROL@Example.ORG", 1).await;
+    let received = smtp.wait_for(2, Duration::from_secs(10)).await;
+    let link = received.iter().rev().find(|m| subject(m).starts_with("Your sign-in link")).expect("a link email");
+    assert_eq!(link.to, ["carol@example.org"], "to the address on record, not as typed");
+
+    assert_eq!(carol.post("/account/consent", &[("marketing_consent", "on")]).await.status(), 303);
+    assert_eq!(carol.post("/account/consent", &[("marketing_consent", "no")]).await.status(), 303);
+    let export: Value = carol.get("/account/export").await.json().await.expect("JSON");
+    assert_eq!(export["consent"], false, "\"no\" is no consent: {export}");
+
+    let body = "name=Carol%FFMember&address_line1=2+Canal+Street&town=Leeds&postcode=LS1+4AP";
+    let refused = carol.post_raw("/account/details", body).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("id=\"name-error\""), "{page}");
+    let register = ok(app.cli(&["register", "export"]));
+    assert!(register.contains("1,Carol Member,\"1 Mill Lane, Leeds, LS1 4AP\""), "nothing changed: {register}");
+    assert!(!register.contains('\u{FFFD}'), "{register}");
+
+    let donated = app
+        .http
+        .post(app.url("/donate"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("amount=25&email=dan%40example.org&name=Dan%FF")
+        .send()
+        .await
+        .expect("donate");
+    assert_eq!(donated.status(), 422);
+    assert!(donated.text().await.expect("page").contains("id=\"name-error\""), "beside the name");
     app.running.stop().await;
 }

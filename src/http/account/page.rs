@@ -375,7 +375,7 @@ pub async fn consent(
     if !repeated.is_empty() {
         return refused(&state, &reader, "consent", TWICE).await;
     }
-    let consent = form.marketing_consent.is_some();
+    let consent = crate::domain::ticked(form.marketing_consent.as_deref());
     state.store.change_consent(&reader.email, consent, "your page", state.clock.now()).await?;
     Ok(Redirect::to("/account?done=consent").into_response())
 }
