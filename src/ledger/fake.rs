@@ -119,7 +119,7 @@ impl LedgerTx for FakeLedger {
         Ok(Some(self.ledger.len() as i64))
     }
 
-    async fn add_to_totals(&mut self, movement: &Movement, _id: i64, _now: DateTime<Utc>) -> Result<(), Self::Error> {
+    async fn add_to_totals(&mut self, movement: &Movement, _now: DateTime<Utc>) -> Result<(), Self::Error> {
         let totals = self.totals.entry(movement.campaign_id).or_default();
         totals.0 = totals.0 + movement.amount;
         totals.1 += movement.gifts;

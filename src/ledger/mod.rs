@@ -10,7 +10,7 @@ mod supporters;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-pub use rules::apply_event;
+pub use rules::{Receipt, apply_event, book_and_receipt};
 
 use crate::domain::{Decline, Ending, Notice, Pence, PostalAddress, ReceivedEvent, SubscriptionTerms, SupporterStatus};
 
@@ -79,7 +79,7 @@ pub struct Movement {
     pub amount: Pence,
     /// 1 for a payment, 0 for a movement that is not a new gift.
     pub gifts: i64,
-    /// `stripe` or `shares`.
+    /// `stripe`, `shares` or `offline`.
     pub source: &'static str,
     /// Unique per source: nothing is booked twice.
     pub source_id: String,
@@ -272,13 +272,9 @@ pub trait LedgerTx: Send {
 
     /// Inserts a ledger row; its id, or `None` when its source id was booked before.
     async fn insert_movement(&mut self, movement: &Movement, now: DateTime<Utc>) -> Result<Option<i64>, Self::Error>;
-    /// Adds a booked row (`ledger_id`) to its campaign's running totals.
-    async fn add_to_totals(
-        &mut self,
-        movement: &Movement,
-        ledger_id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<(), Self::Error>;
+    /// Adds a booked movement to its campaign's running totals. They may be written when the
+    /// transaction commits, after everything else it does (`store::sql::LedgerWrite`).
+    async fn add_to_totals(&mut self, movement: &Movement, now: DateTime<Utc>) -> Result<(), Self::Error>;
 
     /// The next number of the service-wide receipt sequence: never the same twice.
     async fn next_receipt_number(&mut self) -> Result<i64, Self::Error>;

@@ -198,27 +198,51 @@ async fn count_payment<E: Send>(
         source_id: paid.payment.clone(),
         occurred_at: paid.paid_at,
     };
-    let booked = book(tx, &movement, now).await?;
-    if booked && let Some(email) = &paid.email {
-        let notice = Notice::Receipt {
-            number: next_receipt(tx, counts_on).await?,
-            amount: paid.amount,
-            paid_on: counts_on,
-            purpose: format!("{purpose} to the {title}"),
-        };
-        tx.enqueue(email, &notice, &paid.payment, now).await?;
-    }
+    let receipt = paid.email.as_deref().map(|email| Receipt {
+        email,
+        paid_on: counts_on,
+        purpose: format!("{purpose} to the {title}"),
+    });
+    let booked = book_and_receipt(tx, &movement, receipt, now).await?;
     // Events parked waiting for this payment may now apply.
     Ok(EventOutcome::Processed { money_moved: booked, known: Some(paid.payment) })
 }
 
 /// A ledger row and its campaign's totals; false, changing nothing, when it was booked before.
 async fn book<E: Send>(tx: &mut dyn LedgerTx<Error = E>, movement: &Movement, now: DateTime<Utc>) -> Result<bool, E> {
-    let Some(id) = tx.insert_movement(movement, now).await? else {
+    let Some(_) = tx.insert_movement(movement, now).await? else {
         return Ok(false);
     };
-    tx.add_to_totals(movement, id, now).await?;
+    tx.add_to_totals(movement, now).await?;
     Ok(true)
+}
+
+/// Who a new gift's receipt goes to, and what it says (SPEC §6).
+pub struct Receipt<'a> {
+    pub email: &'a str,
+    /// The London date the gift counts on.
+    pub paid_on: NaiveDate,
+    /// "a one-off gift to the …", "a gift by cheque to the …".
+    pub purpose: String,
+}
+
+/// Books a gift once and, the first time, queues its receipt with the next receipt number:
+/// how money comes into the ledger whichever door it came through (webhook, staff form, CLI).
+/// The receipt is about `movement.source_id` for `movement.amount` pence. False, changing
+/// nothing, when the gift was booked before.
+pub async fn book_and_receipt<E: Send>(
+    tx: &mut dyn LedgerTx<Error = E>,
+    movement: &Movement,
+    receipt: Option<Receipt<'_>>,
+    now: DateTime<Utc>,
+) -> Result<bool, E> {
+    let booked = book(tx, movement, now).await?;
+    if booked && let Some(Receipt { email, paid_on, purpose }) = receipt {
+        let notice =
+            Notice::Receipt { number: next_receipt(tx, paid_on).await?, amount: movement.amount, paid_on, purpose };
+        tx.enqueue(email, &notice, &movement.source_id, now).await?;
+    }
+    Ok(booked)
 }
 
 /// `R-2026-000123`: a number of its own from the service-wide sequence (SPEC §6).

@@ -40,19 +40,19 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-/// What a gift, refund or dispute does to a campaign: one row of the ledger.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LedgerEntry {
-    /// Signed: money in is positive, refunds and disputes negative.
-    pub amount: Pence,
-    /// 1 for a payment, 0 for a movement that is not a new gift.
-    pub gifts: i64,
-    /// Where the movement comes from (`offline`, `stripe`) …
-    pub source: &'static str,
-    /// … and its id there, which is unique: nothing is counted twice.
-    pub source_id: String,
-    pub occurred_at: DateTime<Utc>,
+impl StoreError {
+    /// The database gave this transaction up to let another go on (PostgreSQL's deadlock or
+    /// serialization failure, SQLSTATE class 40): the same work tried again can succeed.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| code.starts_with("40")),
+            _ => false,
+        }
+    }
 }
+
+/// How many times a transaction given up in a conflict ([`StoreError::is_conflict`]) is tried.
+pub const CONFLICT_ATTEMPTS: u32 = 3;
 
 /// How instances tell each other that the fund's figures changed: PostgreSQL's `LISTEN/NOTIFY`.
 /// SQLite runs one instance, so it has nothing to announce and nothing to listen to.

@@ -19,11 +19,11 @@ const SLOW: Duration = Duration::from_secs(1);
 
 // A sequence hands out receipt numbers without a row lock held until commit: each receipt
 // takes its own (`next_receipt_number` in sql.rs), and a unique index refuses any repeat.
-// A transaction adds to one stripe of the totals, not the ledger row's: a batch of events its
-// worker's (`apply_payment_events`, set by `lock_deliveries`), any other its connection's (the
-// backend's id mod 16, `TOTAL_SHARDS`). Transactions at once add to different rows, and a batch
-// holds one row per campaign, so two batches neither wait on each other's totals nor lock them
-// in opposite orders.
+// A transaction adds to one stripe of the totals: a batch of events its worker's
+// (`apply_payment_events`, set by `lock_deliveries`), any other its connection's (the
+// backend's id mod 16, `TOTAL_SHARDS`), so transactions at once mostly add to different rows.
+// It writes them last, one row per campaign in campaign order (`LedgerWrite`), so two that
+// wait on the same row hold nothing else the other wants.
 shared_store!(
     Postgres,
     begin_write: "BEGIN",
@@ -44,22 +44,22 @@ impl SqlStore<Postgres> {
         self.pool.begin_with(BEGIN_WRITE).await
     }
 
-    /// Locks the ids of a batch's events until it ends, all at once and in one order: another
-    /// batch holding a delivery of one of them is waited for before anything else is locked,
-    /// so two batches never hold what the other waits for (`apply_payment_events`). And sets
-    /// the stripe of the totals the batch adds to, until it ends.
+    /// Locks the ids of a transaction's events until it ends, all at once and in one order:
+    /// another transaction holding a delivery of one of them is waited for before anything else
+    /// is locked, so two never hold what the other waits for (`apply_in_one`). And sets the
+    /// stripe of the totals a batch adds to, until it ends; without one, the connection's.
     async fn lock_deliveries(
         tx: &mut sqlx::Transaction<'_, Postgres>,
         ids: &[&str],
-        stripe: i64,
+        stripe: Option<i64>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "WITH stripe AS (SELECT set_config('coopfund.stripe', $2, true))
+            "WITH stripe AS (SELECT set_config('coopfund.stripe', COALESCE($2, ''), true))
              SELECT pg_advisory_xact_lock(k) FROM stripe,
                (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY k) ids",
         )
         .bind(ids)
-        .bind(stripe.rem_euclid(super::sql::TOTAL_SHARDS).to_string())
+        .bind(stripe.map(|s| s.rem_euclid(super::sql::TOTAL_SHARDS).to_string()))
         .execute(&mut **tx)
         .await?;
         Ok(())

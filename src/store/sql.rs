@@ -4,10 +4,62 @@
 //! `RETURNING`), so the only differences passed in are how a write transaction
 //! begins and how a row is locked for the rest of it.
 
-use sqlx::{Database, Pool};
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Pool, Transaction};
 
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
+}
+
+/// The transaction the ledger's rules run in (`ledger::LedgerTx`). What it adds to the
+/// campaigns' running totals is held until it commits and written last, one row per campaign in
+/// campaign order. Every other row it locks is locked before that, so two such transactions
+/// waiting on each other's totals hold nothing else the other wants: they cannot deadlock, and
+/// a batch of events writes each campaign's totals once.
+pub(super) struct LedgerWrite<'c, DB: Database> {
+    pub(super) tx: Transaction<'c, DB>,
+    /// By campaign id: pence and gifts added so far, and when.
+    pub(super) totals: BTreeMap<i64, Added>,
+}
+
+/// What one transaction adds to one campaign's totals.
+#[derive(Clone, Copy)]
+pub(super) struct Added {
+    pub(super) pence: i64,
+    pub(super) gifts: i64,
+    pub(super) at: DateTime<Utc>,
+}
+
+impl<'c, DB: Database> LedgerWrite<'c, DB> {
+    pub(super) fn new(tx: Transaction<'c, DB>) -> Self {
+        LedgerWrite { tx, totals: BTreeMap::new() }
+    }
+
+    /// Notes `pence` and `gifts` for `campaign_id`'s totals, written at commit.
+    pub(super) fn add(&mut self, campaign_id: i64, pence: i64, gifts: i64, at: DateTime<Utc>) {
+        let added = self.totals.entry(campaign_id).or_insert(Added { pence: 0, gifts: 0, at });
+        added.pence += pence;
+        added.gifts += gifts;
+        added.at = added.at.max(at);
+    }
+}
+
+/// The transaction's connection, for the statements of `LedgerTx`.
+impl<DB: Database> Deref for LedgerWrite<'_, DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: Database> DerefMut for LedgerWrite<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
 }
 
 /// A campaign with its totals: the sum of at most 16 striped rows, whatever the size of the ledger.
@@ -72,17 +124,16 @@ macro_rules! shared_store {
             Campaign, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication, Notice,
             OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role,
         };
-        use $crate::domain::notice::receipt_number;
         use $crate::domain::{Ending, Supporter};
         use $crate::ledger::{
             AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, InvoiceRecord,
             MemberHolding, Movement, PaymentKind, PaymentRecord, SupporterRecord,
         };
-        use $crate::store::sql::{SqlStore, TOTAL_SHARDS};
+        use $crate::store::sql::{LedgerWrite, SqlStore};
         use $crate::store::{
-            Actor, Allotment, AuditEntry, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
+            Actor, Allotment, AuditEntry, CONFLICT_ATTEMPTS, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
             HeldApplication, StaffRow, MemberChange, MemberChangeRow,
-            LedgerEntry, LedgerRow, MemberRow, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
+            LedgerRow, MemberRow, OutboxCounts, OutboxEmail, PersonRow, PublicGift,
             InvoiceRecordRow, SupporterRecordRow,
             ShareApplication, StaffMember, Store, StoreError, SupporterRow, SupporterTotals, Tried,
             RecordedGift,
@@ -141,77 +192,40 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            /// The ledger row and the campaign's running totals, in the caller's transaction.
-            async fn book_in(
-                tx: &mut Transaction<'_, $engine>,
-                campaign_id: i64,
-                entry: &LedgerEntry,
-                now: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
-                let inserted: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (source, source_id) DO NOTHING RETURNING id",
-                )
-                .bind(campaign_id)
-                .bind(entry.amount.0)
-                .bind(entry.gifts)
-                .bind(entry.source)
-                .bind(&entry.source_id)
-                .bind(entry.occurred_at)
-                .bind(now)
-                .fetch_optional(&mut **tx)
-                .await?;
-                let Some(id) = inserted else {
-                    return Ok(false);
-                };
-                sqlx::query(
-                    "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (campaign_id, shard) DO UPDATE SET
-                       raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
-                       gifts = campaign_totals.gifts + excluded.gifts,
-                       updated_at = excluded.updated_at",
-                )
-                .bind(campaign_id)
-                .bind(id.rem_euclid(TOTAL_SHARDS))
-                .bind(entry.amount.0)
-                .bind(entry.gifts)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                Ok(true)
+            /// Writes what a ledger transaction added to the campaigns' totals, campaign by
+            /// campaign and last of all (see `LedgerWrite`), then commits.
+            async fn commit_ledger(write: LedgerWrite<'_, $engine>) -> Result<(), StoreError> {
+                let LedgerWrite { mut tx, totals } = write;
+                for (campaign_id, added) in totals {
+                    sqlx::query(concat!(
+                        "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
+                         VALUES ($1, ",
+                        $total_stripe,
+                        ", $2, $3, $4)
+                         ON CONFLICT (campaign_id, shard) DO UPDATE SET
+                           raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
+                           gifts = campaign_totals.gifts + excluded.gifts,
+                           updated_at = excluded.updated_at"
+                    ))
+                    .bind(campaign_id)
+                    .bind(added.pence)
+                    .bind(added.gifts)
+                    .bind(added.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
-            /// Writes a receipt, with the next receipt number, in the payment's transaction.
-            async fn receipt_in(
-                tx: &mut Transaction<'_, $engine>,
-                email: &str,
-                reference: &str,
-                amount: Pence,
-                paid_on: NaiveDate,
-                purpose: String,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                let number = Self::next_receipt_number(tx, paid_on).await?;
-                let notice = Notice::Receipt { number, amount, paid_on, purpose };
-                Self::enqueue_in(tx, email, &notice, reference, now).await
-            }
-
-            /// `R-2026-000123`: the next number, unique across the service, for a payment on `paid_on`.
-            async fn next_receipt_number(tx: &mut Transaction<'_, $engine>, paid_on: NaiveDate) -> Result<String, StoreError> {
-                use chrono::Datelike;
-                // The ledger's own primitive: one sequence for every receipt, whoever writes it.
-                let sequence = $crate::ledger::LedgerTx::next_receipt_number(tx).await?;
-                Ok(receipt_number(paid_on.year(), sequence))
-            }
-
-            /// Every event of a batch in one transaction, in the order of their ids, once no other
-            /// batch holds any of them; their outcomes in the order given.
-            async fn apply_together(
+            /// Events in one transaction, in the order of their ids, once no other transaction
+            /// holds any of them (`lock_deliveries`); their outcomes in the order given. A batch
+            /// adds to its worker's `stripe` of the totals, a lone event to its connection's.
+            async fn apply_in_one(
                 &self,
-                events: &[(ReceivedEvent, PaymentEvent)],
-                stripe: i64,
+                events: &[(&ReceivedEvent, &PaymentEvent)],
+                stripe: Option<i64>,
+                retry: bool,
                 now: DateTime<Utc>,
             ) -> Result<Vec<EventOutcome>, StoreError> {
                 let mut order: Vec<usize> = (0..events.len()).collect();
@@ -220,45 +234,21 @@ macro_rules! shared_store {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let ids: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
                 Self::lock_deliveries(&mut tx, &ids, stripe).await?;
+                let mut write = LedgerWrite::new(tx);
                 for i in order {
-                    let (event, meaning) = &events[i];
-                    let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut tx;
-                    applied.push((i, $crate::ledger::apply_event(ledger, event, meaning, false, now).await?));
+                    let (event, meaning) = events[i];
+                    let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut write;
+                    applied.push((i, $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?));
                 }
-                tx.commit().await?;
+                Self::commit_ledger(write).await?;
                 applied.sort_by_key(|(i, _)| *i);
                 Ok(applied.into_iter().map(|(_, outcome)| outcome).collect())
             }
-
-            /// Queues an email about the payment or gift `reference`.
-            async fn enqueue_in(
-                tx: &mut Transaction<'_, $engine>,
-                email: &str,
-                notice: &Notice,
-                reference: &str,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
-                sqlx::query(
-                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
-                     VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
-                )
-                .bind(email)
-                .bind(uuid::Uuid::new_v4().simple().to_string())
-                .bind(payload)
-                .bind(now)
-                .bind(reference)
-                .bind(notice.receipt_number())
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
-            }
-
         }
 
         /// The ledger's primitives on this engine: one statement each (`ledger::LedgerTx`).
         #[async_trait::async_trait]
-        impl<'c> $crate::ledger::LedgerTx for Transaction<'c, $engine> {
+        impl<'c> $crate::ledger::LedgerTx for LedgerWrite<'c, $engine> {
             type Error = StoreError;
 
             async fn insert_event(&mut self, event: &ReceivedEvent, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -413,24 +403,8 @@ macro_rules! shared_store {
                 .await?)
             }
 
-            async fn add_to_totals(&mut self, m: &Movement, ledger_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query(concat!(
-                    "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-                     VALUES ($1, ",
-                    $total_stripe,
-                    ", $3, $4, $5)
-                     ON CONFLICT (campaign_id, shard) DO UPDATE SET
-                       raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
-                       gifts = campaign_totals.gifts + excluded.gifts,
-                       updated_at = excluded.updated_at"
-                ))
-                .bind(m.campaign_id)
-                .bind(ledger_id.rem_euclid(TOTAL_SHARDS))
-                .bind(m.amount.0)
-                .bind(m.gifts)
-                .bind(now)
-                .execute(&mut **self)
-                .await?;
+            async fn add_to_totals(&mut self, m: &Movement, now: DateTime<Utc>) -> Result<(), StoreError> {
+                self.add(m.campaign_id, m.amount.0, m.gifts, now);
                 Ok(())
             }
 
@@ -439,7 +413,20 @@ macro_rules! shared_store {
             }
 
             async fn enqueue(&mut self, email: &str, notice: &Notice, reference: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-                SqlStore::<$engine>::enqueue_in(self, email, notice, reference, now).await
+                let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+                sqlx::query(
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
+                     VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
+                )
+                .bind(email)
+                .bind(uuid::Uuid::new_v4().simple().to_string())
+                .bind(payload)
+                .bind(now)
+                .bind(reference)
+                .bind(notice.receipt_number())
+                .execute(&mut **self)
+                .await?;
+                Ok(())
             }
 
             async fn donation(&mut self, id: &str) -> Result<Option<DonationRecord>, StoreError> {
@@ -942,7 +929,7 @@ macro_rules! shared_store {
             ) -> Result<RecordedGift, StoreError> {
                 let entry = gift.entry();
                 let reference = entry.reference.as_str();
-                let mut tx = self.pool.begin_with($begin).await?;
+                let mut tx = LedgerWrite::new(self.pool.begin_with($begin).await?);
                 let (campaign_id, title): (i64, String) = sqlx::query_as("SELECT id, title FROM campaigns WHERE slug = $1")
                     .bind(gift.campaign())
                     .fetch_optional(&mut *tx)
@@ -975,7 +962,7 @@ macro_rules! shared_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if inserted.is_none() {
-                    tx.rollback().await?;
+                    tx.tx.rollback().await?;
                     let (campaign, amount): (String, i64) = sqlx::query_as(
                         "SELECT c.slug, o.amount_pence FROM offline_gifts o JOIN campaigns c ON c.id = o.campaign_id
                          WHERE o.source_id = $1",
@@ -985,19 +972,20 @@ macro_rules! shared_store {
                     .await?;
                     return Ok(RecordedGift { reference: reference.to_owned(), new: false, campaign, amount: Pence(amount) });
                 }
-                let ledger = LedgerEntry {
+                let movement = Movement {
+                    campaign_id,
                     amount: entry.amount,
                     gifts: 1,
                     source: "offline",
                     source_id: reference.to_owned(),
                     occurred_at,
                 };
-                Self::book_in(&mut tx, campaign_id, &ledger, now).await?;
-                if let Some(email) = &entry.email {
-                    let purpose = format!("a gift by {} to the {title}", entry.method.label());
-                    Self::receipt_in(&mut tx, email.as_str(), reference, entry.amount, entry.received_on, purpose, now)
-                        .await?;
-                }
+                let receipt = entry.email.as_ref().map(|email| $crate::ledger::Receipt {
+                    email: email.as_str(),
+                    paid_on: entry.received_on,
+                    purpose: format!("a gift by {} to the {title}", entry.method.label()),
+                });
+                $crate::ledger::book_and_receipt(&mut tx, &movement, receipt, now).await?;
                 let detail = format!(
                     "{reference} {} by {} received {} for {}",
                     entry.amount,
@@ -1005,8 +993,8 @@ macro_rules! shared_store {
                     entry.received_on,
                     gift.campaign()
                 );
-                Self::audit_in(&mut tx, actor, "gift.add", &detail, now).await?;
-                tx.commit().await?;
+                Self::audit_in(&mut tx.tx, actor, "gift.add", &detail, now).await?;
+                Self::commit_ledger(tx).await?;
                 Ok(RecordedGift { reference: reference.to_owned(), new: true, campaign: gift.campaign().to_owned(), amount: entry.amount })
             }
 
@@ -1111,11 +1099,13 @@ macro_rules! shared_store {
                 retry: bool,
                 now: DateTime<Utc>,
             ) -> Result<EventOutcome, StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut tx;
-                let outcome = $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?;
-                tx.commit().await?;
-                Ok(outcome)
+                let mut attempt = 1;
+                loop {
+                    match self.apply_in_one(&[(event, meaning)], None, retry, now).await {
+                        Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                        done => return done.map(|mut outcomes| outcomes.remove(0)),
+                    }
+                }
             }
 
             async fn apply_payment_events(
@@ -1125,7 +1115,8 @@ macro_rules! shared_store {
                 now: DateTime<Utc>,
             ) -> Vec<Result<EventOutcome, StoreError>> {
                 if events.len() > 1 {
-                    match self.apply_together(events, stripe, now).await {
+                    let together: Vec<_> = events.iter().map(|(event, meaning)| (event, meaning)).collect();
+                    match self.apply_in_one(&together, Some(stripe), false, now).await {
                         Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
                         Err(e) => tracing::info!(error = %e, events = events.len(), "a batch of webhook events failed; applying each alone"),
                     }
