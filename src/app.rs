@@ -32,7 +32,7 @@ use crate::payments::PaymentGateway;
 use crate::payments::demo::DemoGateway;
 use crate::payments::ingest::EventQueue;
 use crate::payments::stripe::StripeGateway;
-use crate::store::{self, Store};
+use crate::store::{self, StaffArea, Store};
 
 /// What every handler and background task shares; cloned for every request, so one `Arc`.
 #[derive(Clone)]
@@ -229,7 +229,7 @@ const KEEP_ATTEMPTS: chrono::Duration = chrono::Duration::days(1);
 
 /// Deletes expired staff sessions and old attempts now and then, so that neither table grows
 /// with what strangers send (SPEC §8).
-fn spawn_purge(store: Arc<dyn Store>, stop: CancellationToken) -> JoinHandle<()> {
+fn spawn_purge(store: Arc<dyn StaffArea>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PURGE_EVERY);
         loop {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::domain::account::{Erasure, pseudonym};
 use crate::domain::today_in;
-use crate::store::{Store, StoreError};
+use crate::store::{ReaderAccounts, StoreError};
 
 /// How often each instance looks: the rules count in years, so an hour late is nothing.
 const EVERY: Duration = Duration::from_secs(60 * 60);
@@ -40,7 +40,7 @@ pub struct Retained {
 /// # Errors
 /// When the database fails; what was done before stays done, and the next run goes on.
 pub async fn run_once(
-    store: &dyn Store,
+    store: &dyn ReaderAccounts,
     years: u32,
     zone: chrono_tz::Tz,
     now: DateTime<Utc>,

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Letterhead, Transport, compose};
 use crate::config::Config;
 use crate::domain::Notice;
-use crate::store::{Delivery, OutboxEmail, Store, Tried};
+use crate::store::{Delivery, OutboxEmail, Tried};
 
 /// How long a worker holds a claim; one that dies lets it lapse and another sends instead.
 const CLAIM: Duration = Duration::from_secs(120);
@@ -27,14 +27,19 @@ const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(26);
 pub struct Outbox {
     /// Names this worker's claims: only it records how its emails went.
     claimant: String,
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::store::Outbox>,
     transport: Transport,
     config: Arc<Config>,
     wake: Arc<Notify>,
 }
 
 impl Outbox {
-    pub fn new(store: Arc<dyn Store>, transport: Transport, config: Arc<Config>, wake: Arc<Notify>) -> Outbox {
+    pub fn new(
+        store: Arc<dyn crate::store::Outbox>,
+        transport: Transport,
+        config: Arc<Config>,
+        wake: Arc<Notify>,
+    ) -> Outbox {
         let claimant = format!("outbox-{}", uuid::Uuid::new_v4().simple());
         Outbox { claimant, store, transport, config, wake }
     }

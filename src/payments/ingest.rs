@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::clock::Clock;
 use crate::domain::payment::largest_payment;
 use crate::domain::{EventOutcome, PaymentEvent, ReceivedEvent};
-use crate::store::{Actor, Store, StoreError};
+use crate::store::{Actor, PaymentEvents, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -51,7 +51,7 @@ struct Job {
 
 impl EventQueue {
     /// Starts the workers; they stop when the queue is dropped, after the events it holds.
-    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> EventQueue {
+    pub fn start(store: Arc<dyn PaymentEvents>, clock: Arc<dyn Clock>) -> EventQueue {
         let (jobs, waiting) = mpsc::channel(WORKERS * BATCH);
         let waiting = Arc::new(Mutex::new(waiting));
         // Each worker on its own stripe; another instance most likely on others.
@@ -73,7 +73,12 @@ impl EventQueue {
 
 /// A worker: the events waiting, up to [`BATCH`], in one transaction, adding to `stripe` of the
 /// campaign totals; then the next ones.
-async fn work(store: Arc<dyn Store>, clock: Arc<dyn Clock>, waiting: Arc<Mutex<mpsc::Receiver<Job>>>, stripe: i64) {
+async fn work(
+    store: Arc<dyn PaymentEvents>,
+    clock: Arc<dyn Clock>,
+    waiting: Arc<Mutex<mpsc::Receiver<Job>>>,
+    stripe: i64,
+) {
     let mut jobs = Vec::with_capacity(BATCH);
     loop {
         if waiting.lock().await.recv_many(&mut jobs, BATCH).await == 0 {

@@ -458,7 +458,7 @@ macro_rules! reader_accounts {
                 let Some(member) = self.reader_membership(email_key).await? else {
                     return Ok(Vec::new());
                 };
-                let pending = crate::store::Store::pending_member_changes(self).await?;
+                let pending = crate::store::Register::pending_member_changes(self).await?;
                 Ok(pending.into_iter().filter(|c| c.member_number == member.member_number).collect())
             }
 

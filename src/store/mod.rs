@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
     Campaign, CampaignKind, CountedPayment, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication,
-    OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Role, Supporter,
+    OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Supporter,
 };
 pub use account_sql::{ConsentChange, ReaderAccounts};
 pub use supporters::{AtRisk, SupporterChange, SupporterMonth, SupporterWatch};
@@ -72,11 +72,28 @@ pub trait ChangeFeed: Send {
     async fn next(&mut self) -> Result<Option<String>, StoreError>;
 }
 
+/// The whole database: every capability below, on one engine. A component that needs only
+/// one part takes that part (`Arc<dyn Outbox>`, `Arc<dyn Campaigns>`, …).
 #[async_trait]
-pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + 'static {
+pub trait Store:
+    Campaigns
+    + Gifts
+    + PaymentEvents
+    + Outbox
+    + Register
+    + ChangeNotices
+    + StaffArea
+    + ReaderAccounts
+    + SupporterWatch
+    + 'static
+{
     /// Whether the database answers: `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// The funds and share issues, and their figures (SPEC §2–§4).
+#[async_trait]
+pub trait Campaigns: Send + Sync {
     async fn create_campaign(
         &self,
         campaign: &NewCampaign,
@@ -101,7 +118,11 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
     async fn roll_over_monthly(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Seeds the demo "Fighting fund" for this month when there is no campaign at all.
     async fn seed_demo_campaign(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
 
+/// Gifts before and outside Stripe's events: donation forms, offline gifts, the public list.
+#[async_trait]
+pub trait Gifts: Send + Sync {
     /// Records a gift received by cheque, phone, standing order, cash or bank transfer, and
     /// the person behind its email (money makes a person, SPEC §8). A gift whose reference was
     /// recorded before changes nothing and is returned as it was recorded.
@@ -132,7 +153,11 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
     async fn recent_gifts(&self, limit: i64) -> Result<Vec<PublicGift>, StoreError>;
     /// The monthly supporter with this subscription (SPEC §10: amount, status, pause, next payment).
     async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError>;
+}
 
+/// Stripe's events and what they do to the ledger (SPEC §5), and what reconcile compares.
+#[async_trait]
+pub trait PaymentEvents: Send + Sync {
     /// Stores a verified event by its id and applies what it means, in one transaction.
     /// A second delivery of the same id changes nothing. With `retry`, applies again an event
     /// that was parked, unmatched or unreadable (the parked sweep, or staff asking).
@@ -172,6 +197,14 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
     /// the payment it names never came); how many.
     async fn expire_parked_events(&self, parked_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// The payments counted since `since` (gifts, supporters' invoices and shares), with what
+    /// has been refunded of each and every reference Stripe gave it.
+    async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
+}
+
+/// The emails waiting to be sent, claimed by the outbox workers (SPEC §6).
+#[async_trait]
+pub trait Outbox: Send + Sync {
     /// Claims up to `limit` emails that are due, for `claimant` until `claimed_until`; other
     /// workers pass them by until the claim lapses.
     async fn claim_emails(
@@ -190,7 +223,11 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// How many emails wait to be sent, and since when the oldest of them has waited.
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
+}
 
+/// Applications for shares and the register of members (SPEC §7–§8).
+#[async_trait]
+pub trait Register: Send + Sync {
     /// Keeps an application for shares, not yet paid; `cap` is the most one member may hold.
     async fn create_share_application(
         &self,
@@ -218,22 +255,6 @@ pub trait Store: ChangeNotices + StaffArea + ReaderAccounts + SupporterWatch + '
     /// Writes a pending change into the register and the audit log, in one transaction;
     /// false, changing nothing, when there is no such pending change.
     async fn accept_member_change(&self, id: i64, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError>;
-
-    /// Adds a member of staff, and says so in the audit log, in one transaction.
-    async fn add_staff(
-        &self,
-        email: &EmailAddress,
-        password_hash: &str,
-        role: Role,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    /// A member of staff by address, however it is capitalised.
-    async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError>;
-
-    /// The payments counted since `since` (gifts, supporters' invoices and shares), with what
-    /// has been refunded of each and every reference Stripe gave it.
-    async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError>;
 }
 
 /// An offline gift as the ledger holds it after `record_offline_gift`.

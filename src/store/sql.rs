@@ -804,7 +804,10 @@ macro_rules! shared_store {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::Campaigns for SqlStore<$engine> {
             async fn create_campaign(&self, c: &NewCampaign, actor: &Actor, now: DateTime<Utc>) -> Result<Campaign, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 if !Self::insert_campaign_if_new(&mut *tx, c, now).await? {
@@ -919,7 +922,10 @@ macro_rules! shared_store {
                 let demo = NewCampaign::next_in_series("fighting-fund", "Fighting fund", Pence::from_pounds(18_000), today);
                 Self::insert_campaign_if_new(&self.pool, &demo, now).await
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::Gifts for SqlStore<$engine> {
             async fn record_offline_gift(
                 &self,
                 gift: &OfflineGift,
@@ -1091,7 +1097,10 @@ macro_rules! shared_store {
                 .await?;
                 Ok(row.map(|row| Supporter::from(SupporterRecord::from(row))))
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::PaymentEvents for SqlStore<$engine> {
             async fn apply_payment_event(
                 &self,
                 event: &ReceivedEvent,
@@ -1179,6 +1188,45 @@ macro_rules! shared_store {
                 Ok(done.rows_affected())
             }
 
+            async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError> {
+                let rows: Vec<(String, i64, i64, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT payment, amount_pence, refunded_pence, customer, paid_at
+                     FROM payments WHERE paid_at >= $1 ORDER BY paid_at, payment",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut payments: Vec<CountedPayment> = rows
+                    .into_iter()
+                    .map(|(payment, amount, refunded, customer, paid_at)| CountedPayment {
+                        payment,
+                        references: Vec::new(),
+                        amount: Pence(amount),
+                        refunded: Pence(refunded),
+                        customer,
+                        paid_at,
+                    })
+                    .collect();
+                let references: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT r.payment, r.reference FROM payment_references r JOIN payments p ON p.payment = r.payment
+                     WHERE p.paid_at >= $1",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut by_payment: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+                for (payment, reference) in references {
+                    by_payment.entry(payment).or_default().push(reference);
+                }
+                for payment in &mut payments {
+                    payment.references = by_payment.remove(&payment.payment).unwrap_or_default();
+                }
+                Ok(payments)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Outbox for SqlStore<$engine> {
             async fn claim_emails(
                 &self,
                 now: DateTime<Utc>,
@@ -1237,7 +1285,10 @@ macro_rules! shared_store {
                     .fetch_one(&self.pool)
                     .await?)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::Register for SqlStore<$engine> {
             async fn create_share_application(
                 &self,
                 id: &str,
@@ -1381,83 +1432,6 @@ macro_rules! shared_store {
                 Self::audit_in(&mut tx, actor, "member.change", &detail, now).await?;
                 tx.commit().await?;
                 Ok(true)
-            }
-
-            async fn add_staff(
-                &self,
-                email: &EmailAddress,
-                password_hash: &str,
-                role: Role,
-                actor: &Actor,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let added: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO staff (email, email_key, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, password_hash = excluded.password_hash,
-                       role = excluded.role, removed_at = NULL
-                     WHERE staff.removed_at IS NOT NULL
-                     RETURNING id",
-                )
-                .bind(email.as_str())
-                .bind(email.key())
-                .bind(password_hash)
-                .bind(role.as_str())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(id) = added else {
-                    return Err(StoreError::DuplicateStaff(email.to_string()));
-                };
-                let detail = format!("staff #{id} {email} as {}", role.as_str());
-                Self::audit_in(&mut tx, actor, "staff.add", &detail, now).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT id, email, role, password_hash FROM staff WHERE email_key = $1 AND removed_at IS NULL",
-                )
-                .bind(email.key())
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn counted_payments(&self, since: DateTime<Utc>) -> Result<Vec<CountedPayment>, StoreError> {
-                let rows: Vec<(String, i64, i64, Option<String>, DateTime<Utc>)> = sqlx::query_as(
-                    "SELECT payment, amount_pence, refunded_pence, customer, paid_at
-                     FROM payments WHERE paid_at >= $1 ORDER BY paid_at, payment",
-                )
-                .bind(since)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut payments: Vec<CountedPayment> = rows
-                    .into_iter()
-                    .map(|(payment, amount, refunded, customer, paid_at)| CountedPayment {
-                        payment,
-                        references: Vec::new(),
-                        amount: Pence(amount),
-                        refunded: Pence(refunded),
-                        customer,
-                        paid_at,
-                    })
-                    .collect();
-                let references: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT r.payment, r.reference FROM payment_references r JOIN payments p ON p.payment = r.payment
-                     WHERE p.paid_at >= $1",
-                )
-                .bind(since)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut by_payment: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
-                for (payment, reference) in references {
-                    by_payment.entry(payment).or_default().push(reference);
-                }
-                for payment in &mut payments {
-                    payment.references = by_payment.remove(&payment.payment).unwrap_or_default();
-                }
-                Ok(payments)
             }
         }
     };

@@ -45,6 +45,47 @@ macro_rules! staff_area {
     ($engine:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::StaffArea for SqlStore<$engine> {
+            async fn add_staff(
+                &self,
+                email: &EmailAddress,
+                password_hash: &str,
+                role: Role,
+                actor: &Actor,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let added: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO staff (email, email_key, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, password_hash = excluded.password_hash,
+                       role = excluded.role, removed_at = NULL
+                     WHERE staff.removed_at IS NOT NULL
+                     RETURNING id",
+                )
+                .bind(email.as_str())
+                .bind(email.key())
+                .bind(password_hash)
+                .bind(role.as_str())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = added else {
+                    return Err(StoreError::DuplicateStaff(email.to_string()));
+                };
+                let detail = format!("staff #{id} {email} as {}", role.as_str());
+                Self::audit_in(&mut tx, actor, "staff.add", &detail, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, email, role, password_hash FROM staff WHERE email_key = $1 AND removed_at IS NULL",
+                )
+                .bind(email.key())
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             async fn staff_by_id(&self, id: i64) -> Result<Option<$crate::store::StaffAccount>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT id, email, role, session_epoch FROM staff WHERE id = $1 AND removed_at IS NULL",

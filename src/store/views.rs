@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::StoreError;
-use crate::domain::Pence;
+use super::{StaffMember, StoreError};
+use crate::domain::{EmailAddress, Pence, Role};
 
 /// At most `most` attempts under `key` (an account, an address) in the window being counted.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +53,18 @@ pub struct StaffAccount {
 /// Sessions, attempt limits and the staff pages' reads; implemented in `staff_sql.rs`.
 #[async_trait]
 pub trait StaffArea: Send + Sync {
+    /// Adds a member of staff, and says so in the audit log, in one transaction.
+    async fn add_staff(
+        &self,
+        email: &EmailAddress,
+        password_hash: &str,
+        role: Role,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A member of staff by address, however it is capitalised.
+    async fn staff_member(&self, email: &EmailAddress) -> Result<Option<StaffMember>, StoreError>;
+
     /// A member of staff by id, with the epoch their sessions must carry: a session names them so.
     async fn staff_by_id(&self, id: i64) -> Result<Option<StaffAccount>, StoreError>;
     /// Staff who can sign in, by address.
