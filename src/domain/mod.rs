@@ -25,7 +25,8 @@ pub use payment::{CountedPayment, DisputeStage, EventOutcome, PaymentEvent, Rece
 pub use shares::{JoinForm, NewShareApplication, PostalAddress, RegisterEntry, ShareRules};
 pub use staff::{PasswordError, Role};
 pub use supporter::{
-    Decline, DeclineReason, Ending, PaymentFailure, SubscriptionChange, SubscriptionTerms, Supporter, SupporterStatus,
+    Decline, DeclineReason, Ending, PaymentFailure, SubscriptionChange, SubscriptionTerms, Supporter, SupporterNote,
+    SupporterStatus,
 };
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -53,7 +53,8 @@ impl std::fmt::Display for SupporterStatus {
 
 /// Why a monthly gift ended, counted apart (SPEC §11): Stripe gave up after failed payments
 /// (`cancellation_details.reason = payment_failed`), or the reader (or staff) cancelled it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Ending {
     Involuntary,
     Voluntary,
@@ -103,6 +104,9 @@ pub struct Supporter {
     /// The end of the current period, when the next payment is due (in API 2026-09-30,
     /// `items.data[0].current_period_end`).
     pub next_payment_at: Option<DateTime<Utc>>,
+    /// Stripe's `billing_cycle_anchor`: the instant whose day of the month every billing date
+    /// keeps (see `domain::monthly::BillingCycle`); `None` until a subscription event told it.
+    pub billing_cycle_anchor: Option<DateTime<Utc>>,
     /// How it ended, once `status` is `Cancelled`.
     pub ending: Option<Ending>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -117,6 +121,93 @@ impl Supporter {
             _ if self.cancel_at_period_end => None,
             _ => self.next_payment_at.map(|at| (at, self.amount)),
         }
+    }
+}
+
+/// One line of a supporter's history for staff (SPEC §8, §11), kept as what happened, with its
+/// instants in UTC: dates are put in words where they are shown, in the fund's calendar
+/// (`FUND_TIMEZONE`), by [`SupporterNote::words`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "note")]
+pub enum SupporterNote {
+    /// Collection paused, until `until` (`pause_collection.resumes_at`) or with no end.
+    Paused {
+        until: Option<DateTime<Utc>>,
+    },
+    /// While paused, the day collection starts again moved.
+    PauseEndMoved {
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    },
+    Resumed,
+    AmountChanged {
+        from: Pence,
+        to: Pence,
+    },
+    /// `cancel_at_period_end` set: the gift ends at `ends` (the period's end), when known.
+    CancelAtPeriodEnd {
+        ends: Option<DateTime<Utc>>,
+    },
+    /// `cancel_at_period_end` unset before the period ended: the gift goes on.
+    CancellationWithdrawn,
+    Ended {
+        ending: Ending,
+    },
+    PaymentFailed {
+        amount: Pence,
+        reason: DeclineReason,
+    },
+    Recovered {
+        amount: Pence,
+    },
+    /// A line kept in words before notes were kept as what happened (migration 0020).
+    Said {
+        words: String,
+    },
+}
+
+impl SupporterNote {
+    /// The line as staff read it, with its dates as calendar dates in `zone`: "Paused until
+    /// 2 January 2027".
+    pub fn words(&self, zone: chrono_tz::Tz) -> String {
+        let day = |at: &DateTime<Utc>| super::today_in(zone, *at).format("%-d %B %Y").to_string();
+        let until = |at: &Option<DateTime<Utc>>| at.as_ref().map_or_else(|| "no end date".to_owned(), day);
+        match self {
+            SupporterNote::Paused { until: Some(at) } => format!("Paused until {}", day(at)),
+            SupporterNote::Paused { until: None } => "Paused".to_owned(),
+            SupporterNote::PauseEndMoved { from, to } => {
+                format!("Pause now ends: {} (was {})", until(to), until(from))
+            }
+            SupporterNote::Resumed => "Resumed".to_owned(),
+            SupporterNote::AmountChanged { from, to } => format!("Monthly amount changed from {from} to {to}"),
+            SupporterNote::CancelAtPeriodEnd { ends: Some(at) } => {
+                format!("Cancelled: ends at the end of the period, {}", day(at))
+            }
+            SupporterNote::CancelAtPeriodEnd { ends: None } => "Cancelled: ends at the end of the period".to_owned(),
+            SupporterNote::CancellationWithdrawn => "Cancellation withdrawn: the gift continues".to_owned(),
+            SupporterNote::Ended { ending: Ending::Involuntary } => {
+                "Ended by Stripe: payments failed (involuntary)".to_owned()
+            }
+            SupporterNote::Ended { ending: Ending::Voluntary } => "Ended: cancelled (voluntary)".to_owned(),
+            SupporterNote::PaymentFailed { amount, reason } => {
+                format!("Payment of {amount} failed: {}", reason.words())
+            }
+            SupporterNote::Recovered { amount } => format!("Payment of {amount} recovered after it failed"),
+            SupporterNote::Said { words } => words.clone(),
+        }
+    }
+
+    /// The note as stored (JSON).
+    ///
+    /// # Errors
+    /// Never for these types; serde's error is passed on.
+    pub fn to_stored(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    /// A stored note: JSON as [`SupporterNote::to_stored`] wrote it, or a line kept in words.
+    pub fn from_stored(stored: &str) -> SupporterNote {
+        serde_json::from_str(stored).unwrap_or_else(|_| SupporterNote::Said { words: stored.to_owned() })
     }
 }
 
@@ -142,6 +233,9 @@ pub struct SubscriptionTerms {
     pub paused_until: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
     pub next_payment_at: Option<DateTime<Utc>>,
+    /// `billing_cycle_anchor`: the instant billing dates count from (Stripe docs, "Set billing
+    /// cycles").
+    pub billing_cycle_anchor: Option<DateTime<Utc>>,
 }
 
 /// `customer.subscription.updated` or `.deleted`: what Stripe says of the subscription, true at
@@ -179,7 +273,7 @@ pub struct PaymentFailure {
 }
 
 /// What Stripe said when a payment failed, as the reader is told it (SPEC §11).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineReason {
     /// The card issuer said no, with no more said.
@@ -270,6 +364,24 @@ pub struct Decline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notes_dates_are_the_funds_calendar_dates() {
+        let london: chrono_tz::Tz = "Europe/London".parse().expect("zone");
+        // Midnight on 1 April in London, summer time, is 23:00 on 31 March in UTC.
+        let at = |text: &str| text.parse::<DateTime<Utc>>().expect("instant");
+        let paused = SupporterNote::Paused { until: Some(at("2027-03-31T23:00:00Z")) };
+        assert_eq!(paused.words(london), "Paused until 1 April 2027");
+        let moved = SupporterNote::PauseEndMoved { from: Some(at("2027-03-31T23:00:00Z")), to: None };
+        assert_eq!(moved.words(london), "Pause now ends: no end date (was 1 April 2027)");
+        let ends = SupporterNote::CancelAtPeriodEnd { ends: Some(at("2027-06-30T23:30:00Z")) };
+        assert_eq!(ends.words(london), "Cancelled: ends at the end of the period, 1 July 2027");
+        for note in [paused, moved, ends, SupporterNote::Ended { ending: Ending::Voluntary }] {
+            assert_eq!(SupporterNote::from_stored(&note.to_stored().expect("JSON")), note);
+        }
+        let old = SupporterNote::from_stored("Paused until 31 March 2027");
+        assert_eq!(old.words(london), "Paused until 31 March 2027", "a line kept in words stays as it was");
+    }
 
     #[test]
     fn stripes_codes_become_a_readers_words() {

@@ -9,7 +9,7 @@ use super::{
     AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, InvoiceRecord,
     LedgerTx, MemberHolding, Movement, PaymentRecord, SupporterRecord,
 };
-use crate::domain::{Notice, Pence, ReceivedEvent};
+use crate::domain::{Notice, Pence, ReceivedEvent, SupporterNote};
 
 /// One database's worth of ledger state; never fails.
 #[derive(Default)]
@@ -31,7 +31,7 @@ pub struct FakeLedger {
     pub supporters: BTreeMap<String, SupporterRecord>,
     pub invoices: BTreeMap<String, InvoiceRecord>,
     /// (subscription, change, at) of each line of supporters' history.
-    pub supporter_changes: std::collections::BTreeSet<(String, String, DateTime<Utc>)>,
+    pub supporter_changes: std::collections::BTreeSet<(String, SupporterNote, DateTime<Utc>)>,
     /// The keys of the emails queued once.
     pub outbox_keys: std::collections::BTreeSet<String>,
     pub applications: HashMap<String, ApplicationRecord>,
@@ -195,11 +195,11 @@ impl LedgerTx for FakeLedger {
     async fn note_supporter_change(
         &mut self,
         subscription: &str,
-        change: &str,
+        change: &SupporterNote,
         at: DateTime<Utc>,
         _now: DateTime<Utc>,
     ) -> Result<(), Self::Error> {
-        self.supporter_changes.insert((subscription.to_owned(), change.to_owned(), at));
+        self.supporter_changes.insert((subscription.to_owned(), change.clone(), at));
         Ok(())
     }
 

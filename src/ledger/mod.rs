@@ -12,7 +12,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use rules::{Receipt, apply_event, book_and_receipt};
 
-use crate::domain::{Decline, Ending, Notice, Pence, PostalAddress, ReceivedEvent, SubscriptionTerms, SupporterStatus};
+use crate::domain::{
+    Decline, Ending, Notice, Pence, PostalAddress, ReceivedEvent, SubscriptionTerms, SupporterNote, SupporterStatus,
+};
 
 /// What a payment paid for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,12 +317,12 @@ pub trait LedgerTx: Send {
     async fn supporter_invoice(&mut self, invoice: &str) -> Result<Option<InvoiceRecord>, Self::Error>;
     /// Inserts or replaces the invoice.
     async fn save_supporter_invoice(&mut self, invoice: &InvoiceRecord) -> Result<(), Self::Error>;
-    /// Keeps a line of the supporter's history for staff (`change`, in words, true at `at`);
-    /// the same line twice is kept once.
+    /// Keeps a line of the supporter's history for staff (`change`, true at `at`); the same
+    /// line twice is kept once.
     async fn note_supporter_change(
         &mut self,
         subscription: &str,
-        change: &str,
+        change: &SupporterNote,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), Self::Error>;

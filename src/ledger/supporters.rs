@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{InvoiceRecord, LedgerTx, SupporterRecord};
 use crate::domain::{
     Decline, DeclineReason, Ending, Notice, PaymentFailure, Pence, SubscriptionChange, SubscriptionTerms,
-    SupporterStatus,
+    SupporterNote, SupporterStatus,
 };
 
 impl SupporterRecord {
@@ -147,8 +147,7 @@ pub(super) async fn paid<E: Send>(
     record.observe_paid(at);
     tx.save_supporter_invoice(&record).await?;
     if recovered {
-        tx.note_supporter_change(subscription, &format!("Payment of {amount} recovered after it failed"), at, now)
-            .await?;
+        tx.note_supporter_change(subscription, &SupporterNote::Recovered { amount }, at, now).await?;
     }
     note_changes(tx, before.as_ref(), &supporter, now).await?;
     Ok(supporter.donation)
@@ -178,8 +177,8 @@ pub(super) async fn payment_failed<E: Send>(
     tx.save_supporter_invoice(&record).await?;
     if first_failure {
         let reason = record.decline.as_ref().map_or(DeclineReason::Other, |d| d.reason);
-        tx.note_supporter_change(subscription, &format!("Payment of {amount} failed: {}", reason.words()), at, now)
-            .await?;
+        let note = SupporterNote::PaymentFailed { amount: *amount, reason };
+        tx.note_supporter_change(subscription, &note, at, now).await?;
     }
     note_changes(tx, before.as_ref(), &supporter, now).await?;
     if record.paid_at.is_some() || supporter.status == SupporterStatus::Cancelled {
@@ -254,7 +253,8 @@ async fn address_of<E: Send>(
     }
 }
 
-/// What staff see of a change: pauses, resumptions, new amounts, cancellations and endings.
+/// What staff see of a change: pauses, a paused gift's new resume date, resumptions, new
+/// amounts, cancellations at the period's end and their withdrawal, and endings.
 async fn note_changes<E: Send>(
     tx: &mut dyn LedgerTx<Error = E>,
     before: Option<&SupporterRecord>,
@@ -267,31 +267,28 @@ async fn note_changes<E: Send>(
     let mut changes = Vec::new();
     let paused = |s: &SupporterRecord| s.status == SupporterStatus::Paused;
     if !paused(before) && paused(after) {
-        changes.push(match after.terms.paused_until {
-            Some(until) => format!("Paused until {}", until.format("%-d %B %Y")),
-            None => "Paused".to_owned(),
-        });
+        changes.push(SupporterNote::Paused { until: after.terms.paused_until });
+    }
+    if paused(before) && paused(after) && before.terms.paused_until != after.terms.paused_until {
+        changes.push(SupporterNote::PauseEndMoved { from: before.terms.paused_until, to: after.terms.paused_until });
     }
     if paused(before) && matches!(after.status, SupporterStatus::Active | SupporterStatus::PastDue) {
-        changes.push("Resumed".to_owned());
+        changes.push(SupporterNote::Resumed);
     }
     if before.terms_at.is_some() && after.terms_at.is_some() && before.terms.amount != after.terms.amount {
-        changes.push(format!("Monthly amount changed from {} to {}", before.terms.amount, after.terms.amount));
+        changes.push(SupporterNote::AmountChanged { from: before.terms.amount, to: after.terms.amount });
     }
-    if before.terms.cancel_at_period_end != after.terms.cancel_at_period_end {
-        changes.push(if after.terms.cancel_at_period_end {
-            "Cancelled: ends at the end of the period".to_owned()
-        } else {
-            "Cancellation withdrawn".to_owned()
-        });
+    // An ending says it all: the last word of a deleted subscription withdraws nothing.
+    let ended = after.status == SupporterStatus::Cancelled;
+    match (before.terms.cancel_at_period_end, after.terms.cancel_at_period_end) {
+        (false, true) => changes.push(SupporterNote::CancelAtPeriodEnd { ends: after.terms.next_payment_at }),
+        (true, false) if !ended => changes.push(SupporterNote::CancellationWithdrawn),
+        _ => {}
     }
     if before.ending.is_none()
         && let Some(ending) = after.ending
     {
-        changes.push(match ending {
-            Ending::Involuntary => "Ended by Stripe: payments failed (involuntary)".to_owned(),
-            Ending::Voluntary => "Ended: cancelled (voluntary)".to_owned(),
-        });
+        changes.push(SupporterNote::Ended { ending });
     }
     let at = after.status_at.max(after.terms_at.unwrap_or(after.status_at));
     for change in changes {
@@ -436,7 +433,8 @@ mod tests {
         assert_eq!(in_3.next_attempt, None, "Stripe's last word: no more attempts");
         let failures = notices(&tx, |n| matches!(n, Notice::PaymentFailed { .. }));
         assert_eq!(failures.len(), 2, "one notice per invoice, not per retry: {failures:?}");
-        let changes: Vec<&str> = tx.supporter_changes.iter().map(|(_, change, _)| change.as_str()).collect();
+        let london: chrono_tz::Tz = "Europe/London".parse().expect("zone");
+        let changes: Vec<String> = tx.supporter_changes.iter().map(|(_, change, _)| change.words(london)).collect();
         for expected in ["Paused until", "Resumed", "Monthly amount changed from £10.00 to £15.00", "recovered"] {
             assert!(changes.iter().any(|c| c.contains(expected)), "{expected:?} in {changes:?}");
         }
@@ -454,6 +452,38 @@ mod tests {
         assert_eq!(
             (tx.supporters[SUB].status, tx.supporters[SUB].terms.amount),
             (SupporterStatus::Active, Pence(1500))
+        );
+    }
+
+    #[test]
+    fn staff_see_a_new_resume_date_and_a_cancellation_set_and_withdrawn() {
+        let mut tx = ledger();
+        deliver(&mut tx, "started", 1, &changed(SupporterStatus::Active, terms(1000), None));
+        let until = |minute| SubscriptionTerms { paused: true, paused_until: Some(at(minute)), ..terms(1000) };
+        deliver(&mut tx, "paused", 10, &changed(SupporterStatus::Paused, until(50_000), None));
+        deliver(&mut tx, "longer", 20, &changed(SupporterStatus::Paused, until(90_000), None));
+        deliver(&mut tx, "resumed", 30, &changed(SupporterStatus::Active, terms(1000), None));
+        let cancelling = SubscriptionTerms { cancel_at_period_end: true, ..terms(1000) };
+        deliver(&mut tx, "cancel", 40, &changed(SupporterStatus::Active, cancelling.clone(), None));
+        deliver(&mut tx, "keep", 50, &changed(SupporterStatus::Active, terms(1000), None));
+        deliver(&mut tx, "cancel again", 60, &changed(SupporterStatus::Active, cancelling, None));
+        // Stripe's last word of a deleted subscription need not repeat `cancel_at_period_end`.
+        deliver(&mut tx, "deleted", 70, &changed(SupporterStatus::Cancelled, terms(1000), Some(Ending::Voluntary)));
+        let mut notes: Vec<(i64, SupporterNote)> =
+            tx.supporter_changes.iter().map(|(_, note, when)| ((*when - at(0)).num_minutes(), note.clone())).collect();
+        notes.sort();
+        let ends = Some(at(60 * 24 * 30));
+        assert_eq!(
+            notes,
+            [
+                (10, SupporterNote::Paused { until: Some(at(50_000)) }),
+                (20, SupporterNote::PauseEndMoved { from: Some(at(50_000)), to: Some(at(90_000)) }),
+                (30, SupporterNote::Resumed),
+                (40, SupporterNote::CancelAtPeriodEnd { ends }),
+                (50, SupporterNote::CancellationWithdrawn),
+                (60, SupporterNote::CancelAtPeriodEnd { ends }),
+                (70, SupporterNote::Ended { ending: Ending::Voluntary }),
+            ]
         );
     }
 

@@ -134,7 +134,11 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
         MonthlyChange::Resume => None,
         _ => current.paused_until,
     };
-    let cancel_at_period_end = change == MonthlyChange::Cancel || current.cancel_at_period_end;
+    let cancel_at_period_end = match change {
+        MonthlyChange::Cancel => true,
+        MonthlyChange::Keep => false,
+        _ => current.cancel_at_period_end,
+    };
     let period_end =
         current.next_payment_at.or_else(|| now.checked_add_months(chrono::Months::new(1))).unwrap_or(now).timestamp();
     let subscription = &mut event["data"]["object"];
@@ -142,7 +146,7 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
     let started = current.started_at.timestamp();
     subscription["start_date"] = json!(started);
     subscription["created"] = json!(started);
-    subscription["billing_cycle_anchor"] = json!(started);
+    subscription["billing_cycle_anchor"] = json!(current.billing_cycle_anchor.map_or(started, |a| a.timestamp()));
     if let Some(customer) = &current.customer {
         subscription["customer"] = json!(customer);
     }
@@ -218,6 +222,7 @@ pub fn paid_events(bought: &DemoPurchase, now: DateTime<Utc>) -> Vec<String> {
                 paused_until: None,
                 cancel_at_period_end: false,
                 next_payment_at: now.checked_add_months(chrono::Months::new(1)),
+                billing_cycle_anchor: Some(now),
                 ending: None,
                 ended_at: None,
             };

@@ -222,6 +222,7 @@ fn subscription_changed(sub: &Subscription) -> PaymentEvent {
             paused_until: sub.pause_collection.as_ref().and_then(|p| p.resumes_at).map(instant),
             cancel_at_period_end: sub.cancel_at_period_end,
             next_payment_at: Some(instant(item.current_period_end)),
+            billing_cycle_anchor: Some(instant(sub.billing_cycle_anchor)),
         },
         ending: (status == SupporterStatus::Cancelled).then(|| Ending::from_stripe_reason(reason)),
     })

@@ -62,7 +62,9 @@ pub struct GatewayError(pub String);
 
 /// A change a reader asks for on their page (SPEC §10). Stripe's API: the subscription's item
 /// takes an inline monthly price with no proration; `pause_collection` with `behavior = void`
-/// and `resumes_at`; an empty `pause_collection`; `cancel_at_period_end = true`.
+/// and `resumes_at`; an empty `pause_collection`; `cancel_at_period_end = true`, and `false`
+/// again to keep the gift before the period ends (Stripe docs, "Cancel subscriptions":
+/// reactivating a subscription set to cancel at the period's end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MonthlyChange {
     /// Each month's payment becomes this many pence from the next payment on.
@@ -74,6 +76,8 @@ pub enum MonthlyChange {
     Resume,
     /// The subscription ends when the current period ends.
     Cancel,
+    /// A cancellation at the period's end is withdrawn: the gift goes on.
+    Keep,
 }
 
 impl MonthlyChange {
@@ -88,6 +92,7 @@ impl MonthlyChange {
             MonthlyChange::Pause { resumes_at } => format!("pause-{}", resumes_at.timestamp()),
             MonthlyChange::Resume => "resume".to_owned(),
             MonthlyChange::Cancel => "cancel".to_owned(),
+            MonthlyChange::Keep => "keep".to_owned(),
         };
         let record = Sha256::digest(format!("{current:?}"));
         let digest: String = record.iter().take(8).map(|b| format!("{b:02x}")).collect();

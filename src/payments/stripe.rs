@@ -212,6 +212,7 @@ impl PaymentGateway for StripeGateway {
                 request
             }
             MonthlyChange::Cancel => update.cancel_at_period_end(true).build(),
+            MonthlyChange::Keep => update.cancel_at_period_end(false).build(),
         };
         request
             .customize::<Subscription>()

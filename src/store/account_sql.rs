@@ -359,7 +359,7 @@ macro_rules! reader_accounts {
                 let rows: Vec<super::SupporterRecordRow> = sqlx::query_as(
                     "SELECT s.subscription, s.donation_id, s.customer, s.amount_pence, s.status, s.status_at, s.paused,
                             s.paused_until, s.cancel_at_period_end, s.next_payment_at, s.terms_at, s.started_at,
-                            s.ending, s.ended_at
+                            s.ending, s.ended_at, s.billing_cycle_anchor
                      FROM supporters s JOIN donations d ON d.id = s.donation_id JOIN people pe ON pe.id = d.person_id
                      WHERE pe.email_key = $1 ORDER BY s.started_at DESC",
                 )

@@ -483,7 +483,8 @@ macro_rules! shared_store {
             async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, StoreError> {
                 let row: Option<SupporterRecordRow> = sqlx::query_as(concat!(
                     "SELECT subscription, donation_id, customer, amount_pence, status, status_at, paused, paused_until,
-                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at
+                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
+                            billing_cycle_anchor
                      FROM supporters WHERE subscription = $1",
                     $for_update
                 ))
@@ -497,14 +498,14 @@ macro_rules! shared_store {
                 sqlx::query(
                     "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, status_at, paused,
                                              paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at,
-                                             ending, ended_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                             ending, ended_at, billing_cycle_anchor)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                      ON CONFLICT (subscription) DO UPDATE SET donation_id = excluded.donation_id, customer = excluded.customer,
                        amount_pence = excluded.amount_pence, status = excluded.status, status_at = excluded.status_at,
                        paused = excluded.paused, paused_until = excluded.paused_until,
                        cancel_at_period_end = excluded.cancel_at_period_end, next_payment_at = excluded.next_payment_at,
                        terms_at = excluded.terms_at, started_at = excluded.started_at, ending = excluded.ending,
-                       ended_at = excluded.ended_at",
+                       ended_at = excluded.ended_at, billing_cycle_anchor = excluded.billing_cycle_anchor",
                 )
                 .bind(&s.subscription)
                 .bind(&s.donation)
@@ -520,6 +521,7 @@ macro_rules! shared_store {
                 .bind(s.started_at)
                 .bind(s.ending.map(Ending::as_str))
                 .bind(s.ended_at)
+                .bind(s.terms.billing_cycle_anchor)
                 .execute(&mut **self)
                 .await?;
                 Ok(())
@@ -566,10 +568,11 @@ macro_rules! shared_store {
             async fn note_supporter_change(
                 &mut self,
                 subscription: &str,
-                change: &str,
+                change: &crate::domain::SupporterNote,
                 at: DateTime<Utc>,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
+                let change = change.to_stored().map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
                 sqlx::query(
                     "INSERT INTO supporter_changes (subscription, change, at, recorded_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (subscription, change, at) DO NOTHING",
@@ -1089,7 +1092,8 @@ macro_rules! shared_store {
             async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError> {
                 let row: Option<SupporterRecordRow> = sqlx::query_as(
                     "SELECT subscription, donation_id, customer, amount_pence, status, status_at, paused, paused_until,
-                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at
+                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
+                            billing_cycle_anchor
                      FROM supporters WHERE subscription = $1",
                 )
                 .bind(subscription)

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Decline, DeclineReason, Ending, Pence, SubscriptionTerms, Supporter, SupporterStatus};
+use crate::domain::{
+    Decline, DeclineReason, Ending, Pence, SubscriptionTerms, Supporter, SupporterNote, SupporterStatus,
+};
 use crate::ledger::{InvoiceRecord, SupporterRecord};
 
 /// A `supporters` row.
@@ -23,6 +25,7 @@ pub(super) struct SupporterRecordRow {
     started_at: DateTime<Utc>,
     ending: Option<String>,
     ended_at: Option<DateTime<Utc>>,
+    billing_cycle_anchor: Option<DateTime<Utc>>,
 }
 
 impl From<SupporterRecordRow> for SupporterRecord {
@@ -40,6 +43,7 @@ impl From<SupporterRecordRow> for SupporterRecord {
                 paused_until: row.paused_until,
                 cancel_at_period_end: row.cancel_at_period_end,
                 next_payment_at: row.next_payment_at,
+                billing_cycle_anchor: row.billing_cycle_anchor,
             },
             terms_at: row.terms_at,
             started_at: row.started_at,
@@ -60,6 +64,7 @@ impl From<SupporterRecord> for Supporter {
             paused_until: record.terms.paused_until.filter(|_| record.status == SupporterStatus::Paused),
             cancel_at_period_end: record.terms.cancel_at_period_end,
             next_payment_at: record.terms.next_payment_at,
+            billing_cycle_anchor: record.terms.billing_cycle_anchor,
             ending: record.ending,
             ended_at: record.ended_at,
         }
@@ -166,12 +171,34 @@ pub struct SupporterMonth {
 }
 
 /// One line of a supporter's history for staff: a pause, a resumption, a new amount, an ending.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SupporterChange {
     pub subscription: String,
     pub email: Option<String>,
-    pub change: String,
+    /// What happened; its dates are put in words where it is shown ([`SupporterNote::words`]).
+    pub change: SupporterNote,
+    /// When Stripe said it happened.
     pub at: DateTime<Utc>,
+}
+
+/// A `supporter_changes` row with the supporter's address.
+#[derive(sqlx::FromRow)]
+struct SupporterChangeRow {
+    subscription: String,
+    email: Option<String>,
+    change: String,
+    at: DateTime<Utc>,
+}
+
+impl From<SupporterChangeRow> for SupporterChange {
+    fn from(row: SupporterChangeRow) -> SupporterChange {
+        SupporterChange {
+            subscription: row.subscription,
+            email: row.email,
+            change: SupporterNote::from_stored(&row.change),
+            at: row.at,
+        }
+    }
 }
 
 /// What staff watch of monthly supporters (SPEC §8, §11).
@@ -263,7 +290,7 @@ macro_rules! supporter_watch {
             }
 
             async fn supporter_changes(&self, limit: i64) -> Result<Vec<SupporterChange>, super::StoreError> {
-                Ok(sqlx::query_as(concat!(
+                let rows: Vec<SupporterChangeRow> = sqlx::query_as(concat!(
                     "SELECT c.subscription, ",
                     supporter_email!(),
                     " AS email, c.change, c.at
@@ -273,7 +300,8 @@ macro_rules! supporter_watch {
                 ))
                 .bind(limit)
                 .fetch_all(&self.pool)
-                .await?)
+                .await?;
+                Ok(rows.into_iter().map(SupporterChange::from).collect())
             }
 
             async fn supporter_endings(&self) -> Result<Vec<(Ending, i64)>, super::StoreError> {

@@ -12,12 +12,15 @@ use crate::account::{ReaderBrowser, app_with_smtp, give, signed_in};
 use crate::helpers::{Engine, NOW, TestApp, TestDb};
 use crate::on_both_engines;
 use crate::smtp::SmtpSink;
-use crate::stripe::{CardGift, FakeStripe, FakeSubscription, fixture};
+use crate::staff::{StaffSession, add_staff};
+use crate::stripe::{CardGift, FakeStripe, FakeSubscription, fixture, subscription_deleted, subscription_updated};
 
 on_both_engines!(
     a_reader_changes_pauses_resumes_and_cancels_their_monthly_gift_through_stripe,
     a_refusal_by_stripe_or_a_mistake_in_a_form_changes_nothing,
     the_demo_gateway_manages_a_monthly_gift_with_no_stripe_account,
+    a_reader_keeps_a_gift_they_cancelled_and_an_ended_gift_offers_a_new_one,
+    a_pause_follows_the_billing_anchor_and_staff_read_every_change_in_london_dates,
 );
 
 const READER: &str = "reader@example.org";
@@ -34,6 +37,11 @@ fn first_of_december() -> i64 {
 }
 
 async fn app_with_stripe_and_smtp(engine: Engine, smtp: &SmtpSink, stripe: &FakeStripe) -> TestApp {
+    app_at(engine, smtp, stripe, NOW).await
+}
+
+/// The app with the fake Stripe and the SMTP server, its business clock at `now`.
+async fn app_at(engine: Engine, smtp: &SmtpSink, stripe: &FakeStripe, now: &str) -> TestApp {
     let settings = [
         ("SMTP_URL", smtp.url()),
         ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
@@ -41,9 +49,10 @@ async fn app_with_stripe_and_smtp(engine: Engine, smtp: &SmtpSink, stripe: &Fake
         ("STRIPE_WEBHOOK_SECRET", crate::stripe::WEBHOOK_SECRET.to_owned()),
         ("STRIPE_API_BASE", stripe.base.clone()),
     ];
-    let app = TestApp::spawn_configured(TestDb::new(engine).await, NOW, &settings).await;
+    let app = TestApp::spawn_configured(TestDb::new(engine).await, now, &settings).await;
     // Stripe's updates come after the events that started the gift.
-    stripe.deliver_to(&app.url("/webhooks/stripe"), now().timestamp() + 60);
+    let now = now.parse::<DateTime<Utc>>().expect("instant").timestamp();
+    stripe.deliver_to(&app.url("/webhooks/stripe"), now + 60);
     app
 }
 
@@ -56,12 +65,12 @@ async fn donate(app: &TestApp, stripe: &FakeStripe, fields: &[(&str, &str)]) -> 
 }
 
 /// The events Stripe sends when `email` starts giving `amount` pence a month for `donation`:
-/// the subscription's checkout and its first paid invoice, both made now.
-fn monthly_started(donation: &str, email: &str, amount: i64) -> [Value; 2] {
+/// the subscription's checkout and its first paid invoice, both made at `created`.
+fn monthly_started(donation: &str, email: &str, amount: i64, created: i64) -> [Value; 2] {
     let metadata = json!({ "kind": "supporter", "donation": donation });
     let mut started = fixture("checkout_session_completed_subscription.json");
     started["id"] = json!("evt_story_subscription");
-    started["created"] = json!(now().timestamp());
+    started["created"] = json!(created);
     let o = &mut started["data"]["object"];
     o["id"] = json!("cs_story_subscription");
     o["subscription"] = json!(SUBSCRIPTION);
@@ -73,7 +82,7 @@ fn monthly_started(donation: &str, email: &str, amount: i64) -> [Value; 2] {
     o["customer_details"]["email"] = json!(email);
     let mut paid = fixture("invoice_paid_subscription_renewal.json");
     paid["id"] = json!("evt_story_invoice_1");
-    paid["created"] = json!(now().timestamp());
+    paid["created"] = json!(created);
     let o = &mut paid["data"]["object"];
     o["id"] = json!("in_story_1");
     o["billing_reason"] = json!("subscription_create");
@@ -100,7 +109,7 @@ async fn story_reader(app: &TestApp, stripe: &FakeStripe, smtp: &SmtpSink) -> Re
     let once = donate(app, stripe, &[("amount", "25"), ("frequency", "once"), ("email", READER)]).await;
     assert_eq!(app.deliver(&gift_paid("story_gift", 2500, &once, READER)).await, 200);
     let monthly = donate(app, stripe, &[("amount", "10"), ("frequency", "monthly"), ("email", READER)]).await;
-    for event in monthly_started(&monthly, READER, 1000) {
+    for event in monthly_started(&monthly, READER, 1000, now().timestamp()) {
         assert_eq!(app.deliver(&event).await, 200);
     }
     stripe.subscribe(
@@ -113,6 +122,8 @@ async fn story_reader(app: &TestApp, stripe: &FakeStripe, smtp: &SmtpSink) -> Re
             period_end: first_of_december(),
             donation: monthly,
             start_date: now().timestamp(),
+            // Checkout anchored the billing on the 1st of the month.
+            billing_cycle_anchor: first_of_december(),
         },
     );
     // Two receipts: the gift and the first monthly payment.
@@ -247,7 +258,7 @@ async fn a_refusal_by_stripe_or_a_mistake_in_a_form_changes_nothing(engine: Engi
     assert_eq!(reader.post_exactly("/account/monthly/amount", &twice).await.status(), 422, "an amount sent twice");
 
     // No CSRF token: refused before anything else.
-    for form in ["amount", "pause", "resume", "cancel", "payment-method"] {
+    for form in ["amount", "pause", "resume", "cancel", "keep", "payment-method"] {
         let answer =
             reader.post_exactly(&format!("/account/monthly/{form}"), &[("amount", "15"), ("months", "1")]).await;
         assert_eq!(answer.status(), 403, "{form} without its token");
@@ -266,7 +277,9 @@ async fn a_refusal_by_stripe_or_a_mistake_in_a_form_changes_nothing(engine: Engi
         ("resume", vec![("subscription", SUBSCRIPTION)]),
         ("cancel", vec![("subscription", SUBSCRIPTION)]),
         ("payment-method", vec![("subscription", SUBSCRIPTION)]),
+        ("keep", vec![("subscription", SUBSCRIPTION)]),
         ("cancel", vec![]),
+        ("keep", vec![]),
     ] {
         let answer = other.post(&format!("/account/monthly/{form}"), &fields).await;
         assert_eq!(answer.status(), 404, "{form} {fields:?}");
@@ -306,12 +319,133 @@ async fn the_demo_gateway_manages_a_monthly_gift_with_no_stripe_account(engine: 
     assert_eq!(reader.post("/account/monthly/resume", &[]).await.status(), 303);
     assert!(reader.page("/account").await.contains("Your next payment of £15.00"));
     assert_eq!(reader.post("/account/monthly/cancel", &[]).await.status(), 303);
-    assert!(reader.page("/account").await.contains("Your monthly gift ends on"));
+    let page = reader.page("/account").await;
+    assert!(page.contains("Your monthly gift ends on") && page.contains("Keep my monthly gift"), "{page}");
+    // Kept after all, through a demo `customer.subscription.updated`.
+    assert_eq!(reader.post("/account/monthly/keep", &[]).await.status(), 303);
+    let page = reader.page("/account").await;
+    assert!(page.contains("Your next payment of £15.00") && !page.contains("Keep my monthly gift"), "{page}");
 
     let details = reader.post("/account/monthly/payment-method", &[]).await;
     assert_eq!(details.status(), 303);
     let location = details.headers()["location"].to_str().expect("a location").to_owned();
     let demo = reader.page(&location).await;
     assert!(demo.contains("no money moves"), "{demo}");
+    app.running.stop().await;
+}
+
+async fn a_reader_keeps_a_gift_they_cancelled_and_an_ended_gift_offers_a_new_one(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let app = app_with_stripe_and_smtp(engine, &smtp, &stripe).await;
+    let mut reader = story_reader(&app, &stripe, &smtp).await;
+    assert!(!reader.page("/account").await.contains("action=\"/account/monthly/keep\""), "nothing to keep yet");
+    assert_eq!(reader.post("/account/monthly/cancel", &[]).await.status(), 303);
+    let page = page_saying(&mut reader, "ends on 1 December 2026").await;
+    assert!(page.contains("action=\"/account/monthly/keep\"") && page.contains("Keep my monthly gift"), "{page}");
+
+    // Keeping it: Stripe's `cancel_at_period_end=false`, and the page follows Stripe's webhook.
+    assert_eq!(reader.post("/account/monthly/keep", &[]).await.status(), 303);
+    let update = last_update(&stripe);
+    assert_eq!(update.field("cancel_at_period_end"), Some("false"), "{:?}", update.form);
+    let key = update.idempotency_key.clone().expect("an idempotency key");
+    assert!(key.starts_with("monthly-sub_story-keep-"), "derived from our ids: {key}");
+    let page = page_saying(&mut reader, "Your next payment of £10.00 will be on 1 December 2026").await;
+    assert!(page.contains("action=\"/account/monthly/cancel\""), "it can be cancelled again: {page}");
+    assert!(!page.contains("action=\"/account/monthly/keep\""), "{page}");
+    let kept = app.running.state.store.supporter(SUBSCRIPTION).await.expect("read").expect("supporter");
+    assert!(!kept.cancel_at_period_end);
+
+    // Cancelled again, it ends with the period: Stripe deletes the subscription.
+    assert_eq!(reader.post("/account/monthly/cancel", &[]).await.status(), 303);
+    page_saying(&mut reader, "ends on 1 December 2026").await;
+    let ended = stripe.subscription(SUBSCRIPTION).expect("the fake's subscription");
+    let deleted = subscription_deleted("evt_story_deleted", SUBSCRIPTION, &ended, first_of_december());
+    assert_eq!(app.deliver(&deleted).await, 200);
+    let page = page_saying(&mut reader, "This monthly gift has ended").await;
+    assert!(page.contains("Start a new monthly gift") && page.contains("frequency=monthly#donate"), "{page}");
+    for form in ["amount", "pause", "resume", "cancel", "keep", "payment-method"] {
+        assert!(!page.contains(&format!("action=\"/account/monthly/{form}\"")), "no {form} form once ended: {page}");
+    }
+    let asked = stripe.calls().len();
+    let answer = reader.post("/account/monthly/keep", &[]).await;
+    assert_eq!(answer.status(), 404, "an ended gift cannot be kept");
+    assert!(answer.text().await.expect("page").contains("There is no monthly gift of yours"));
+    assert_eq!(stripe.calls().len(), asked, "nothing was asked of Stripe");
+    app.running.stop().await;
+}
+
+/// 10 February 2027, 12:00 UTC: a gift anchored on 31 January bills next on 28 February, then
+/// on 31 March (Stripe docs, "Set billing cycles").
+const FEBRUARY: &str = "2027-02-10T12:00:00Z";
+
+fn utc(year: i32, month: u32, day: u32, hour: u32) -> i64 {
+    Utc.with_ymd_and_hms(year, month, day, hour, 0, 0).single().expect("a time").timestamp()
+}
+
+async fn a_pause_follows_the_billing_anchor_and_staff_read_every_change_in_london_dates(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let stripe = FakeStripe::start().await;
+    let app = app_at(engine, &smtp, &stripe, FEBRUARY).await;
+    let now = FEBRUARY.parse::<DateTime<Utc>>().expect("instant").timestamp();
+    let anchor = utc(2027, 1, 31, 12);
+    let monthly = donate(&app, &stripe, &[("amount", "10"), ("frequency", "monthly"), ("email", READER)]).await;
+    for event in monthly_started(&monthly, READER, 1000, now) {
+        assert_eq!(app.deliver(&event).await, 200);
+    }
+    let subscription = FakeSubscription {
+        customer: CUSTOMER.to_owned(),
+        amount: 1000,
+        paused_until: None,
+        cancel_at_period_end: false,
+        period_end: utc(2027, 2, 28, 12),
+        donation: monthly,
+        start_date: anchor,
+        billing_cycle_anchor: anchor,
+    };
+    stripe.subscribe(SUBSCRIPTION, subscription.clone());
+    // Stripe tells the subscription's period and its billing cycle anchor.
+    let period = subscription_updated("evt_story_period", SUBSCRIPTION, &subscription, now);
+    assert_eq!(app.deliver(&period).await, 200);
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = signed_in(&app, &smtp, READER, 1).await;
+    page_saying(&mut reader, "Your next payment of £10.00 will be on 28 February 2027").await;
+
+    // Two months skip 28 February and 31 March (the anchor's day again, not 28 March):
+    // collection starts again on 1 April, midnight in London (summer time: 23:00 UTC).
+    assert_eq!(reader.post("/account/monthly/pause", &[("months", "2")]).await.status(), 303);
+    let update = last_update(&stripe);
+    let resumes_at = utc(2027, 3, 31, 23).to_string();
+    assert_eq!(update.field("pause_collection[resumes_at]"), Some(resumes_at.as_str()), "{:?}", update.form);
+    page_saying(&mut reader, "paused until 1 April 2027").await;
+    add_staff(&app.env, "viewer@paper.example", "viewer");
+    let staff = StaffSession::sign_in(&app.base, "viewer@paper.example").await;
+    let page = staff.page("/staff/supporters").await;
+    assert!(page.contains("Paused until 1 April 2027"), "London's date, not UTC's 31 March: {page}");
+
+    // Staff move the pause's end in Stripe's dashboard, to midnight on 1 May in London.
+    let longer = FakeSubscription {
+        paused_until: Some(utc(2027, 4, 30, 23)),
+        ..stripe.subscription(SUBSCRIPTION).expect("kept")
+    };
+    stripe.subscribe(SUBSCRIPTION, longer.clone());
+    let moved = subscription_updated("evt_dashboard_pause", SUBSCRIPTION, &longer, now + 100);
+    assert_eq!(app.deliver(&moved).await, 200);
+    stripe.deliver_to(&app.url("/webhooks/stripe"), now + 200);
+    page_saying(&mut reader, "paused until 1 May 2027").await;
+    let page = staff.page("/staff/supporters").await;
+    assert!(page.contains("Pause now ends: 1 May 2027 (was 1 April 2027)"), "{page}");
+
+    // Resumed, cancelled at the period's end, then kept: each is a line for staff.
+    assert_eq!(reader.post("/account/monthly/resume", &[]).await.status(), 303);
+    page_saying(&mut reader, "Your next payment of £10.00 will be on 28 February 2027").await;
+    assert_eq!(reader.post("/account/monthly/cancel", &[]).await.status(), 303);
+    page_saying(&mut reader, "ends on 28 February 2027").await;
+    assert_eq!(reader.post("/account/monthly/keep", &[]).await.status(), 303);
+    page_saying(&mut reader, "Your next payment of £10.00 will be on 28 February 2027").await;
+    let page = staff.page("/staff/supporters").await;
+    for note in ["Resumed", "Cancelled: ends at the end of the period, 28 February 2027", "Cancellation withdrawn"] {
+        assert!(page.contains(note), "{note}: {page}");
+    }
     app.running.stop().await;
 }

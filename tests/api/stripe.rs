@@ -56,6 +56,8 @@ pub struct FakeSubscription {
     pub donation: String,
     /// When it started (Unix seconds).
     pub start_date: i64,
+    /// `billing_cycle_anchor` (Unix seconds): every billing date keeps its day of the month.
+    pub billing_cycle_anchor: i64,
 }
 
 /// Answers `POST /v1/checkout/sessions` with a session shaped like Stripe's, and remembers each
@@ -134,6 +136,11 @@ impl FakeStripe {
         self.records.refusing.store(refusing, Ordering::SeqCst);
     }
 
+    /// The subscription as the fake keeps it now.
+    pub fn subscription(&self, id: &str) -> Option<FakeSubscription> {
+        self.records.subscriptions.lock().expect("lock").get(id).cloned()
+    }
+
     /// The subscription and portal calls received, oldest first.
     pub fn calls(&self) -> Vec<ApiCall> {
         self.records.calls.lock().expect("lock").clone()
@@ -170,6 +177,7 @@ fn fill_subscription(object: &mut Value, id: &str, s: &FakeSubscription) {
     object["id"] = json!(id);
     object["customer"] = json!(s.customer);
     object["start_date"] = json!(s.start_date);
+    object["billing_cycle_anchor"] = json!(s.billing_cycle_anchor);
     object["metadata"] = json!({ "kind": "supporter", "donation": s.donation });
     object["cancel_at_period_end"] = json!(s.cancel_at_period_end);
     object["cancel_at"] = if s.cancel_at_period_end { json!(s.period_end) } else { Value::Null };
@@ -202,6 +210,22 @@ pub fn subscription_updated(event: &str, id: &str, s: &FakeSubscription, created
     let object = &mut e["data"]["object"];
     fill_subscription(object, id, s);
     object["status"] = json!("active");
+    object["latest_invoice"] = Value::Null;
+    e
+}
+
+/// The `customer.subscription.deleted` Stripe sends when the subscription ends at the period's
+/// end after the reader cancelled it.
+pub fn subscription_deleted(event: &str, id: &str, s: &FakeSubscription, created: i64) -> Value {
+    let mut e = fixture("customer_subscription_deleted.json");
+    e["id"] = json!(event);
+    e["created"] = json!(created);
+    let object = &mut e["data"]["object"];
+    fill_subscription(object, id, s);
+    object["status"] = json!("canceled");
+    object["canceled_at"] = json!(created);
+    object["ended_at"] = json!(created);
+    object["cancellation_details"]["reason"] = json!("cancellation_requested");
     object["latest_invoice"] = Value::Null;
     e
 }
@@ -239,8 +263,10 @@ async fn update_subscription(
             (_, Some(until)) => s.paused_until = until.parse().ok(),
             _ => {}
         }
-        if call.field("cancel_at_period_end") == Some("true") {
-            s.cancel_at_period_end = true;
+        match call.field("cancel_at_period_end") {
+            Some("true") => s.cancel_at_period_end = true,
+            Some("false") => s.cancel_at_period_end = false,
+            _ => {}
         }
         s.clone()
     };

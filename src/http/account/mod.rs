@@ -42,6 +42,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/monthly/pause", post(monthly::pause))
         .route("/account/monthly/resume", post(monthly::resume))
         .route("/account/monthly/cancel", post(monthly::cancel))
+        .route("/account/monthly/keep", post(monthly::keep))
         .route("/account/monthly/payment-method", post(monthly::payment_method))
         .route(crate::payments::demo::DEMO_PAYMENT_METHOD_PAGE, get(monthly::demo_payment_method));
     READERS.wrap(state, router)

@@ -1,17 +1,20 @@
 //! Managing the monthly gift from the reader's page (SPEC §10): a new amount, a pause of one to
-//! three months, resuming, cancelling at the period's end, and the card or bank details.
+//! three months, resuming, cancelling at the period's end and keeping the gift after all, and
+//! the card or bank details; an ended gift offers a new one.
 //!
 //! Each change is asked of the payment gateway (Stripe, or the demo), never written here: the
 //! records follow the gateway's `customer.subscription.updated`, so they stay true when Stripe
-//! refuses. A handler acts only on a subscription of the signed-in reader that has not ended.
+//! refuses. Every handler takes [`OwnGift`], so it acts only on a subscription of the signed-in
+//! reader that has not ended.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::Reader;
 use super::page::account_page_with;
@@ -19,10 +22,14 @@ use crate::domain::monthly::{MAX_PAUSE_MONTHS, PauseMonths, monthly_amount};
 use crate::domain::{FieldErrors, Supporter, SupporterStatus};
 use crate::http::AppState;
 use crate::http::error::PageError;
-use crate::http::form::Fields;
+use crate::http::form::{Fields, Repeated};
 use crate::http::public::message;
 use crate::payments::MonthlyChange;
 use crate::payments::ingest::ingest;
+
+/// Where a new monthly gift starts: the donation form with monthly chosen (as the "monthly gift
+/// has stopped" email links).
+pub const NEW_MONTHLY_GIFT: &str = "/?frequency=monthly#donate";
 
 /// What the monthly section shows after a form was refused: the subscription it was for, what
 /// the reader typed, the field errors, or why nothing could be done.
@@ -57,6 +64,8 @@ pub struct MonthlySection<'a> {
     pub csrf: &'a str,
     pub lines: Vec<MonthlyLine>,
     pub max_pause: u32,
+    /// Where "Start a new monthly gift" leads.
+    pub new_gift: &'static str,
     /// A refusal that concerns no gift shown (another reader's subscription, or none).
     pub problem: Option<String>,
 }
@@ -125,7 +134,7 @@ pub fn section<'a>(csrf: &'a str, supporters: &[Supporter], zone: Tz, outcome: &
             }
         })
         .collect();
-    MonthlySection { csrf, lines, max_pause: MAX_PAUSE_MONTHS, problem: unplaced }
+    MonthlySection { csrf, lines, max_pause: MAX_PAUSE_MONTHS, new_gift: NEW_MONTHLY_GIFT, problem: unplaced }
 }
 
 /// What a change just asked for, in words, from the `done` the page was sent back with.
@@ -140,6 +149,9 @@ pub fn done_message(done: &str) -> Option<&'static str> {
         "monthly-resume" => "Your monthly gift is resuming. This page shows it once the payment service confirms it.",
         "monthly-cancel" => {
             "Your monthly gift is being cancelled at the end of this period. This page shows it once the payment service confirms it."
+        }
+        "monthly-keep" => {
+            "Your monthly gift is being kept: payments go on as before. This page shows it once the payment service confirms it."
         }
         _ => return None,
     })
@@ -166,14 +178,63 @@ pub struct PauseForm {
     subscription: String,
 }
 
-/// The reader's own gift that has not ended: the one `asked` for, or the newest. `None` when
-/// they give no monthly gift, or `asked` is not theirs.
-async fn own_gift(state: &AppState, reader: &Reader, asked: &str) -> Result<Option<Supporter>, PageError> {
-    let supporters = state.store.reader_support(&reader.key()).await?;
-    Ok(supporters
-        .into_iter()
-        .filter(|s| s.status != SupporterStatus::Cancelled)
-        .find(|s| asked.is_empty() || s.subscription == asked))
+/// A monthly form: it may name the subscription it is for (`subscription`).
+pub trait GiftForm: DeserializeOwned + Send {
+    /// The subscription named; empty for the reader's newest gift that has not ended.
+    fn subscription(&self) -> &str;
+}
+
+impl GiftForm for WhichForm {
+    fn subscription(&self) -> &str {
+        &self.subscription
+    }
+}
+
+impl GiftForm for AmountForm {
+    fn subscription(&self) -> &str {
+        &self.subscription
+    }
+}
+
+impl GiftForm for PauseForm {
+    fn subscription(&self) -> &str {
+        &self.subscription
+    }
+}
+
+/// A monthly form `F` from the signed-in reader, for one of their own gifts that has not ended:
+/// the one ownership check every monthly handler goes through. Anyone signed out goes to the
+/// sign-in form; a gift that is not theirs, has ended, or does not exist is answered 404 with
+/// the page saying so, before the handler runs.
+pub struct OwnGift<F> {
+    pub reader: Reader,
+    pub gift: Supporter,
+    pub form: F,
+    /// The form's fields sent more than once.
+    pub repeated: Repeated,
+}
+
+impl<F: GiftForm> FromRequest<AppState> for OwnGift<F> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let reader = Reader::from_request_parts(&mut parts, state).await?;
+        let Fields(form, repeated) = Fields::<F>::from_request(Request::from_parts(parts, body), state).await?;
+        let asked = form.subscription();
+        let supporters = match state.store.reader_support(&reader.key()).await {
+            Ok(supporters) => supporters,
+            Err(e) => return Err(PageError::from(e).into_response()),
+        };
+        let own = supporters
+            .into_iter()
+            .filter(|s| s.status != SupporterStatus::Cancelled)
+            .find(|s| asked.is_empty() || s.subscription == asked);
+        match own {
+            Some(gift) => Ok(OwnGift { reader, gift, form, repeated }),
+            None => Err(no_gift(state, &reader, asked).await.unwrap_or_else(IntoResponse::into_response)),
+        }
+    }
 }
 
 /// The page again with `outcome` in its monthly section, answered with `status`.
@@ -239,40 +300,37 @@ async fn ask(
 /// form's rules and limits) from the next payment on, with no proration.
 pub async fn amount(
     State(state): State<AppState>,
-    reader: Reader,
-    Fields(form, repeated): Fields<AmountForm>,
+    OwnGift { reader, gift, form, repeated }: OwnGift<AmountForm>,
 ) -> Result<Response, PageError> {
-    let Some(gift) = own_gift(&state, &reader, &form.subscription).await? else {
-        return no_gift(&state, &reader, &form.subscription).await;
-    };
     let (min, max) = (state.config.donation_min, state.config.donation_max);
     match repeated.check(monthly_amount(&form.amount, min, max)) {
         Ok(amount) => ask(&state, &reader, &gift, MonthlyChange::Amount(amount), "monthly-amount").await,
         Err(errors) => {
             let outcome =
-                MonthlyOutcome { subscription: gift.subscription.clone(), amount: form.amount, errors, problem: None };
+                MonthlyOutcome { subscription: gift.subscription, amount: form.amount, errors, problem: None };
             again(&state, &reader, StatusCode::UNPROCESSABLE_ENTITY, outcome).await
         }
     }
 }
 
-/// `POST /account/monthly/pause`: no payment for `months` (1–3) months.
+/// `POST /account/monthly/pause`: no payment for `months` (1–3) months, counted along the
+/// subscription's billing cycle.
 pub async fn pause(
     State(state): State<AppState>,
-    reader: Reader,
-    Fields(form, repeated): Fields<PauseForm>,
+    OwnGift { reader, gift, form, repeated }: OwnGift<PauseForm>,
 ) -> Result<Response, PageError> {
-    let Some(gift) = own_gift(&state, &reader, &form.subscription).await? else {
-        return no_gift(&state, &reader, &form.subscription).await;
-    };
     match repeated.check(PauseMonths::parse(&form.months)) {
         Ok(months) => {
-            let resumes_at = months.resumes_at(state.config.fund_timezone, state.clock.now(), gift.next_payment_at);
+            let resumes_at = months.resumes_at(
+                state.config.fund_timezone,
+                state.clock.now(),
+                gift.next_payment_at,
+                gift.billing_cycle_anchor,
+            );
             ask(&state, &reader, &gift, MonthlyChange::Pause { resumes_at }, "monthly-pause").await
         }
         Err(errors) => {
-            let outcome =
-                MonthlyOutcome { subscription: gift.subscription.clone(), errors, ..MonthlyOutcome::default() };
+            let outcome = MonthlyOutcome { subscription: gift.subscription, errors, ..MonthlyOutcome::default() };
             again(&state, &reader, StatusCode::UNPROCESSABLE_ENTITY, outcome).await
         }
     }
@@ -281,37 +339,34 @@ pub async fn pause(
 /// `POST /account/monthly/resume`: payments start again.
 pub async fn resume(
     State(state): State<AppState>,
-    reader: Reader,
-    Fields(form, _): Fields<WhichForm>,
+    OwnGift { reader, gift, .. }: OwnGift<WhichForm>,
 ) -> Result<Response, PageError> {
-    let Some(gift) = own_gift(&state, &reader, &form.subscription).await? else {
-        return no_gift(&state, &reader, &form.subscription).await;
-    };
     ask(&state, &reader, &gift, MonthlyChange::Resume, "monthly-resume").await
 }
 
 /// `POST /account/monthly/cancel`: the gift ends at the end of the current period.
 pub async fn cancel(
     State(state): State<AppState>,
-    reader: Reader,
-    Fields(form, _): Fields<WhichForm>,
+    OwnGift { reader, gift, .. }: OwnGift<WhichForm>,
 ) -> Result<Response, PageError> {
-    let Some(gift) = own_gift(&state, &reader, &form.subscription).await? else {
-        return no_gift(&state, &reader, &form.subscription).await;
-    };
     ask(&state, &reader, &gift, MonthlyChange::Cancel, "monthly-cancel").await
+}
+
+/// `POST /account/monthly/keep`: a gift cancelled at the period's end goes on after all
+/// (`cancel_at_period_end = false`, before the period ends).
+pub async fn keep(
+    State(state): State<AppState>,
+    OwnGift { reader, gift, .. }: OwnGift<WhichForm>,
+) -> Result<Response, PageError> {
+    ask(&state, &reader, &gift, MonthlyChange::Keep, "monthly-keep").await
 }
 
 /// `POST /account/monthly/payment-method`: 303 to a page of the gateway where the reader
 /// updates their card or bank details (Stripe's Billing Portal, back to `/account`).
 pub async fn payment_method(
     State(state): State<AppState>,
-    reader: Reader,
-    Fields(form, _): Fields<WhichForm>,
+    OwnGift { reader, gift, .. }: OwnGift<WhichForm>,
 ) -> Result<Response, PageError> {
-    let Some(gift) = own_gift(&state, &reader, &form.subscription).await? else {
-        return no_gift(&state, &reader, &form.subscription).await;
-    };
     let back = format!("{}/account", state.config.public_base_url.as_str().trim_end_matches('/'));
     match state.gateway.payment_method_page(&gift, &back).await {
         Ok(url) => Ok(Redirect::to(&url).into_response()),

@@ -124,7 +124,14 @@ struct SupportersPage<'a> {
     at_risk: Vec<AtRiskLine>,
     /// Each supporter, with since and, when paused, until.
     supporters: Vec<(SupporterRow, String, Option<String>)>,
-    changes: Vec<(SupporterChange, String)>,
+    changes: Vec<ChangeLine>,
+}
+
+/// A line of supporters' history, with its time and its words in the fund's calendar.
+struct ChangeLine {
+    change: SupporterChange,
+    when: String,
+    words: String,
 }
 
 /// Monthly supporters, those at risk first (SPEC §11): past due now with the decline reason, the
@@ -161,8 +168,7 @@ pub async fn supporters(AtLeast(user): Viewer, State(state): State<AppState>) ->
             .supporter_changes(50)
             .await?
             .into_iter()
-            .map(|c| (local_time(c.at, zone), c))
-            .map(|(t, c)| (c, t))
+            .map(|c| ChangeLine { when: local_time(c.at, zone), words: c.change.words(zone), change: c })
             .collect(),
     };
     Ok(Html(page.render()?))
