@@ -56,6 +56,13 @@ pub trait ReaderAccounts: Send + Sync {
     /// Every donation form the reader filled in (paid, or unpaid under the address they typed),
     /// with the name, nickname and place given with it, oldest first: what their export holds.
     async fn reader_donations(&self, email_key: &str) -> Result<Vec<ReaderDonation>, StoreError>;
+    /// The name on the reader's record; each share application under their address as they
+    /// typed it; and each offline gift recorded for them with the name and note staff kept,
+    /// oldest first: the rest of what their export holds.
+    async fn reader_records(
+        &self,
+        email_key: &str,
+    ) -> Result<(Option<String>, Vec<ReaderApplication>, Vec<ReaderOfflineGift>), StoreError>;
     /// Monthly support, newest first.
     async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError>;
     /// The reader's entry in the register, if a member.
@@ -159,6 +166,34 @@ pub struct ReaderDonation {
     pub marketing_consent: bool,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// A share application as the reader typed it (the `/join` form's field names), for their export.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReaderApplication {
+    /// Our id of it (`metadata.application` at Stripe).
+    pub application: String,
+    pub name: String,
+    pub address_line1: String,
+    pub address_line2: Option<String>,
+    pub town: String,
+    pub postcode: String,
+    /// What it was for, in pence.
+    pub amount_pence: i64,
+    pub shares: i64,
+    /// `pending`, `allotted`, `held` or `cancelled`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An offline gift recorded for the reader, with what staff kept of it, for their export.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReaderOfflineGift {
+    /// Its reference (`GiftReference`), as on the page's list of gifts.
+    pub reference: String,
+    /// The name staff recorded with it, and their note.
+    pub name: Option<String>,
+    pub note: Option<String>,
 }
 
 /// A payment row before its receipt number is attached.
@@ -393,6 +428,33 @@ macro_rules! reader_accounts {
                 .bind(email_key)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn reader_records(
+                &self,
+                email_key: &str,
+            ) -> Result<(Option<String>, Vec<ReaderApplication>, Vec<ReaderOfflineGift>), StoreError> {
+                let name: Option<Option<String>> = sqlx::query_scalar("SELECT name FROM people WHERE email_key = $1")
+                    .bind(email_key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let applications = sqlx::query_as(
+                    "SELECT id AS application, name, address_line1, address_line2, town, postcode, amount_pence, shares,
+                            status, created_at
+                     FROM share_applications WHERE LOWER(email) = $1 ORDER BY created_at, id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                let gifts = sqlx::query_as(
+                    "SELECT o.source_id AS reference, o.name, o.note FROM offline_gifts o
+                     WHERE LOWER(o.email) = $1 OR o.person_id = (SELECT id FROM people WHERE email_key = $1)
+                     ORDER BY o.created_at, o.id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok((name.flatten(), applications, gifts))
             }
 
             async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError> {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sqlx::migrate::Migrator;
 
 use crate::account::{ReaderBrowser, app_with_smtp, buy_shares, give, signed_in};
-use crate::helpers::{Engine, NOW, TestApp, TestDb};
+use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
 use crate::on_both_engines;
 use crate::outbox_claims::scalar;
 use crate::smtp::SmtpSink;
@@ -174,8 +174,12 @@ async fn the_export_holds_each_forms_name_nickname_and_place_and_the_allotments(
     ];
     give(&app, &form).await;
     buy_shares(&app, "Eve Example", "1 Mill Lane", email, "50").await;
-    smtp.wait_for(2, Duration::from_secs(10)).await;
-    let mut reader = signed_in(&app, &smtp, email, 2).await;
+    let cheque = ["gift", "add", "--campaign", "fighting-fund-2026-11", "--amount", "40", "--method", "cheque"];
+    let giver =
+        ["--date", "2026-11-12", "--email", email, "--name", "Eve Example", "--note", "Handed in at the office"];
+    ok(app.cli(&[&cheque[..], &giver[..]].concat()));
+    smtp.wait_for(3, Duration::from_secs(10)).await;
+    let mut reader = signed_in(&app, &smtp, email, 3).await;
     let export: Value = reader.get("/account/export").await.json().await.expect("JSON");
 
     let donations = export["donations"].as_array().expect("donations");
@@ -187,6 +191,16 @@ async fn the_export_holds_each_forms_name_nickname_and_place_and_the_allotments(
         "{export}"
     );
     assert_eq!((&given["amount_pence"], &given["status"]), (&json!(2500), &json!("paid")));
+    assert_eq!(export["name"], json!("Eve Example"), "{export}");
+    let applied = &export["share_applications"][0];
+    assert_eq!(
+        (&applied["name"], &applied["address_line1"], &applied["town"], &applied["postcode"]),
+        (&json!("Eve Example"), &json!("1 Mill Lane"), &json!("Leeds"), &json!("LS1 4AP")),
+        "{export}"
+    );
+    let offline = export["offline_gifts"].as_array().expect("offline gifts");
+    assert_eq!(offline.len(), 1, "{export}");
+    assert_eq!((&offline[0]["name"], &offline[0]["note"]), (&json!("Eve Example"), &json!("Handed in at the office")));
     let allotments = export["allotments"].as_array().expect("allotments");
     assert_eq!(allotments.len(), 1, "{export}");
     assert_eq!(allotments[0]["member_number"], export["member"]["member_number"]);

@@ -414,13 +414,18 @@ pub async fn details(
     }
 }
 
-/// Everything held about the reader, as a JSON file (SPEC §10). Fields: `email`; `gifts` and
+/// Everything held about the reader, as a JSON file (SPEC §10). Fields: `email`; `name` (the
+/// name on their record, or null); `gifts` and
 /// `share_payments` (`reference`, `paid_at`, `amount_pence`, `refunded_pence`, `campaign`,
 /// `method`, `receipt`); `donations`, each form filled in, with SPEC §4's field names
 /// (`donation`, `campaign`, `amount_pence`, `frequency`, `status`, `name`, `display_name` (the
 /// nickname), `place`, `anonymous`, `marketing_consent`, `created_at`, `paid_at`);
 /// `monthly_support` (`subscription`, `amount_pence`, `status`, `started_at`,
-/// `cancel_at_period_end`, `next_payment_at`); `member` (register details, or null);
+/// `cancel_at_period_end`, `next_payment_at`); `offline_gifts`, what staff recorded with each
+/// gift by cheque, phone or bank (`reference`, `name`, `note`); `share_applications`, each
+/// `/join` form as typed (`application`, `name`, `address_line1`, `address_line2`, `town`,
+/// `postcode`, `amount_pence`, `shares`, `status`, `created_at`); `member` (register details,
+/// or null);
 /// `allotments`, the register's history of their shares (`member_number`, `application`,
 /// `shares`, negative for a reversal after a refund, `amount_pence`, `allotted_on`); `consent`
 /// (current) and `consent_changes` (`marketing_consent`, `source`, `at`); `emails`
@@ -462,9 +467,11 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
         })
     });
     let history = store.reader_consent(&key).await?;
+    let (name, applications, offline) = store.reader_records(&key).await?;
     let org = &state.config.org_name;
     let body = json!({
         "email": reader.email.as_str(),
+        "name": name,
         "gifts": payments.iter().filter(|p| !p.shares).map(payment).collect::<Vec<_>>(),
         "share_payments": payments.iter().filter(|p| p.shares).map(payment).collect::<Vec<_>>(),
         "donations": store.reader_donations(&key).await?.iter().map(|d| json!({
@@ -477,6 +484,14 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
             "subscription": s.subscription, "amount_pence": s.amount.0, "status": s.status.as_str(),
             "started_at": s.started_at, "cancel_at_period_end": s.cancel_at_period_end,
             "next_payment_at": s.next_payment_at,
+        })).collect::<Vec<_>>(),
+        "offline_gifts": offline.iter().map(|g| json!({
+            "reference": g.reference, "name": g.name, "note": g.note,
+        })).collect::<Vec<_>>(),
+        "share_applications": applications.iter().map(|a| json!({
+            "application": a.application, "name": a.name, "address_line1": a.address_line1,
+            "address_line2": a.address_line2, "town": a.town, "postcode": a.postcode,
+            "amount_pence": a.amount_pence, "shares": a.shares, "status": a.status, "created_at": a.created_at,
         })).collect::<Vec<_>>(),
         "member": member,
         "allotments": allotments.iter().map(|a| json!({
