@@ -138,6 +138,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         jobs::rollover::spawn(state.clone(), stop.clone()),
         jobs::parked::spawn(state.clone(), stop.clone()),
         jobs::retention::spawn(state.clone(), stop.clone()),
+        jobs::demo_endings::spawn(state.clone(), stop.clone()),
         spawn_purge(store.clone(), stop.clone()),
         Outbox::new(store, transport, config, outbox_wake).spawn(stop.clone()),
     ]);

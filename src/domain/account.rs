@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::email::EmailAddress;
 use super::money::Pence;
+use super::supporter::{Supporter, SupporterStatus};
 
 /// How long a sign-in link may be used (SPEC §10).
 pub const LINK_LIFETIME: Duration = Duration::minutes(30);
@@ -73,18 +74,32 @@ pub enum LinkUse {
     Unknown,
 }
 
-/// Why a reader's personal data cannot be erased yet (SPEC §10), or `None` if it can.
-pub fn erasure_refused(member: bool, monthly_support: bool) -> Option<&'static str> {
+/// Why a reader's personal data cannot be erased yet (SPEC §10), or `None` if it can: a member
+/// (not ceased) keeps their register entry; a monthly gift that has not ended (active, past
+/// due or paused) keeps their data until it ends. A gift cancelled at the period's end ends
+/// then (`next_payment_at`, Stripe's `current_period_end`), and the answer says that day in
+/// the fund's calendar `zone` (London: "14 December 2026") rather than asking to cancel again.
+pub fn erasure_refused(member: bool, support: &[Supporter], zone: Tz) -> Option<String> {
     if member {
-        Some(
+        return Some(
             "You are a member of the society: the law requires us to keep the register of members \
-             (section 30 of the Co-operative and Community Benefit Societies Act 2014).",
-        )
-    } else if monthly_support {
-        Some("You give monthly: cancel your monthly gift first, then erase your data.")
-    } else {
-        None
+             (section 30 of the Co-operative and Community Benefit Societies Act 2014)."
+                .to_owned(),
+        );
     }
+    let giving: Vec<&Supporter> = support.iter().filter(|s| s.status != SupporterStatus::Cancelled).collect();
+    if giving.is_empty() {
+        return None;
+    }
+    // Every gift cancelled, each ending on a known day: erasure waits for the last of them.
+    let ends = giving.iter().map(|s| s.next_payment_at.filter(|_| s.cancel_at_period_end)).collect::<Option<Vec<_>>>();
+    Some(match ends.and_then(|ends| ends.into_iter().max()) {
+        Some(end) => format!(
+            "Your monthly gift ends on {}; you can erase your details after that.",
+            end.with_timezone(&zone).format("%-d %B %Y")
+        ),
+        None => "You give monthly: cancel your monthly gift first, then erase your data.".to_owned(),
+    })
 }
 
 /// Why a person's personal data is pseudonymised (SPEC §10), as the audit log says.
@@ -240,11 +255,49 @@ mod tests {
         assert!(!scrub_event(&mut event, &texts, "erased-1@erased.invalid"), "nothing left to change");
     }
 
+    fn gift(status: SupporterStatus, cancel_at_period_end: bool, ends: Option<&str>) -> Supporter {
+        Supporter {
+            subscription: "sub_1".to_owned(),
+            customer: None,
+            amount: Pence(1_000),
+            status,
+            started_at: "2026-10-14T09:00:00Z".parse().expect("instant"),
+            paused_until: None,
+            cancel_at_period_end,
+            next_payment_at: ends.map(|at| at.parse().expect("instant")),
+            ending: None,
+            ended_at: None,
+            billing_cycle_anchor: None,
+        }
+    }
+
     #[test]
     fn a_member_or_a_monthly_supporter_keeps_their_data() {
-        assert!(erasure_refused(true, false).is_some_and(|r| r.contains("section 30")));
-        assert!(erasure_refused(false, true).is_some_and(|r| r.contains("cancel your monthly gift first")));
-        assert_eq!(erasure_refused(false, false), None);
+        let london = chrono_tz::Europe::London;
+        let active = gift(SupporterStatus::Active, false, Some("2026-12-14T09:00:00Z"));
+        let ended = gift(SupporterStatus::Cancelled, false, None);
+        assert!(erasure_refused(true, &[], london).is_some_and(|r| r.contains("section 30")));
+        let refused = erasure_refused(false, std::slice::from_ref(&active), london);
+        assert!(refused.is_some_and(|r| r.contains("cancel your monthly gift first")));
+        assert_eq!(erasure_refused(false, &[], london), None);
+        assert_eq!(erasure_refused(false, &[ended], london), None);
+    }
+
+    #[test]
+    fn a_gift_cancelled_at_the_period_end_says_the_london_day_it_ends() {
+        let london = chrono_tz::Europe::London;
+        // 23:30 UTC on 14 June is 15 June in London (summer time).
+        let cancelled = gift(SupporterStatus::Active, true, Some("2026-06-14T23:30:00Z"));
+        assert_eq!(
+            erasure_refused(false, std::slice::from_ref(&cancelled), london).as_deref(),
+            Some("Your monthly gift ends on 15 June 2026; you can erase your details after that.")
+        );
+        let past_due = gift(SupporterStatus::PastDue, true, Some("2027-01-14T09:00:00Z"));
+        let both = erasure_refused(false, &[cancelled.clone(), past_due], london);
+        assert!(both.is_some_and(|r| r.contains("ends on 14 January 2027")), "the later end");
+        let still_giving = gift(SupporterStatus::Paused, false, Some("2027-01-14T09:00:00Z"));
+        let refused = erasure_refused(false, &[cancelled, still_giving], london);
+        assert!(refused.is_some_and(|r| r.contains("cancel your monthly gift first")));
     }
 
     #[test]

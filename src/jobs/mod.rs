@@ -1,5 +1,6 @@
 //! Work that runs by itself in the background of `serve`, on every instance.
 
+pub mod demo_endings;
 pub mod parked;
 pub mod reconcile;
 pub mod retention;

@@ -28,6 +28,8 @@ pub struct FakeLedger {
     pub donations: HashMap<String, DonationRecord>,
     /// Email key → (person id, name).
     pub people: BTreeMap<String, (i64, Option<String>)>,
+    /// (person, consent, source, at) of each change of consent, in the order kept.
+    pub consent: Vec<(i64, bool, String, DateTime<Utc>)>,
     pub supporters: BTreeMap<String, SupporterRecord>,
     pub invoices: BTreeMap<String, InvoiceRecord>,
     /// (subscription, change, at) of each line of supporters' history.
@@ -176,6 +178,17 @@ impl LedgerTx for FakeLedger {
 
     async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, Self::Error> {
         Ok(self.supporters.get(subscription).cloned())
+    }
+
+    async fn note_consent(
+        &mut self,
+        person: i64,
+        consent: bool,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), Self::Error> {
+        self.consent.push((person, consent, source.to_owned(), at));
+        Ok(())
     }
 
     async fn save_supporter(&mut self, supporter: &SupporterRecord) -> Result<(), Self::Error> {

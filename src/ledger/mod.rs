@@ -129,6 +129,8 @@ pub struct DonationRecord {
     /// The email and name typed on the form: the person is made from them once it is paid.
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The form's `marketing_consent`: kept in the person's consent history once it is paid.
+    pub marketing_consent: bool,
 }
 
 /// A monthly supporter as kept, with when Stripe said each part of it was true: the rules in
@@ -138,6 +140,9 @@ pub struct SupporterRecord {
     pub subscription: String,
     pub donation: Option<String>,
     pub customer: Option<String>,
+    /// The person giving: found or made by their address once money shows who they are, so
+    /// that a supporter whose subscription names no donation is theirs too (SPEC §10).
+    pub person: Option<i64>,
     pub status: SupporterStatus,
     /// When Stripe said `status` was true.
     pub status_at: DateTime<Utc>,
@@ -308,6 +313,16 @@ pub trait LedgerTx: Send {
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<i64, Self::Error>;
+
+    /// Keeps a change of the person's marketing consent, true from `at`, with where it was made
+    /// (`source`, in words); changes are read newest first by `at`, then by the order kept.
+    async fn note_consent(
+        &mut self,
+        person: i64,
+        consent: bool,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), Self::Error>;
 
     /// A supporter by subscription, locked.
     async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, Self::Error>;

@@ -15,6 +15,8 @@ use crate::domain::{DisputeStage, EmailAddress, EventOutcome, Notice, PaymentEve
 /// What a one-off gift's receipt says it was for.
 const ONE_OFF_GIFT: &str = "a one-off gift";
 const SUPPORTER_PAYMENT: &str = "a monthly supporter's payment";
+/// Where a consent given with a gift was made, as the reader's consent history says.
+const DONATION_FORM: &str = "the donation form";
 
 /// Stores `event` by its id and applies what it means, all in the caller's transaction. A
 /// second delivery changes nothing. With `retry`, applies again an event kept as parked,
@@ -87,12 +89,12 @@ async fn apply<E: Send>(
                 Some(id) if tx.donation(id).await?.is_some() => Some(id.clone()),
                 _ => None,
             };
-            supporters::started(tx, subscription, customer.as_deref(), *amount, donation.as_deref(), at).await?;
+            supporters::started(tx, subscription, customer.as_deref(), *amount, donation.as_deref(), at, now).await?;
             move_donation(tx, donation.as_deref(), DonationStatus::Paid, at, now).await?;
             Ok(EventOutcome::processed(false))
         }
         PaymentEvent::SupporterPaid { invoice, subscription, amount, counts_on, email, customer } => {
-            let donation = supporters::paid(tx, invoice, subscription, *amount, at, now).await?;
+            let donation = supporters::paid(tx, invoice, subscription, *amount, email.as_deref(), at, now).await?;
             let paid = PaymentRecord {
                 payment: invoice.clone(),
                 kind: PaymentKind::Supporter,
@@ -260,7 +262,9 @@ async fn move_donation<E: Send>(
     now: DateTime<Utc>,
 ) -> Result<(), E> {
     let Some(id) = donation else { return Ok(()) };
-    let Some(DonationRecord { status: from, email, name }) = tx.donation(id).await? else { return Ok(()) };
+    let Some(DonationRecord { status: from, email, name, marketing_consent }) = tx.donation(id).await? else {
+        return Ok(());
+    };
     use DonationStatus::{Cancelled, Failed, Paid, Pending, Processing};
     let allowed = match to {
         Paid => matches!(from, Pending | Processing | Cancelled),
@@ -275,7 +279,12 @@ async fn move_donation<E: Send>(
         (Paid, Some(Ok(email))) => Some(tx.make_person(&email.key(), email.as_str(), name.as_deref(), now).await?),
         _ => None,
     };
-    tx.set_donation_status(id, to, (to == Paid).then_some(at), person).await
+    tx.set_donation_status(id, to, (to == Paid).then_some(at), person).await?;
+    // The form's answer joins the person's consent history, true from the payment (SPEC §10).
+    if let Some(person) = person {
+        tx.note_consent(person, marketing_consent, DONATION_FORM, at).await?;
+    }
+    Ok(())
 }
 
 /// Stripe's running total of refunds of a payment: only what is new is booked, whatever the order.
@@ -626,6 +635,56 @@ mod tests {
         assert_eq!(refunded, EventOutcome::processed(true));
         assert_eq!(raised(&tx), 600);
         assert_eq!(tx.supporters["sub_1"].status, SupporterStatus::Active);
+    }
+
+    #[tokio::test]
+    async fn a_supporter_without_our_donation_is_the_person_their_invoice_names() {
+        let mut tx = ledger();
+        let changed = PaymentEvent::SubscriptionChanged(crate::domain::SubscriptionChange {
+            subscription: "sub_1".into(),
+            customer: Some("cus_1".into()),
+            started_at: at(),
+            status: SupporterStatus::Active,
+            terms: crate::domain::SubscriptionTerms { amount: Pence(1000), ..Default::default() },
+            ending: None,
+        });
+        deliver(&mut tx, "updated", changed).await;
+        assert_eq!(tx.supporters["sub_1"].person, None, "no money yet: nobody is made");
+        let invoice = PaymentEvent::SupporterPaid {
+            invoice: "in_1".into(),
+            subscription: "sub_1".into(),
+            amount: Pence(1000),
+            counts_on: day(),
+            email: Some("Sam@Example.org".into()),
+            customer: Some("cus_1".into()),
+        };
+        deliver(&mut tx, "paid", invoice).await;
+        let sam = tx.people.get("sam@example.org").map(|(id, _)| *id);
+        assert!(sam.is_some(), "made by the money, by the invoice's customer_email");
+        assert_eq!(tx.supporters["sub_1"].person, sam);
+    }
+
+    #[tokio::test]
+    async fn a_paid_forms_consent_joins_the_persons_history() {
+        let mut tx = ledger();
+        for (id, consent) in [("d1", true), ("d2", false)] {
+            tx.donations.insert(
+                id.into(),
+                DonationRecord {
+                    status: DonationStatus::Pending,
+                    email: Some("ann@example.org".into()),
+                    name: None,
+                    marketing_consent: consent,
+                },
+            );
+            let mut paid = gift(&format!("pi_{id}"), 500);
+            if let PaymentEvent::GiftPaid { donation, .. } = &mut paid {
+                *donation = Some(id.into());
+            }
+            deliver(&mut tx, id, paid).await;
+        }
+        let history: Vec<(bool, &str)> = tx.consent.iter().map(|(_, c, source, _)| (*c, source.as_str())).collect();
+        assert_eq!(history, [(true, DONATION_FORM), (false, DONATION_FORM)], "kept in the order paid");
     }
 
     #[tokio::test]

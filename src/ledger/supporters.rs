@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{InvoiceRecord, LedgerTx, SupporterRecord};
 use crate::domain::{
-    Decline, DeclineReason, Ending, Notice, PaymentFailure, Pence, SubscriptionChange, SubscriptionTerms,
+    Decline, DeclineReason, EmailAddress, Ending, Notice, PaymentFailure, Pence, SubscriptionChange, SubscriptionTerms,
     SupporterNote, SupporterStatus,
 };
 
@@ -22,6 +22,7 @@ impl SupporterRecord {
             subscription: subscription.to_owned(),
             donation: None,
             customer: None,
+            person: None,
             status,
             status_at: at,
             terms: SubscriptionTerms::default(),
@@ -110,6 +111,7 @@ pub(super) async fn started<E: Send>(
     amount: Pence,
     donation: Option<&str>,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), E> {
     let mut supporter = tx
         .supporter(subscription)
@@ -120,16 +122,19 @@ pub(super) async fn started<E: Send>(
     supporter.started_at = supporter.started_at.min(at);
     supporter.observe_status(SupporterStatus::Active, at);
     supporter.observe_terms(&SubscriptionTerms { amount, ..SubscriptionTerms::default() }, Some(at));
+    identify(tx, &mut supporter, None, now).await?;
     tx.save_supporter(&supporter).await
 }
 
 /// A supporter's invoice was paid at `at` (its money is counted by the caller): they are active
-/// again, and an invoice that had failed is recovered. Returns the supporter's donation.
+/// again, and an invoice that had failed is recovered; the invoice's `customer_email` (else the
+/// address on their form) tells who they are. Returns the supporter's donation.
 pub(super) async fn paid<E: Send>(
     tx: &mut dyn LedgerTx<Error = E>,
     invoice: &str,
     subscription: &str,
     amount: Pence,
+    email: Option<&str>,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, E> {
@@ -140,6 +145,7 @@ pub(super) async fn paid<E: Send>(
         known.unwrap_or_else(|| SupporterRecord::first_heard(subscription, SupporterStatus::Active, at));
     supporter.observe_status(SupporterStatus::Active, at);
     supporter.observe_terms(&SubscriptionTerms { amount, ..SubscriptionTerms::default() }, None);
+    identify(tx, &mut supporter, email, now).await?;
     tx.save_supporter(&supporter).await?;
     let mut record =
         tx.supporter_invoice(invoice).await?.unwrap_or_else(|| InvoiceRecord::new(invoice, subscription, amount));
@@ -169,6 +175,7 @@ pub(super) async fn payment_failed<E: Send>(
     supporter.customer = supporter.customer.or_else(|| failure.customer.clone());
     supporter.observe_status(SupporterStatus::PastDue, at);
     supporter.observe_terms(&SubscriptionTerms { amount: *amount, ..SubscriptionTerms::default() }, None);
+    identify(tx, &mut supporter, None, now).await?;
     tx.save_supporter(&supporter).await?;
     let mut record =
         tx.supporter_invoice(invoice).await?.unwrap_or_else(|| InvoiceRecord::new(invoice, subscription, *amount));
@@ -220,6 +227,7 @@ pub(super) async fn changed<E: Send>(
     if let Some(ending) = change.ending {
         supporter.observe_ending(ending, at);
     }
+    identify(tx, &mut supporter, None, now).await?;
     tx.save_supporter(&supporter).await?;
     note_changes(tx, before.as_ref(), &supporter, now).await?;
     let newly_ended = before.as_ref().is_none_or(|b| b.ending.is_none());
@@ -232,6 +240,32 @@ pub(super) async fn changed<E: Send>(
             Ending::Voluntary => Notice::SupportEnded { amount },
         };
         tx.enqueue_once(&address, &notice, &format!("supporter-ended-{subscription}"), subscription, now).await?;
+    }
+    Ok(())
+}
+
+/// Who the supporter is, once money shows it: the person with `email` (the invoice's
+/// `customer_email`, on a paid invoice), else with the address on their form (paid when the
+/// checkout completed), else with the address their customer's counted payments went to; found
+/// or made by `make_person`, the one rule by which money makes people (issue 16, item 4). Only
+/// the supporter's reader queries, their erasure's refusal and the retention job read it: a
+/// subscription set up without our `metadata.donation` (Stripe's dashboard, a Payment Link) is
+/// its person's like any other. Kept once known.
+async fn identify<E: Send>(
+    tx: &mut dyn LedgerTx<Error = E>,
+    supporter: &mut SupporterRecord,
+    email: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), E> {
+    if supporter.person.is_some() {
+        return Ok(());
+    }
+    let address = match email {
+        Some(email) => Some(email.to_owned()),
+        None => address_of(tx, supporter).await?,
+    };
+    if let Some(Ok(email)) = address.as_deref().map(EmailAddress::parse) {
+        supporter.person = Some(tx.make_person(&email.key(), email.as_str(), None, now).await?);
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The demo gateway: no money moves. "Pay (demo)" signs a Stripe-shaped event and feeds it
 //! through exactly the code that a real webhook delivery runs; so do the changes a reader makes
-//! to their monthly gift (a `customer.subscription.updated` as Stripe would send it).
+//! to their monthly gift (a `customer.subscription.updated` as Stripe would send it), and the
+//! end of a gift cancelled at the period's end, once that end has passed (the
+//! `customer.subscription.deleted` that `jobs::demo_endings` sends, as Stripe would).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -164,6 +166,24 @@ pub fn subscription_updated(current: &Supporter, change: MonthlyChange, now: Dat
     item["price"]["unit_amount_decimal"] = json!(amount.0.to_string());
     item["plan"]["amount"] = json!(amount.0);
     item["plan"]["amount_decimal"] = json!(amount.0.to_string());
+    event
+}
+
+/// The `customer.subscription.deleted` Stripe sends when a gift cancelled at the period's end
+/// (`current.cancel_at_period_end`) reaches it (`current.next_payment_at`, Stripe's
+/// `current_period_end`): the subscription `canceled` at that moment, at the reader's request
+/// (`cancellation_details.reason = cancellation_requested`), told at that moment. Its id is the
+/// subscription's own, so that telling it twice (or from two instances) ends the gift once.
+pub fn subscription_deleted(current: &Supporter) -> Value {
+    let ends = current.next_payment_at.unwrap_or(current.started_at);
+    let mut event = subscription_updated(current, MonthlyChange::Cancel, ends);
+    event["id"] = json!(format!("evt_demo_{}_ended", current.subscription));
+    event["type"] = json!("customer.subscription.deleted");
+    let subscription = &mut event["data"]["object"];
+    subscription["status"] = json!("canceled");
+    subscription["canceled_at"] = json!(ends.timestamp());
+    subscription["ended_at"] = json!(ends.timestamp());
+    subscription["cancellation_details"]["reason"] = json!("cancellation_requested");
     event
 }
 

@@ -53,13 +53,24 @@ pub trait ReaderAccounts: Send + Sync {
         reference: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Every donation form the reader filled in (paid, or unpaid under the address they typed),
+    /// with the name, nickname and place given with it, oldest first: what their export holds.
+    async fn reader_donations(&self, email_key: &str) -> Result<Vec<ReaderDonation>, StoreError>;
+    /// The name on the reader's record; each share application under their address as they
+    /// typed it; and each offline gift recorded for them with the name and note staff kept,
+    /// oldest first: the rest of what their export holds.
+    async fn reader_records(
+        &self,
+        email_key: &str,
+    ) -> Result<(Option<String>, Vec<ReaderApplication>, Vec<ReaderOfflineGift>), StoreError>;
     /// Monthly support, newest first.
     async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError>;
     /// The reader's entry in the register, if a member.
     async fn reader_membership(&self, email_key: &str) -> Result<Option<RegisterEntry>, StoreError>;
-    /// Marketing consent: each change made on the page, newest first, and the answer the reader
-    /// last gave on a gift form before any (false if none).
-    async fn reader_consent(&self, email_key: &str) -> Result<(Vec<ConsentChange>, bool), StoreError>;
+    /// Marketing consent: each change, on a paid gift's form or on the page, newest first (by
+    /// the time it was true from, then by the order it was kept, so two forms paid in the same
+    /// second are in order). The first is the reader's choice now; none means no.
+    async fn reader_consent(&self, email_key: &str) -> Result<Vec<ConsentChange>, StoreError>;
     /// Records a change of consent made by the reader, with its source.
     async fn change_consent(
         &self,
@@ -81,9 +92,9 @@ pub trait ReaderAccounts: Send + Sync {
     async fn reader_emails(&self, email_key: &str) -> Result<Vec<(DateTime<Utc>, String, Notice)>, StoreError>;
     /// When the reader signed in by link, oldest first.
     async fn reader_signins(&self, email_key: &str) -> Result<Vec<DateTime<Utc>>, StoreError>;
-    /// Whether the reader is a member (not ceased) and whether they give monthly (active,
-    /// past due or paused): either keeps their data (SPEC §10).
-    async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError>;
+    /// Whether the reader is a member (not ceased), and their monthly gifts, whatever their
+    /// status: `domain::account::erasure_refused` says whether either keeps their data (SPEC §10).
+    async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, Vec<Supporter>), StoreError>;
     /// Replaces the reader's email, name, address, nickname and place by `pseudonym` (or
     /// nothing) in every table and stored webhook payload, in one transaction; amounts, dates,
     /// receipt numbers and the ledger stay. Ends their sessions and records the erasure and
@@ -129,9 +140,60 @@ pub trait ReaderAccounts: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConsentChange {
     pub marketing_consent: bool,
-    /// Where it was made: "your page".
+    /// Where it was made: "your page", "the donation form".
     pub source: String,
     pub at: DateTime<Utc>,
+}
+
+/// A donation form as the reader filled it in (SPEC §4's field names), for their export.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReaderDonation {
+    /// Our id of it (`metadata.donation` at Stripe).
+    pub donation: String,
+    pub campaign: String,
+    /// What the form asked for, in pence.
+    pub amount_pence: i64,
+    /// `once` or `monthly`.
+    pub frequency: String,
+    /// `pending`, `processing`, `paid`, `failed` or `cancelled`.
+    pub status: String,
+    pub name: Option<String>,
+    /// The nickname for the public list of gifts.
+    pub display_name: Option<String>,
+    /// The town given for the public list.
+    pub place: Option<String>,
+    pub anonymous: bool,
+    pub marketing_consent: bool,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// A share application as the reader typed it (the `/join` form's field names), for their export.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReaderApplication {
+    /// Our id of it (`metadata.application` at Stripe).
+    pub application: String,
+    pub name: String,
+    pub address_line1: String,
+    pub address_line2: Option<String>,
+    pub town: String,
+    pub postcode: String,
+    /// What it was for, in pence.
+    pub amount_pence: i64,
+    pub shares: i64,
+    /// `pending`, `allotted`, `held` or `cancelled`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An offline gift recorded for the reader, with what staff kept of it, for their export.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReaderOfflineGift {
+    /// Its reference (`GiftReference`), as on the page's list of gifts.
+    pub reference: String,
+    /// The name staff recorded with it, and their note.
+    pub name: Option<String>,
+    pub note: Option<String>,
 }
 
 /// A payment row before its receipt number is attached.
@@ -177,8 +239,8 @@ macro_rules! reader_accounts {
                     "SELECT EXISTS (SELECT 1 FROM payments WHERE LOWER(email) = $1)
                          OR EXISTS (SELECT 1 FROM offline_gifts o JOIN people pe ON pe.id = o.person_id
                                     WHERE pe.email_key = $1)
-                         OR EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
-                                    JOIN people pe ON pe.id = d.person_id WHERE pe.email_key = $1)
+                         OR EXISTS (SELECT 1 FROM supporters s JOIN people pe ON pe.id = s.person_id
+                                    WHERE pe.email_key = $1)
                          OR EXISTS (SELECT 1 FROM members m JOIN people pe ON pe.id = m.person_id
                                     WHERE pe.email_key = $1)",
                 )
@@ -355,13 +417,53 @@ macro_rules! reader_accounts {
                 Ok(())
             }
 
+            async fn reader_donations(&self, email_key: &str) -> Result<Vec<ReaderDonation>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT d.id AS donation, c.title AS campaign, d.amount_pence, d.frequency, d.status, d.name,
+                            d.display_name, d.place, d.anonymous, d.marketing_consent, d.created_at, d.paid_at
+                     FROM donations d JOIN campaigns c ON c.id = d.campaign_id
+                     WHERE LOWER(d.email) = $1 OR d.person_id = (SELECT id FROM people WHERE email_key = $1)
+                     ORDER BY d.created_at, d.id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn reader_records(
+                &self,
+                email_key: &str,
+            ) -> Result<(Option<String>, Vec<ReaderApplication>, Vec<ReaderOfflineGift>), StoreError> {
+                let name: Option<Option<String>> = sqlx::query_scalar("SELECT name FROM people WHERE email_key = $1")
+                    .bind(email_key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let applications = sqlx::query_as(
+                    "SELECT id AS application, name, address_line1, address_line2, town, postcode, amount_pence, shares,
+                            status, created_at
+                     FROM share_applications WHERE LOWER(email) = $1 ORDER BY created_at, id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                let gifts = sqlx::query_as(
+                    "SELECT o.source_id AS reference, o.name, o.note FROM offline_gifts o
+                     WHERE LOWER(o.email) = $1 OR o.person_id = (SELECT id FROM people WHERE email_key = $1)
+                     ORDER BY o.created_at, o.id",
+                )
+                .bind(email_key)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok((name.flatten(), applications, gifts))
+            }
+
             async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError> {
                 let rows: Vec<super::SupporterRecordRow> = sqlx::query_as(
-                    "SELECT s.subscription, s.donation_id, s.customer, s.amount_pence, s.status, s.status_at, s.paused,
-                            s.paused_until, s.cancel_at_period_end, s.next_payment_at, s.terms_at, s.started_at,
+                    "SELECT s.subscription, s.donation_id, s.customer, s.person_id, s.amount_pence, s.status, s.status_at,
+                            s.paused, s.paused_until, s.cancel_at_period_end, s.next_payment_at, s.terms_at, s.started_at,
                             s.ending, s.ended_at, s.billing_cycle_anchor
-                     FROM supporters s JOIN donations d ON d.id = s.donation_id JOIN people pe ON pe.id = d.person_id
-                     WHERE pe.email_key = $1 ORDER BY s.started_at DESC",
+                     FROM supporters s JOIN people pe ON pe.id = s.person_id
+                     WHERE pe.email_key = $1 ORDER BY s.started_at DESC, s.subscription",
                 )
                 .bind(email_key)
                 .fetch_all(&self.pool)
@@ -382,22 +484,14 @@ macro_rules! reader_accounts {
                 Ok(row.map(RegisterEntry::from))
             }
 
-            async fn reader_consent(&self, email_key: &str) -> Result<(Vec<ConsentChange>, bool), StoreError> {
-                let changes: Vec<ConsentChange> = sqlx::query_as(
+            async fn reader_consent(&self, email_key: &str) -> Result<Vec<ConsentChange>, StoreError> {
+                Ok(sqlx::query_as(
                     "SELECT c.marketing_consent, c.source, c.at FROM consent_changes c
                      JOIN people pe ON pe.id = c.person_id WHERE pe.email_key = $1 ORDER BY c.at DESC, c.id DESC",
                 )
                 .bind(email_key)
                 .fetch_all(&self.pool)
-                .await?;
-                let on_a_form: Option<bool> = sqlx::query_scalar(
-                    "SELECT d.marketing_consent FROM donations d JOIN people pe ON pe.id = d.person_id
-                     WHERE pe.email_key = $1 AND d.status = 'paid' ORDER BY d.paid_at DESC LIMIT 1",
-                )
-                .bind(email_key)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok((changes, on_a_form.unwrap_or(false)))
+                .await?)
             }
 
             async fn change_consent(
@@ -513,17 +607,15 @@ macro_rules! reader_accounts {
                 Ok(rows.into_iter().filter_map(|(at, s, p)| serde_json::from_str(&p).ok().map(|n| (at, s, n))).collect())
             }
 
-            async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, bool), StoreError> {
-                Ok(sqlx::query_as(
+            async fn erasure_blocks(&self, email_key: &str) -> Result<(bool, Vec<Supporter>), StoreError> {
+                let member: bool = sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM members m JOIN people pe ON pe.id = m.person_id
-                                    WHERE pe.email_key = $1 AND m.ceased_on IS NULL),
-                            EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
-                                    JOIN people pe ON pe.id = d.person_id
-                                    WHERE pe.email_key = $1 AND s.status <> 'cancelled')",
+                                    WHERE pe.email_key = $1 AND m.ceased_on IS NULL)",
                 )
                 .bind(email_key)
                 .fetch_one(&self.pool)
-                .await?)
+                .await?;
+                Ok((member, self.reader_support(email_key).await?))
             }
 
             async fn erase_reader(
@@ -734,8 +826,8 @@ const INACTIVE_GIVERS: &str = "
     SELECT pe.email_key FROM people pe
     WHERE pe.created_at < $1 AND pe.email_key NOT LIKE '%@erased.invalid'
       AND NOT EXISTS (SELECT 1 FROM members m WHERE m.person_id = pe.id AND m.removed_on IS NULL)
-      AND NOT EXISTS (SELECT 1 FROM supporters s JOIN donations d ON d.id = s.donation_id
-                      WHERE d.person_id = pe.id AND (s.status <> 'cancelled' OR s.status_at >= $1))
+      AND NOT EXISTS (SELECT 1 FROM supporters s
+                      WHERE s.person_id = pe.id AND (s.status <> 'cancelled' OR s.status_at >= $1))
       AND NOT EXISTS (SELECT 1 FROM donations d
                       WHERE (d.person_id = pe.id OR LOWER(d.email) = pe.email_key) AND d.created_at >= $1)
       AND NOT EXISTS (SELECT 1 FROM payments p WHERE LOWER(p.email) = pe.email_key AND p.paid_at >= $1)

@@ -17,7 +17,7 @@ use crate::domain::{
     Campaign, CampaignKind, CountedPayment, EmailAddress, EventOutcome, NewCampaign, NewDonation, NewShareApplication,
     OfflineGift, PaymentEvent, Pence, PostalAddress, ReceivedEvent, RegisterEntry, Supporter,
 };
-pub use account_sql::{ConsentChange, ReaderAccounts};
+pub use account_sql::{ConsentChange, ReaderAccounts, ReaderApplication, ReaderDonation, ReaderOfflineGift};
 pub use supporters::{AtRisk, SupporterChange, SupporterMonth, SupporterWatch};
 use supporters::{InvoiceRecordRow, SupporterRecordRow};
 pub use views::{

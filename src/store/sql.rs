@@ -430,13 +430,15 @@ macro_rules! shared_store {
             }
 
             async fn donation(&mut self, id: &str) -> Result<Option<DonationRecord>, StoreError> {
-                let row: Option<(String, Option<String>, Option<String>)> =
-                    sqlx::query_as(concat!("SELECT status, email, name FROM donations WHERE id = $1", $for_update))
-                        .bind(id)
-                        .fetch_optional(&mut **self)
-                        .await?;
-                Ok(row.and_then(|(status, email, name)| {
-                    Some(DonationRecord { status: DonationStatus::parse(&status)?, email, name })
+                let row: Option<(String, Option<String>, Option<String>, bool)> = sqlx::query_as(concat!(
+                    "SELECT status, email, name, marketing_consent FROM donations WHERE id = $1",
+                    $for_update
+                ))
+                .bind(id)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(row.and_then(|(status, email, name, marketing_consent)| {
+                    Some(DonationRecord { status: DonationStatus::parse(&status)?, email, name, marketing_consent })
                 }))
             }
 
@@ -480,10 +482,27 @@ macro_rules! shared_store {
                 Ok(())
             }
 
+            async fn note_consent(
+                &mut self,
+                person: i64,
+                consent: bool,
+                source: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO consent_changes (person_id, marketing_consent, source, at) VALUES ($1, $2, $3, $4)")
+                    .bind(person)
+                    .bind(consent)
+                    .bind(source)
+                    .bind(at)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
             async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, StoreError> {
                 let row: Option<SupporterRecordRow> = sqlx::query_as(concat!(
-                    "SELECT subscription, donation_id, customer, amount_pence, status, status_at, paused, paused_until,
-                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
+                    "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
+                            paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
                             billing_cycle_anchor
                      FROM supporters WHERE subscription = $1",
                     $for_update
@@ -498,14 +517,15 @@ macro_rules! shared_store {
                 sqlx::query(
                     "INSERT INTO supporters (subscription, donation_id, customer, amount_pence, status, status_at, paused,
                                              paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at,
-                                             ending, ended_at, billing_cycle_anchor)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                             ending, ended_at, billing_cycle_anchor, person_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                      ON CONFLICT (subscription) DO UPDATE SET donation_id = excluded.donation_id, customer = excluded.customer,
                        amount_pence = excluded.amount_pence, status = excluded.status, status_at = excluded.status_at,
                        paused = excluded.paused, paused_until = excluded.paused_until,
                        cancel_at_period_end = excluded.cancel_at_period_end, next_payment_at = excluded.next_payment_at,
                        terms_at = excluded.terms_at, started_at = excluded.started_at, ending = excluded.ending,
-                       ended_at = excluded.ended_at, billing_cycle_anchor = excluded.billing_cycle_anchor",
+                       ended_at = excluded.ended_at, billing_cycle_anchor = excluded.billing_cycle_anchor,
+                       person_id = excluded.person_id",
                 )
                 .bind(&s.subscription)
                 .bind(&s.donation)
@@ -522,6 +542,7 @@ macro_rules! shared_store {
                 .bind(s.ending.map(Ending::as_str))
                 .bind(s.ended_at)
                 .bind(s.terms.billing_cycle_anchor)
+                .bind(s.person)
                 .execute(&mut **self)
                 .await?;
                 Ok(())
@@ -1091,8 +1112,8 @@ macro_rules! shared_store {
 
             async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError> {
                 let row: Option<SupporterRecordRow> = sqlx::query_as(
-                    "SELECT subscription, donation_id, customer, amount_pence, status, status_at, paused, paused_until,
-                            cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
+                    "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
+                            paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
                             billing_cycle_anchor
                      FROM supporters WHERE subscription = $1",
                 )

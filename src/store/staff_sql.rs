@@ -358,8 +358,8 @@ macro_rules! staff_area {
                                     WHERE LOWER(p.email) = pe.email_key OR d.person_id = pe.id)
                                 + (SELECT COALESCE(SUM(o.amount_pence), 0) FROM offline_gifts o
                                    WHERE o.person_id = pe.id) AS BIGINT) AS given,
-                              (SELECT s.status FROM supporters s JOIN donations d ON d.id = s.donation_id
-                               WHERE d.person_id = pe.id ORDER BY s.started_at DESC LIMIT 1) AS supporter,
+                              (SELECT s.status FROM supporters s
+                               WHERE s.person_id = pe.id ORDER BY s.started_at DESC LIMIT 1) AS supporter,
                               m.member_number, m.shares
                        FROM people pe LEFT JOIN members m ON m.person_id = pe.id
                        WHERE $1 IS NULL OR pe.email_key LIKE $1 ESCAPE '\\'
@@ -380,7 +380,7 @@ macro_rules! staff_area {
                             s.status, s.started_at, CASE WHEN s.status = 'paused' THEN s.paused_until END AS paused_until,
                             s.cancel_at_period_end
                      FROM supporters s LEFT JOIN donations d ON d.id = s.donation_id
-                     LEFT JOIN people pe ON pe.id = d.person_id
+                     LEFT JOIN people pe ON pe.id = s.person_id
                      ORDER BY s.started_at DESC",
                 )
                 .fetch_all(&self.pool)

@@ -14,6 +14,7 @@ pub(super) struct SupporterRecordRow {
     subscription: String,
     donation_id: Option<String>,
     customer: Option<String>,
+    person_id: Option<i64>,
     amount_pence: i64,
     status: String,
     status_at: DateTime<Utc>,
@@ -34,6 +35,7 @@ impl From<SupporterRecordRow> for SupporterRecord {
             subscription: row.subscription,
             donation: row.donation_id,
             customer: row.customer,
+            person: row.person_id,
             // The CHECK constraint allows nothing else.
             status: SupporterStatus::parse(&row.status).unwrap_or(SupporterStatus::Active),
             status_at: row.status_at,
@@ -216,9 +218,13 @@ pub trait SupporterWatch: Send + Sync {
     async fn supporter_changes(&self, limit: i64) -> Result<Vec<SupporterChange>, super::StoreError>;
     /// How many monthly gifts have ended, of each kind: the metric.
     async fn supporter_endings(&self) -> Result<Vec<(Ending, i64)>, super::StoreError>;
+    /// Monthly gifts cancelled at the period's end whose period ended by `now` (their
+    /// `next_payment_at`) and that have not ended yet, the earliest first: the demo gateway
+    /// ends them, as Stripe would (`jobs::demo_endings`).
+    async fn supporters_due_to_end(&self, now: DateTime<Utc>) -> Result<Vec<Supporter>, super::StoreError>;
 }
 
-/// A supporter's address: the one on their form, else the one their newest payment went to.
+/// A supporter's address: their person's, else the one their newest payment went to.
 macro_rules! supporter_email {
     () => {
         "COALESCE(pe.email, (SELECT p.email FROM payments p WHERE p.customer = s.customer AND p.email IS NOT NULL
@@ -237,7 +243,7 @@ macro_rules! supporter_watch {
                     " AS email, COALESCE(d.name, pe.name) AS name, s.amount_pence, i.invoice, i.first_failed_at,
                             i.decline_reason, i.direct_debit, i.decline_detail, i.next_attempt_at
                      FROM supporters s
-                     LEFT JOIN donations d ON d.id = s.donation_id LEFT JOIN people pe ON pe.id = d.person_id
+                     LEFT JOIN donations d ON d.id = s.donation_id LEFT JOIN people pe ON pe.id = s.person_id
                      LEFT JOIN supporter_invoices i ON i.invoice = (
                          SELECT f.invoice FROM supporter_invoices f
                          WHERE f.subscription = s.subscription AND f.failed_at IS NOT NULL AND f.paid_at IS NULL
@@ -295,13 +301,28 @@ macro_rules! supporter_watch {
                     supporter_email!(),
                     " AS email, c.change, c.at
                      FROM supporter_changes c JOIN supporters s ON s.subscription = c.subscription
-                     LEFT JOIN donations d ON d.id = s.donation_id LEFT JOIN people pe ON pe.id = d.person_id
+                     LEFT JOIN donations d ON d.id = s.donation_id LEFT JOIN people pe ON pe.id = s.person_id
                      ORDER BY c.at DESC, c.id DESC LIMIT $1"
                 ))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(SupporterChange::from).collect())
+            }
+
+            async fn supporters_due_to_end(&self, now: DateTime<Utc>) -> Result<Vec<Supporter>, super::StoreError> {
+                let rows: Vec<SupporterRecordRow> = sqlx::query_as(
+                    "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
+                            paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
+                            billing_cycle_anchor
+                     FROM supporters
+                     WHERE cancel_at_period_end AND status <> 'cancelled' AND next_payment_at <= $1
+                     ORDER BY next_payment_at, subscription",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|row| Supporter::from(SupporterRecord::from(row))).collect())
             }
 
             async fn supporter_endings(&self) -> Result<Vec<(Ending, i64)>, super::StoreError> {

@@ -72,8 +72,9 @@ pub struct ReaderView {
     pub member: Option<RegisterEntry>,
     /// Another name or address typed when buying shares, waiting for the member's answer.
     pub changes: Vec<MemberChange>,
+    /// The reader's choice now: the newest in `history`, no if none.
     pub consent: bool,
-    /// Each change of consent, with its day.
+    /// Each choice, on a paid gift's form or on the page, newest first, with its day.
     pub history: Vec<(ConsentChange, String)>,
 }
 
@@ -88,7 +89,7 @@ impl ReaderView {
         let payments = store.reader_payments(key).await?;
         let mut years: Vec<i32> = payments.iter().map(|p| p.paid_at.with_timezone(&zone).year()).collect();
         years.dedup();
-        let (history, on_a_form) = store.reader_consent(key).await?;
+        let history = store.reader_consent(key).await?;
         Ok(ReaderView {
             payments: payment_lines(&payments, zone),
             years,
@@ -101,7 +102,7 @@ impl ReaderView {
                 .collect(),
             member: store.reader_membership(key).await?,
             changes: store.reader_member_changes(key).await?,
-            consent: history.first().map_or(on_a_form, |c| c.marketing_consent),
+            consent: history.first().is_some_and(|c| c.marketing_consent),
             history: history.into_iter().map(|c| (day(c.at, zone), c)).map(|(d, c)| (c, d)).collect(),
         })
     }
@@ -413,11 +414,23 @@ pub async fn details(
     }
 }
 
-/// Everything held about the reader, as a JSON file (SPEC §10). Fields: `email`; `gifts` and
+/// Everything held about the reader, as a JSON file (SPEC §10). Fields: `email`; `name` (the
+/// name on their record, or null); `gifts` and
 /// `share_payments` (`reference`, `paid_at`, `amount_pence`, `refunded_pence`, `campaign`,
-/// `method`, `receipt`); `monthly_support` (`amount_pence`, `status`, `started_at`); `member`
-/// (register details, or null); `consent` (current) and `consent_changes`; `emails`
-/// (`created_at`, `subject`, `status`); `sign_ins` (times).
+/// `method`, `receipt`); `donations`, each form filled in, with SPEC §4's field names
+/// (`donation`, `campaign`, `amount_pence`, `frequency`, `status`, `name`, `display_name` (the
+/// nickname), `place`, `anonymous`, `marketing_consent`, `created_at`, `paid_at`);
+/// `monthly_support` (`subscription`, `amount_pence`, `status`, `started_at`,
+/// `cancel_at_period_end`, `next_payment_at`); `offline_gifts`, what staff recorded with each
+/// gift by cheque, phone or bank (`reference`, `name`, `note`); `share_applications`, each
+/// `/join` form as typed (`application`, `name`, `address_line1`, `address_line2`, `town`,
+/// `postcode`, `amount_pence`, `shares`, `status`, `created_at`); `member` (register details,
+/// or null);
+/// `allotments`, the register's history of their shares (`member_number`, `application`,
+/// `shares`, negative for a reversal after a refund, `amount_pence`, `allotted_on`); `consent`
+/// (current) and `consent_changes` (`marketing_consent`, `source`, `at`); `emails`
+/// (`created_at`, `subject`, `status`); `sign_ins` (times). Times are UTC (RFC 3339), days
+/// are the fund's calendar (`YYYY-MM-DD`), amounts are pence.
 pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Response, PageError> {
     use serde_json::json;
     let key = reader.key();
@@ -434,7 +447,12 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
             "receipt": p.receipt,
         })
     };
-    let member = store.reader_membership(&key).await?.map(|m| {
+    let entry = store.reader_membership(&key).await?;
+    let allotments = match &entry {
+        Some(m) => store.allotments(Some(m.member_number)).await?,
+        None => Vec::new(),
+    };
+    let member = entry.map(|m| {
         json!({
             "member_number": m.member_number,
             "name": m.name,
@@ -448,17 +466,39 @@ pub async fn export(State(state): State<AppState>, reader: Reader) -> Result<Res
             "ceased_on": m.ceased_on,
         })
     });
-    let (history, on_a_form) = store.reader_consent(&key).await?;
+    let history = store.reader_consent(&key).await?;
+    let (name, applications, offline) = store.reader_records(&key).await?;
     let org = &state.config.org_name;
     let body = json!({
         "email": reader.email.as_str(),
+        "name": name,
         "gifts": payments.iter().filter(|p| !p.shares).map(payment).collect::<Vec<_>>(),
         "share_payments": payments.iter().filter(|p| p.shares).map(payment).collect::<Vec<_>>(),
+        "donations": store.reader_donations(&key).await?.iter().map(|d| json!({
+            "donation": d.donation, "campaign": d.campaign, "amount_pence": d.amount_pence,
+            "frequency": d.frequency, "status": d.status, "name": d.name, "display_name": d.display_name,
+            "place": d.place, "anonymous": d.anonymous, "marketing_consent": d.marketing_consent,
+            "created_at": d.created_at, "paid_at": d.paid_at,
+        })).collect::<Vec<_>>(),
         "monthly_support": store.reader_support(&key).await?.iter().map(|s| json!({
-            "amount_pence": s.amount.0, "status": s.status.as_str(), "started_at": s.started_at,
+            "subscription": s.subscription, "amount_pence": s.amount.0, "status": s.status.as_str(),
+            "started_at": s.started_at, "cancel_at_period_end": s.cancel_at_period_end,
+            "next_payment_at": s.next_payment_at,
+        })).collect::<Vec<_>>(),
+        "offline_gifts": offline.iter().map(|g| json!({
+            "reference": g.reference, "name": g.name, "note": g.note,
+        })).collect::<Vec<_>>(),
+        "share_applications": applications.iter().map(|a| json!({
+            "application": a.application, "name": a.name, "address_line1": a.address_line1,
+            "address_line2": a.address_line2, "town": a.town, "postcode": a.postcode,
+            "amount_pence": a.amount_pence, "shares": a.shares, "status": a.status, "created_at": a.created_at,
         })).collect::<Vec<_>>(),
         "member": member,
-        "consent": history.first().map_or(on_a_form, |c| c.marketing_consent),
+        "allotments": allotments.iter().map(|a| json!({
+            "member_number": a.member_number, "application": a.application_id, "shares": a.shares,
+            "amount_pence": a.amount.0, "allotted_on": a.allotted_on,
+        })).collect::<Vec<_>>(),
+        "consent": history.first().is_some_and(|c| c.marketing_consent),
         "consent_changes": history.iter().map(|c| json!({
             "marketing_consent": c.marketing_consent, "source": c.source, "at": c.at,
         })).collect::<Vec<_>>(),
@@ -515,15 +555,15 @@ pub async fn erase(
     Fields(form, repeated): Fields<EraseForm>,
 ) -> Result<Response, PageError> {
     let key = reader.key();
-    let (member, monthly) = state.store.erasure_blocks(&key).await?;
-    let problem = match erasure_refused(member, monthly) {
+    let (member, support) = state.store.erasure_blocks(&key).await?;
+    let problem = match erasure_refused(member, &support, state.config.fund_timezone) {
         Some(reason) => Some(reason),
-        None if !repeated.is_empty() => Some(TWICE),
-        None if form.confirm.is_none() => Some("Tick the box to confirm that we should erase your data."),
+        None if !repeated.is_empty() => Some(TWICE.to_owned()),
+        None if form.confirm.is_none() => Some("Tick the box to confirm that we should erase your data.".to_owned()),
         None => None,
     };
     if let Some(problem) = problem {
-        return refused(&state, &reader, "erase", problem).await;
+        return refused(&state, &reader, "erase", &problem).await;
     }
     let why = Erasure::Requested { email: reader.email.clone() };
     state.store.erase_reader(&key, &pseudonym(), &why, state.clock.now()).await?;
