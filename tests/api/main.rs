@@ -8,6 +8,7 @@ mod stripe;
 mod accessibility;
 mod account;
 mod account_browser;
+mod account_refusals;
 mod bad_input;
 mod cli;
 mod edge;
