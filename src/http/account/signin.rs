@@ -170,6 +170,7 @@ fn signin_page(state: &AppState, csrf: &str, token: &str, problem: Option<&str>)
 /// again), 404 for one that never was.
 fn link_refused(state: &AppState, headers: &HeaderMap, token: &str, why: &LinkUse) -> Response {
     let (status, problem) = match why {
+        // A good link is never refused; it is named only because the match must be whole.
         LinkUse::Unknown | LinkUse::Good(_) => {
             (StatusCode::NOT_FOUND, "This link is not one of ours. Ask for a new one below.")
         }
