@@ -13,35 +13,40 @@ use super::shares::PostalAddress;
 pub const LINK_LIFETIME: Duration = Duration::minutes(30);
 /// The window the link limits count in.
 pub const LINK_WINDOW: Duration = Duration::hours(1);
-/// Links one address may be sent, and requests one client address may make, per [`LINK_WINDOW`]
-/// (SPEC §10, against mailbombing and address probing): beyond either the reader gets the same
-/// answer and no email, and a request refused by either counts towards neither.
+/// Links one address may be sent per [`LINK_WINDOW`] (SPEC §10, against mailbombing): beyond
+/// it the reader gets the same answer and no email. A request refused by this limit or
+/// [`LINKS_PER_CLIENT`] counts towards neither.
 pub const LINKS_PER_ADDRESS: i64 = 3;
+/// Requests for links one client address may make per [`LINK_WINDOW`] (SPEC §10, against
+/// address probing), answered as the others, with no email beyond it.
 pub const LINKS_PER_CLIENT: i64 = 20;
 /// A reader's session ends after this long without a request (SPEC §10).
 pub const READER_IDLE_HOURS: i64 = 24;
 /// The window the limits on "Email it to me again" count in.
 pub const RESEND_WINDOW: Duration = Duration::hours(1);
-/// Copies of one receipt, and of all a reader's receipts, that may be emailed again per
-/// [`RESEND_WINDOW`]: enough for a lost email, too few to flood an inbox or the outbox.
+/// Copies of one receipt that may be emailed again per [`RESEND_WINDOW`]: enough for a lost
+/// email, too few to flood an inbox or the outbox.
 pub const RESENDS_PER_RECEIPT: i64 = 3;
+/// Copies of all of one reader's receipts that may be emailed again per [`RESEND_WINDOW`].
 pub const RESENDS_PER_READER: i64 = 10;
 
-/// What the link limits count under, per address (lower-cased) and per client address, in the
-/// attempts that every limit shares across instances.
+/// What [`LINKS_PER_ADDRESS`] counts under for an address (lower-cased), in the attempts that
+/// every limit shares across instances.
 pub fn link_key(email_key: &str) -> String {
     format!("reader-link:{email_key}")
 }
 
+/// What [`LINKS_PER_CLIENT`] counts under for a client address.
 pub fn link_client_key(client: &str) -> String {
     format!("reader-link-from:{client}")
 }
 
-/// What the limits on sending a receipt again count under: the receipt, and the reader.
+/// What [`RESENDS_PER_RECEIPT`] counts under for a receipt number.
 pub fn resend_key(receipt: &str) -> String {
     format!("receipt-resend:{receipt}")
 }
 
+/// What [`RESENDS_PER_READER`] counts under for a reader's address (lower-cased).
 pub fn resend_reader_key(email_key: &str) -> String {
     format!("receipt-resend-by:{email_key}")
 }
