@@ -7,23 +7,54 @@ use sha2::{Digest, Sha256};
 
 use super::email::EmailAddress;
 use super::money::Pence;
+use super::shares::PostalAddress;
 use super::supporter::{Supporter, SupporterStatus};
 
 /// How long a sign-in link may be used (SPEC §10).
 pub const LINK_LIFETIME: Duration = Duration::minutes(30);
 /// The window the link limits count in.
 pub const LINK_WINDOW: Duration = Duration::hours(1);
-/// Links one address may be sent, and requests one client address may make, per [`LINK_WINDOW`].
+/// Links one address may be sent per [`LINK_WINDOW`] (SPEC §10, against mailbombing): beyond
+/// it the reader gets the same answer and no email. A request refused by this limit or
+/// [`LINKS_PER_CLIENT`] counts towards neither.
 pub const LINKS_PER_ADDRESS: i64 = 3;
+/// Requests for links one client address may make per [`LINK_WINDOW`] (SPEC §10, against
+/// address probing), answered as the others, with no email beyond it.
 pub const LINKS_PER_CLIENT: i64 = 20;
 /// A reader's session ends after this long without a request (SPEC §10).
 pub const READER_IDLE_HOURS: i64 = 24;
+/// The window the limits on "Email it to me again" count in.
+pub const RESEND_WINDOW: Duration = Duration::hours(1);
+/// Copies of one receipt that may be emailed again per [`RESEND_WINDOW`]: enough for a lost
+/// email, too few to flood an inbox or the outbox.
+pub const RESENDS_PER_RECEIPT: i64 = 3;
+/// Copies of all of one reader's receipts that may be emailed again per [`RESEND_WINDOW`].
+pub const RESENDS_PER_READER: i64 = 10;
 
-/// Whether a link may be sent, given the requests counted in the last hour including this one:
-/// beyond either limit the reader gets the same answer and no email (SPEC §10, against
-/// mailbombing and address probing).
-pub fn may_send_link(for_address: i64, from_client: i64) -> bool {
-    for_address <= LINKS_PER_ADDRESS && from_client <= LINKS_PER_CLIENT
+/// What [`LINKS_PER_ADDRESS`] counts under for an address (lower-cased), in the attempts that
+/// every limit shares across instances.
+pub fn link_key(email_key: &str) -> String {
+    format!("reader-link:{email_key}")
+}
+
+/// What [`LINKS_PER_CLIENT`] counts under for a client address.
+pub fn link_client_key(client: &str) -> String {
+    format!("reader-link-from:{client}")
+}
+
+/// What [`RESENDS_PER_RECEIPT`] counts under for a receipt number.
+pub fn resend_key(receipt: &str) -> String {
+    format!("receipt-resend:{receipt}")
+}
+
+/// What [`RESENDS_PER_READER`] counts under for a reader's address (lower-cased).
+pub fn resend_reader_key(email_key: &str) -> String {
+    format!("receipt-resend-by:{email_key}")
+}
+
+/// The limits' keys that name a reader's address: an erasure replaces them.
+pub fn keys_naming(email_key: &str) -> [String; 2] {
+    [link_key(email_key), resend_reader_key(email_key)]
 }
 
 /// The secret in a sign-in link: 256 random bits from the operating system, as 64 hex digits.
@@ -64,14 +95,51 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What a sign-in link turned out to be when followed.
+/// What a sign-in link is when followed (SPEC §10).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkUse {
-    /// Good: the reader with this address (as they typed it) is signed in.
-    SignedIn(String),
+    /// Good: it signs in the reader with this address (as on record).
+    Good(String),
     Used,
     Expired,
     Unknown,
+}
+
+impl LinkUse {
+    /// What the link `found` (its address, when it was used, when it expires) is at `now`: a
+    /// link is good once, until it expires.
+    pub fn judge(found: Option<(String, Option<DateTime<Utc>>, DateTime<Utc>)>, now: DateTime<Utc>) -> LinkUse {
+        match found {
+            None => LinkUse::Unknown,
+            Some((_, Some(_), _)) => LinkUse::Used,
+            Some((_, None, expires_at)) if expires_at <= now => LinkUse::Expired,
+            Some((email, None, _)) => LinkUse::Good(email),
+        }
+    }
+}
+
+/// A member's change of their own register details, in the audit log's words: each field that
+/// changed as `field: before → after` (the address as its lines), or `None` when nothing did.
+pub fn details_change(before: (&str, &PostalAddress), after: (&str, &PostalAddress)) -> Option<String> {
+    let mut changed = Vec::new();
+    if before.0 != after.0 {
+        changed.push(format!("name: {} → {}", before.0, after.0));
+    }
+    if before.1 != after.1 {
+        changed.push(format!("address: {} → {}", before.1.one_line(), after.1.one_line()));
+    }
+    (!changed.is_empty()).then(|| changed.join("; "))
+}
+
+/// What became of a member's change of their own register details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetailsChange {
+    /// The register took them, and the audit log says what changed.
+    Changed,
+    /// They were the register's already: nothing was written.
+    Unchanged,
+    /// The reader is not a member: there is no entry to change.
+    NotMember,
 }
 
 /// Why a reader's personal data cannot be erased yet (SPEC §10), or `None` if it can: a member
@@ -301,10 +369,41 @@ mod tests {
     }
 
     #[test]
-    fn three_links_an_address_and_twenty_requests_a_client_an_hour() {
-        assert!(may_send_link(3, 20));
-        assert!(!may_send_link(4, 1));
-        assert!(!may_send_link(1, 21));
+    fn a_link_is_good_once_until_it_expires() {
+        let now: DateTime<Utc> = "2026-11-17T12:00:00Z".parse().expect("instant");
+        let found = |used: Option<DateTime<Utc>>, expires: i64| {
+            Some(("ada@example.org".to_owned(), used, now + Duration::minutes(expires)))
+        };
+        assert_eq!(LinkUse::judge(found(None, 1), now), LinkUse::Good("ada@example.org".to_owned()));
+        assert_eq!(LinkUse::judge(found(None, 0), now), LinkUse::Expired, "30 minutes exactly is over");
+        assert_eq!(LinkUse::judge(found(Some(now), 1), now), LinkUse::Used);
+        assert_eq!(LinkUse::judge(found(Some(now), -1), now), LinkUse::Used, "used says more than expired");
+        assert_eq!(LinkUse::judge(None, now), LinkUse::Unknown);
+    }
+
+    #[test]
+    fn a_change_of_details_says_what_changed_and_nothing_is_no_change() {
+        let home = PostalAddress {
+            line1: "1 Mill Lane".to_owned(),
+            line2: None,
+            town: "Leeds".to_owned(),
+            postcode: "LS1 1AA".to_owned(),
+        };
+        let moved =
+            PostalAddress { line1: "2 Dock Street".to_owned(), line2: Some("Flat 3".to_owned()), ..home.clone() };
+        assert_eq!(details_change(("Ada", &home), ("Ada", &home)), None);
+        assert_eq!(details_change(("Ada", &home), ("Ada King", &home)).as_deref(), Some("name: Ada → Ada King"));
+        assert_eq!(
+            details_change(("Ada", &home), ("Ada", &moved)).as_deref(),
+            Some("address: 1 Mill Lane, Leeds, LS1 1AA → 2 Dock Street, Flat 3, Leeds, LS1 1AA")
+        );
+    }
+
+    #[test]
+    fn the_limits_keys_that_name_a_reader_are_the_ones_an_erasure_replaces() {
+        let keys = keys_naming("ada@example.org");
+        assert!(keys.contains(&link_key("ada@example.org")) && keys.contains(&resend_reader_key("ada@example.org")));
+        assert!(!keys.contains(&link_client_key("ada@example.org")) && !keys.contains(&resend_key("R-2026-000001")));
     }
 
     #[test]

@@ -96,6 +96,16 @@ impl Area {
         private_headers(router, https(state))
     }
 
+    /// The answer when the session store fails (at sign-in, say): 503 with `Retry-After`, in
+    /// the site's frame, since the request can be tried again.
+    pub fn sessions_unavailable(&self, e: tower_sessions::session::Error) -> Response {
+        tracing::error!(error = %e, area = ?self.kind, "session store failed");
+        let text = "The service is busy or down for a moment. Please try again in a minute.";
+        let mut page = super::error::Framed::new("Sorry", text, self.home).response(StatusCode::SERVICE_UNAVAILABLE);
+        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        page
+    }
+
     /// A form refused by the CSRF check (or a role), in the site's frame.
     pub fn forbidden(&self, state: &AppState, why: &str) -> Response {
         super::public::message(state, StatusCode::FORBIDDEN, "Not allowed", why, self.home)

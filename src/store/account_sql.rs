@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{MemberChange, StoreError};
-use crate::domain::account::{Erasure, LinkUse, ReaderPayment, pseudonym, scrub_event};
+use crate::domain::account::{
+    DetailsChange, Erasure, LinkUse, ReaderPayment, details_change, keys_naming, pseudonym, scrub_event,
+};
 use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry, Supporter};
 
 /// Everything the readers' page reads and changes. Every method takes the reader's address
@@ -18,14 +20,6 @@ pub trait ReaderAccounts: Send + Sync {
     /// Whether the address has a counted payment, an offline gift, monthly support or
     /// membership: only such an address is sent a link (SPEC §10).
     async fn is_known_reader(&self, email_key: &str) -> Result<bool, StoreError>;
-    /// Counts a request for a link, and returns the requests of the last hour (this one
-    /// included) for the address and from the client address.
-    async fn count_link_request(
-        &self,
-        email_key: &str,
-        client: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(i64, i64), StoreError>;
     /// Keeps a link (only the hash of its token) valid until `expires_at`, and queues its email
     /// in the same transaction, to the address on record for `email` (as the reader gave it on
     /// a gift or the join form), or `email` itself if none is kept.
@@ -39,6 +33,8 @@ pub trait ReaderAccounts: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Uses a link once: the reader it signs in, or why it cannot.
     async fn use_reader_link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<LinkUse, StoreError>;
+    /// What a link is, without using it: a mail scanner's GET changes nothing (SPEC §10).
+    async fn peek_reader_link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<LinkUse, StoreError>;
 
     /// Every payment: gifts online and offline, supporter payments, and payments for shares,
     /// newest first, each with its receipt number.
@@ -80,14 +76,15 @@ pub trait ReaderAccounts: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// A member's new name and address: the register takes them at once, and the audit log
-    /// says "changed by the member". False if the reader is not a member.
+    /// says "changed by the member" with what changed (SPEC §10); nothing is written when they
+    /// are the register's already.
     async fn change_member_details(
         &self,
         email_key: &str,
         name: &str,
         address: &PostalAddress,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<DetailsChange, StoreError>;
     /// Emails sent or waiting for the reader: `(created, status, notice)`, oldest first.
     async fn reader_emails(&self, email_key: &str) -> Result<Vec<(DateTime<Utc>, String, Notice)>, StoreError>;
     /// When the reader signed in by link, oldest first.
@@ -249,34 +246,6 @@ macro_rules! reader_accounts {
                 .await?)
             }
 
-            async fn count_link_request(
-                &self,
-                email_key: &str,
-                client: &str,
-                now: DateTime<Utc>,
-            ) -> Result<(i64, i64), StoreError> {
-                let since = now - crate::domain::account::LINK_WINDOW;
-                // Old requests go as new ones come (expired sessions go with the staff's): no table
-                // grows for ever.
-                sqlx::query("DELETE FROM reader_link_requests WHERE at < $1").bind(since).execute(&self.pool).await?;
-                // Counted before it is judged, so that requests arriving at once are all counted.
-                sqlx::query("INSERT INTO reader_link_requests (email_key, client, at) VALUES ($1, $2, $3)")
-                    .bind(email_key)
-                    .bind(client)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM reader_link_requests WHERE email_key = $1 AND at >= $3),
-                            (SELECT COUNT(*) FROM reader_link_requests WHERE client = $2 AND at >= $3)",
-                )
-                .bind(email_key)
-                .bind(client)
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?)
-            }
-
             async fn create_reader_link(
                 &self,
                 email: &EmailAddress,
@@ -331,18 +300,22 @@ macro_rules! reader_accounts {
                 .fetch_optional(&self.pool)
                 .await?;
                 if let Some(email) = used {
-                    return Ok(LinkUse::SignedIn(email));
+                    return Ok(LinkUse::Good(email));
                 }
-                let known: Option<Option<DateTime<Utc>>> =
-                    sqlx::query_scalar("SELECT used_at FROM reader_links WHERE token_hash = $1")
+                // Not used now, so not good: used meanwhile, expired, or never ours.
+                Ok(match self.peek_reader_link(token_hash, now).await? {
+                    LinkUse::Good(_) => LinkUse::Used,
+                    other => other,
+                })
+            }
+
+            async fn peek_reader_link(&self, token_hash: &str, now: DateTime<Utc>) -> Result<LinkUse, StoreError> {
+                let found: Option<(String, Option<DateTime<Utc>>, DateTime<Utc>)> =
+                    sqlx::query_as("SELECT email, used_at, expires_at FROM reader_links WHERE token_hash = $1")
                         .bind(token_hash)
                         .fetch_optional(&self.pool)
                         .await?;
-                Ok(match known {
-                    None => LinkUse::Unknown,
-                    Some(Some(_)) => LinkUse::Used,
-                    Some(None) => LinkUse::Expired,
-                })
+                Ok(LinkUse::judge(found, now))
             }
 
             async fn reader_payments(&self, email_key: &str) -> Result<Vec<ReaderPayment>, StoreError> {
@@ -531,7 +504,7 @@ macro_rules! reader_accounts {
                 name: &str,
                 address: &PostalAddress,
                 now: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<DetailsChange, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let member: Option<i64> = sqlx::query_scalar(
                     "SELECT m.member_number FROM members m JOIN people pe ON pe.id = m.person_id
@@ -541,11 +514,13 @@ macro_rules! reader_accounts {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(member) = member else {
-                    return Ok(false);
+                    return Ok(DetailsChange::NotMember);
                 };
-                Self::member_changes_details_in(&mut tx, member, name, address, "", now).await?;
+                if !Self::member_changes_details_in(&mut tx, member, name, address, "", now).await? {
+                    return Ok(DetailsChange::Unchanged);
+                }
                 tx.commit().await?;
-                Ok(true)
+                Ok(DetailsChange::Changed)
             }
 
             async fn reader_member_changes(&self, email_key: &str) -> Result<Vec<MemberChange>, StoreError> {
@@ -584,7 +559,13 @@ macro_rules! reader_accounts {
                 if accept {
                     let address = PostalAddress { line1, line2, town, postcode };
                     let how = " (as typed when buying shares)";
-                    Self::member_changes_details_in(&mut tx, member, &name, &address, how, now).await?;
+                    if !Self::member_changes_details_in(&mut tx, member, &name, &address, how, now).await? {
+                        let detail = format!(
+                            "member no. {member}: the details typed when buying shares accepted by the member; \
+                             the register held them already"
+                        );
+                        Self::member_audit_in(&mut tx, member, "member.change.accept", &detail, now).await?;
+                    }
                 } else {
                     let detail =
                         format!("member no. {member}: the name and address typed when buying shares rejected by the member");
@@ -672,7 +653,6 @@ macro_rules! reader_accounts {
                     "UPDATE offline_gifts SET email = $2, name = NULL, note = NULL WHERE LOWER(email) = $1",
                     "UPDATE outbox SET recipient = $2 WHERE LOWER(recipient) = $1",
                     "UPDATE reader_links SET email = $2, email_key = $2 WHERE email_key = $1",
-                    "UPDATE reader_link_requests SET email_key = $2 WHERE email_key = $1",
                     // An unpaid donation keeps the typed address without a person (issue 16, item 4).
                     "UPDATE donations SET email = $2, name = NULL, display_name = NULL, place = NULL
                      WHERE LOWER(email) = $1 OR person_id = (SELECT id FROM people WHERE email_key = $1)",
@@ -683,6 +663,14 @@ macro_rules! reader_accounts {
                 ];
                 for statement in statements {
                     sqlx::query(statement).bind(email_key).bind(pseudonym).execute(&mut *tx).await?;
+                }
+                // The limits count under keys that name the address.
+                for (theirs, erased) in keys_naming(email_key).iter().zip(keys_naming(pseudonym)) {
+                    for statement in
+                        ["UPDATE attempts SET key = $2 WHERE key = $1", "UPDATE attempt_keys SET key = $2 WHERE key = $1"]
+                    {
+                        sqlx::query(statement).bind(theirs).bind(&erased).execute(&mut *tx).await?;
+                    }
                 }
                 // The confirmation goes to the address they erased, queued after every other copy
                 // of it was replaced: the outbox forgets it once it is sent.
@@ -781,7 +769,9 @@ macro_rules! reader_accounts {
         }
 
         impl super::sql::SqlStore<$engine> {
-            /// A member's new name and address into the register, audited as changed by the member.
+            /// A member's new name and address into the register, audited as changed by the member
+            /// with each field's value before and after. False, writing nothing, when the register
+            /// holds them already.
             async fn member_changes_details_in(
                 tx: &mut sqlx::Transaction<'_, $engine>,
                 member: i64,
@@ -789,7 +779,18 @@ macro_rules! reader_accounts {
                 address: &PostalAddress,
                 how: &str,
                 now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
+            ) -> Result<bool, StoreError> {
+                let (before_name, line1, line2, town, postcode): (String, String, Option<String>, String, String) =
+                    sqlx::query_as(
+                        "SELECT name, address_line1, address_line2, town, postcode FROM members WHERE member_number = $1",
+                    )
+                    .bind(member)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let before = PostalAddress { line1, line2, town, postcode };
+                let Some(changed) = details_change((&before_name, &before), (name, address)) else {
+                    return Ok(false);
+                };
                 sqlx::query(
                     "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
                      WHERE member_number = $1",
@@ -802,8 +803,9 @@ macro_rules! reader_accounts {
                 .bind(&address.postcode)
                 .execute(&mut **tx)
                 .await?;
-                let detail = format!("member no. {member}: name and postal address changed by the member{how}");
-                Self::member_audit_in(tx, member, "member.details", &detail, now).await
+                let detail = format!("member no. {member}: changed by the member{how}: {changed}");
+                Self::member_audit_in(tx, member, "member.details", &detail, now).await?;
+                Ok(true)
             }
 
             /// A line in the audit log about a member's register entry, with no member of staff.

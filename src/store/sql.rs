@@ -1435,16 +1435,25 @@ macro_rules! shared_store {
                 let Some((number, name, line1, line2, town, postcode)) = change else {
                     return Ok(false);
                 };
+                let (held, held1, held2, held_town, held_postcode): (String, String, Option<String>, String, String) =
+                    sqlx::query_as(
+                        "SELECT name, address_line1, address_line2, town, postcode FROM members WHERE member_number = $1",
+                    )
+                    .bind(number)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let before = PostalAddress { line1: held1, line2: held2, town: held_town, postcode: held_postcode };
+                let address = PostalAddress { line1, line2, town, postcode };
                 sqlx::query(
                     "UPDATE members SET name = $2, address_line1 = $3, address_line2 = $4, town = $5, postcode = $6
                      WHERE member_number = $1",
                 )
                 .bind(number)
                 .bind(&name)
-                .bind(&line1)
-                .bind(&line2)
-                .bind(&town)
-                .bind(&postcode)
+                .bind(&address.line1)
+                .bind(&address.line2)
+                .bind(&address.town)
+                .bind(&address.postcode)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("UPDATE member_changes SET status = 'accepted', decided_at = $2 WHERE id = $1")
@@ -1452,8 +1461,10 @@ macro_rules! shared_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                let address = PostalAddress { line1, line2, town, postcode };
-                let detail = format!("member no. {number}: name and address now {name}, {}", address.one_line());
+                // What changed, field by field, as a member's own change is audited (SPEC §8).
+                let changed = crate::domain::account::details_change((&held, &before), (&name, &address))
+                    .unwrap_or_else(|| "the register held them already".to_owned());
+                let detail = format!("member no. {number}: the details typed when buying shares accepted: {changed}");
                 Self::audit_in(&mut tx, actor, "member.change", &detail, now).await?;
                 tx.commit().await?;
                 Ok(true)

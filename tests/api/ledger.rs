@@ -429,7 +429,13 @@ async fn a_share_purchase_never_rewrites_a_members_name_or_address(engine: Engin
     assert!(!store.accept_member_change(changes[0].id, &admin, now).await.expect("accept"), "once");
     assert!(register(&app)[0].starts_with("1,Mallory Stranger,\"9 Other Road, Leeds, LS1 4AP\","));
     let audit = store.audit_entries(10).await.expect("audit");
-    assert!(audit.iter().any(|e| e.action == "member.change" && e.actor == "admin@paper.example"), "{audit:?}");
+    let accepted = audit.iter().find(|e| e.action == "member.change" && e.actor == "admin@paper.example");
+    let detail = accepted.map(|e| e.detail.as_str()).unwrap_or_default();
+    assert!(
+        detail.contains("name: Maria Lopez → Mallory Stranger")
+            && detail.contains("address: 1 Mill Lane, Leeds, LS1 4AP → 9 Other Road, Leeds, LS1 4AP"),
+        "before and after: {audit:?}"
+    );
     app.running.stop().await;
 }
 

@@ -9,6 +9,7 @@ mod accessibility;
 mod account;
 mod account_browser;
 mod account_records;
+mod account_refusals;
 mod bad_input;
 mod cli;
 mod edge;

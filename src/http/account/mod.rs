@@ -6,7 +6,7 @@ mod page;
 mod signin;
 
 pub use page::ReaderView;
-pub use signin::send_link;
+pub use signin::{may_send_link, send_link};
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -17,7 +17,7 @@ use tower_sessions::Session;
 
 use super::AppState;
 use super::private::{CSRF, READERS};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, FieldErrors};
 
 /// The session's key for the signed-in reader's address as they typed it.
 const READER: &str = "reader";
@@ -75,4 +75,11 @@ impl FromRequestParts<AppState> for Reader {
         let csrf = session.get::<String>(CSRF).await.ok().flatten().unwrap_or_default();
         Ok(Reader { email, csrf })
     }
+}
+
+/// The error summary's lines (GOV.UK's pattern, as on the donation form): each problem in
+/// `errors` of the form's `fields`, in their order, each `(name, id of its input)`, with the id
+/// it links to.
+fn summary(errors: &FieldErrors, fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    fields.iter().filter_map(|(name, id)| errors.get(name).map(|problem| ((*id).to_owned(), problem.clone()))).collect()
 }

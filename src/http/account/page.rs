@@ -4,24 +4,29 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::Reader;
 use super::monthly::{MonthlyOutcome, section};
 use super::signin::SignInForm;
+use super::{Reader, summary};
 use crate::domain::Supporter;
-use crate::domain::account::{Erasure, ReaderPayment, Statement, erasure_refused, pseudonym};
+use crate::domain::account::{
+    DetailsChange, Erasure, RESEND_WINDOW, RESENDS_PER_READER, RESENDS_PER_RECEIPT, ReaderPayment, Statement,
+    erasure_refused, pseudonym, resend_key, resend_reader_key,
+};
 use crate::domain::{FieldErrors, GiftMethod, JoinForm, Notice, Pence, RegisterEntry, today_in};
 use crate::http::AppState;
 use crate::http::error::{Framed, PageError};
 use crate::http::form::Fields;
+use crate::http::limits::{Limiter, Refused};
 use crate::http::private::{FormToken, READERS};
-use crate::store::{ConsentChange, MemberChange};
+use crate::http::public::message;
+use crate::store::{AttemptLimit, ConsentChange, MemberChange};
 
 /// "17 November 2026", in the fund's calendar.
 fn day(at: DateTime<Utc>, zone: Tz) -> String {
@@ -120,9 +125,12 @@ struct AccountPage<'a> {
     problem: Option<(&'a str, &'a str)>,
     /// The monthly section, rendered by `monthly::section`.
     monthly: String,
-    /// The register details form: field, label, value, autocomplete.
-    fields: Vec<(&'static str, &'static str, String, &'static str)>,
+    /// The register details form as shown: the register's, or what the reader typed.
+    details: JoinForm,
     errors: &'a FieldErrors,
+    /// The error summary at the top (as on the donation form): the id of each problem's
+    /// field or message, and its words, in the page's order.
+    problems: Vec<(String, String)>,
 }
 
 impl AccountPage<'_> {
@@ -143,6 +151,7 @@ fn done_message(done: &str) -> &'static str {
     match done {
         "consent" => "Your choice about news from us is saved.",
         "details" => "Your name and address are changed in the register.",
+        "unchanged" => "Nothing changed: the register already holds these details.",
         "change-accepted" => "The register now has the details you gave when you bought shares.",
         "change-rejected" => "The register keeps your details as they were.",
         other => super::monthly::done_message(other).unwrap_or_default(),
@@ -158,15 +167,7 @@ pub async fn home(
 ) -> Result<Response, Response> {
     let Ok(reader) = reader else {
         let form = FormToken::for_request(&state, &READERS, &headers);
-        let erased = done.done == "erased";
-        let page = SignInForm {
-            org_name: &state.config.org_name,
-            csrf: &form.value,
-            email: "",
-            error: None,
-            sent: false,
-            erased,
-        };
+        let page = SignInForm { erased: done.done == "erased", ..SignInForm::new(&state.config.org_name, &form.value) };
         let html = page.render().map_err(|e| PageError::from(e).into_response())?;
         return Ok(form.attach(Html(html)));
     };
@@ -216,25 +217,38 @@ pub(super) async fn account_page_with(
         ..JoinForm::default()
     });
     let details = details.cloned().or(shown).unwrap_or_default();
+    let monthly = section(&reader.csrf, &supporters, state.config.fund_timezone, monthly);
+    let mut problems = Vec::new();
+    for (n, line) in (1..).zip(&monthly.lines) {
+        let fields = [("amount", format!("monthly-{n}-amount")), ("months", format!("monthly-{n}-months"))];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(name, id)| (*name, id.as_str())).collect();
+        problems.extend(summary(&line.errors, &fields));
+        problems.extend(line.problem.iter().map(|p| (format!("monthly-{n}-problem"), p.clone())));
+    }
+    problems.extend(monthly.problem.iter().map(|p| ("monthly-error".to_owned(), p.clone())));
+    let in_section =
+        |section: &str| problem.filter(|(s, _)| *s == section).map(|(s, why)| (format!("{s}-error"), why.to_owned()));
+    problems.extend(in_section("shares"));
+    problems.extend(summary(errors, &DETAILS.map(|field| (field, field))));
+    problems.extend(in_section("consent"));
+    problems.extend(in_section("erase"));
     let page = AccountPage {
         org_name: &state.config.org_name,
         csrf: &reader.csrf,
         email: reader.email.as_str(),
         done,
-        monthly: section(&reader.csrf, &supporters, state.config.fund_timezone, monthly).render()?,
+        monthly: monthly.render()?,
         view,
-        fields: vec![
-            ("name", "Full name", details.name, "name"),
-            ("address_line1", "Address line 1", details.address_line1, "address-line1"),
-            ("address_line2", "Address line 2 (optional)", details.address_line2, "address-line2"),
-            ("town", "Town or city", details.town, "address-level2"),
-            ("postcode", "Postcode", details.postcode, "postal-code"),
-        ],
+        details,
         errors,
         problem,
+        problems,
     };
     Ok(page.render()?)
 }
+
+/// The register details form's fields, in its order; each one's id is its name.
+const DETAILS: [&str; 5] = ["name", "address_line1", "address_line2", "town", "postcode"];
 
 /// The reader's receipt `number` and the email that carried it; `None` if it is not theirs.
 async fn own_receipt(state: &AppState, reader: &Reader, number: &str) -> Result<Option<(String, Notice)>, PageError> {
@@ -298,7 +312,12 @@ pub async fn receipt(
     Ok(Html(page.render()?).into_response())
 }
 
-/// Emails the receipt again through the outbox, as a new email with its own Message-ID.
+/// Counts receipts sent again across instances ([`RESEND_WINDOW`]).
+const RESENDS: Limiter = Limiter { window: RESEND_WINDOW };
+
+/// Emails the receipt again through the outbox, as a new email with its own Message-ID; at most
+/// [`RESENDS_PER_RECEIPT`] copies of a receipt and [`RESENDS_PER_READER`] of all a reader's
+/// receipts an hour, beyond which 429 says when to try again and nothing is sent.
 pub async fn resend(
     State(state): State<AppState>,
     reader: Reader,
@@ -307,9 +326,31 @@ pub async fn resend(
     let Some((reference, notice)) = own_receipt(&state, &reader, &number).await? else {
         return Ok(not_found());
     };
+    let back = url::form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>();
+    let (receipt_key, reader_key) = (resend_key(&number), resend_reader_key(&reader.key()));
+    let limits = [
+        AttemptLimit { key: &receipt_key, most: RESENDS_PER_RECEIPT },
+        AttemptLimit { key: &reader_key, most: RESENDS_PER_READER },
+    ];
+    // Limits are of real time, whatever the business clock says.
+    match RESENDS.attempt(state.store.as_ref(), &limits, Utc::now()).await {
+        Ok(_) => {}
+        Err(Refused::Store(e)) => return Err(e.into()),
+        Err(Refused::TooMany) => {
+            let text = format!(
+                "This receipt has been emailed to you again {RESENDS_PER_RECEIPT} times in the last hour (or your \
+                 receipts {RESENDS_PER_READER} times), so we have not sent another. Please look in your inbox and \
+                 spam folder, or try again in an hour. You can also print the receipt from this page."
+            );
+            let page = format!("/account/receipts/{back}");
+            let mut refused =
+                message(&state, StatusCode::TOO_MANY_REQUESTS, "Already sent", &text, (&page, "Back to the receipt"));
+            refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RESEND_WINDOW.num_seconds()));
+            return Ok(refused);
+        }
+    }
     state.store.send_again(reader.email.as_str(), &notice, &reference, state.clock.now()).await?;
     state.outbox_wake.notify_one();
-    let back = url::form_urlencoded::byte_serialize(number.as_bytes()).collect::<String>();
     Ok(Redirect::to(&format!("/account/receipts/{back}?sent=1")).into_response())
 }
 
@@ -382,7 +423,7 @@ pub async fn consent(
 }
 
 /// A member's own name and postal address, checked by the join form's rules: the register
-/// takes them at once (SPEC §10).
+/// takes them at once (SPEC §10), and the reader is told when nothing changed.
 pub async fn details(
     State(state): State<AppState>,
     reader: Reader,
@@ -400,12 +441,17 @@ pub async fn details(
         Ok(application) => {
             let key = reader.key();
             let now = state.clock.now();
-            if !state.store.change_member_details(&key, &application.name, &application.address, now).await? {
-                let text = "Only a member has register details to change.";
-                let back = ("/account", "Back to your page");
-                return Ok(Framed::new("Not a member", text, back).response(StatusCode::NOT_FOUND));
-            }
-            Ok(Redirect::to("/account?done=details").into_response())
+            let done =
+                match state.store.change_member_details(&key, &application.name, &application.address, now).await? {
+                    DetailsChange::Changed => "details",
+                    DetailsChange::Unchanged => "unchanged",
+                    DetailsChange::NotMember => {
+                        let text = "Only a member has register details to change.";
+                        let back = ("/account", "Back to your page");
+                        return Ok(Framed::new("Not a member", text, back).response(StatusCode::NOT_FOUND));
+                    }
+                };
+            Ok(Redirect::to(&format!("/account?done={done}")).into_response())
         }
         Err(errors) => {
             let html = account_page(&state, &reader, "", Some(&form), &errors).await?;

@@ -102,13 +102,6 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
-/// The answer when the session store fails: the request can be tried again.
-fn sessions_unavailable(e: tower_sessions::session::Error) -> Response {
-    tracing::error!(error = %e, "session store failed");
-    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], "sessions are unavailable; try again shortly")
-        .into_response()
-}
-
 fn login_page(state: &AppState, csrf: &str, email: &str, error: Option<&str>) -> Result<Html<String>, PageError> {
     Ok(Html(LoginPage { org_name: &state.config.org_name, csrf, email, error }.render()?))
 }
@@ -207,7 +200,7 @@ pub async fn login(
         session.insert(EPOCH, account.session_epoch).await?;
         session.insert(CSRF, fresh_token()).await
     };
-    signed_in.await.map_err(sessions_unavailable)?;
+    signed_in.await.map_err(|e| STAFF.sessions_unavailable(e))?;
     tracing::info!(staff = member.id, "staff signed in");
     Ok(Redirect::to("/staff").into_response())
 }

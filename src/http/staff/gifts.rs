@@ -17,7 +17,7 @@ use crate::domain::{
     start_of_day,
 };
 use crate::http::AppState;
-use crate::http::error::PageError;
+use crate::http::error::{Framed, PageError};
 use crate::http::form::Fields;
 use crate::payments::ingest::money_has_moved;
 use crate::store::{EmailRow, GiftFilter, GiftRow, StoreError};
@@ -197,9 +197,10 @@ pub async fn csv(
 ) -> Result<Response, PageError> {
     let zone = state.config.fund_timezone;
     let Ok(filter) = query.filter(zone) else {
-        return Ok(
-            (StatusCode::UNPROCESSABLE_ENTITY, "the search has mistakes: correct it on the gifts page").into_response()
-        );
+        let text =
+            "The search has mistakes, so there is nothing to export. Correct it on the gifts page, then export again.";
+        let back = ("/staff/gifts", "Back to the gifts");
+        return Ok(Framed::new("Search has mistakes", text, back).response(StatusCode::UNPROCESSABLE_ENTITY));
     };
     let (rows, _) = state.store.search_gifts(&filter, EXPORT, 0).await?;
     let header = ["reference", "date", "amount", "refunded", "campaign", "method", "name", "email", "note"];

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::AppState;
+use super::error::Framed;
 use super::private::STAFF;
 use crate::domain::today_in;
 use auth::StaffUser;
@@ -91,8 +92,9 @@ pub fn not_found(state: &AppState, what: &str) -> Response {
 
 /// A CSV file to download as `{name}-{today}.csv`, never cached on the way.
 pub fn csv_download(state: &AppState, name: &str, body: Result<Vec<u8>, csv::Error>) -> Response {
-    let Ok(body) = body else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "the export could not be written").into_response();
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => return export_failed(name, &e),
     };
     let file = format!("{name}-{}.csv", today_in(state.config.fund_timezone, state.clock.now()));
     let headers = [
@@ -103,7 +105,37 @@ pub fn csv_download(state: &AppState, name: &str, body: Result<Vec<u8>, csv::Err
     (headers, body).into_response()
 }
 
+/// A CSV export that could not be written: a bug, so 500, in the site's frame like every page.
+fn export_failed(name: &str, e: &csv::Error) -> Response {
+    tracing::error!(error = %e, export = name, "cannot write a CSV export");
+    let text = "The export could not be written. This is our mistake, and we have been told.";
+    Framed::new("Sorry", text, ("/staff", "The staff pages")).response(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// "17 Nov 2026 14:05" in the fund's time zone.
 pub fn local_time(at: DateTime<Utc>, zone: Tz) -> String {
     at.with_timezone(&zone).format("%-d %b %Y %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_that_cannot_be_written_is_a_page_in_the_sites_frame() {
+        let failed = export_failed("gifts", &csv::Error::from(std::io::Error::other("disk full")));
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let page = failed.extensions().get::<Framed>().expect("described for the frame");
+        assert!(page.text.contains("could not be written"), "{page:?}");
+    }
+
+    #[test]
+    fn a_session_store_down_is_a_framed_503_to_try_again() {
+        let down = tower_sessions::session::Error::Store(tower_sessions::session_store::Error::Backend("down".into()));
+        let answer = STAFF.sessions_unavailable(down);
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "5");
+        let page = answer.extensions().get::<Framed>().expect("described for the frame");
+        assert_eq!(page.next.0, "/staff");
+    }
 }

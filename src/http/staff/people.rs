@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::auth::{Admin, AtLeast, Finance, Viewer};
 use super::{Frame, csv_download, local_time};
-use crate::domain::account::may_send_link;
 use crate::domain::shares::register_csv as register_as_csv;
 use crate::domain::supporter::month_of;
 use crate::domain::{EmailAddress, Pence, RegisterEntry, given, mask_addresses};
@@ -91,9 +90,9 @@ pub async fn send_link(
         return Ok(Framed::new("Not sent", text, back).response(StatusCode::UNPROCESSABLE_ENTITY));
     };
     let now = state.clock.now();
-    let (for_address, _) = state.store.count_link_request(&email.key(), "staff", now).await?;
+    let within_limit = crate::http::account::may_send_link(&state, &email).await?;
     let known = state.store.is_known_reader(&email.key()).await?;
-    let sent = known && may_send_link(for_address, 0);
+    let sent = known && within_limit;
     if sent {
         crate::http::account::send_link(&state, &email).await;
         state
