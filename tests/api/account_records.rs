@@ -18,7 +18,7 @@ use crate::helpers::{Engine, NOW, TestApp, TestDb, ok};
 use crate::on_both_engines;
 use crate::outbox_claims::scalar;
 use crate::smtp::SmtpSink;
-use crate::stripe::{FakeStripe, WEBHOOK_SECRET, fixture};
+use crate::stripe::{FakeStripe, fixture};
 
 on_both_engines!(
     a_supporter_set_up_outside_our_form_is_on_their_page_and_keeps_their_data,
@@ -36,15 +36,7 @@ const SAM: &str = "sam.supporter@example.org";
 const LATE_JANUARY: &str = "2027-01-27T12:00:00Z";
 
 async fn stripe_app(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> TestApp {
-    let settings = [
-        ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-        ("STRIPE_API_BASE", stripe.base.clone()),
-        ("SMTP_URL", smtp.url()),
-        ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
-        ("ORG_NAME", "Morning Star Readers".to_owned()),
-    ];
-    TestApp::spawn_configured(db, LATE_JANUARY, &settings).await
+    crate::receipts::stripe_and_smtp_app(db, stripe, smtp, LATE_JANUARY, &[]).await
 }
 
 fn at(day: &str) -> i64 {

@@ -25,7 +25,19 @@ on_both_engines!(
 );
 
 pub async fn app_with_smtp(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> TestApp {
-    let settings = [
+    stripe_and_smtp_app(db, stripe, smtp, NOW, &[]).await
+}
+
+/// The service paid through the fake Stripe and mailing through the real SMTP server `smtp`,
+/// its business clock at `now`, with the society's name and registration and `extra` settings.
+pub async fn stripe_and_smtp_app(
+    db: TestDb,
+    stripe: &FakeStripe,
+    smtp: &SmtpSink,
+    now: &str,
+    extra: &[(&'static str, String)],
+) -> TestApp {
+    let mut settings = vec![
         ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
         ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
         ("STRIPE_API_BASE", stripe.base.clone()),
@@ -34,7 +46,8 @@ pub async fn app_with_smtp(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> 
         ("ORG_NAME", "Morning Star Readers".to_owned()),
         ("ORG_REGISTRATION", "Registered society no. 1234R".to_owned()),
     ];
-    TestApp::spawn_configured(db, NOW, &settings).await
+    settings.extend_from_slice(extra);
+    TestApp::spawn_configured(db, now, &settings).await
 }
 
 /// The store of `db` with this month's fund seeded, and the tests' business time.

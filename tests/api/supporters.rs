@@ -11,7 +11,7 @@ use crate::helpers::{Engine, TestApp, TestDb};
 use crate::on_both_engines;
 use crate::smtp::{Received, SmtpSink};
 use crate::staff::{StaffSession, add_staff};
-use crate::stripe::{FakeStripe, WEBHOOK_SECRET, fixture};
+use crate::stripe::{FakeStripe, fixture};
 
 on_both_engines!(
     a_failed_renewal_is_told_once_recovered_and_endings_are_counted_apart,
@@ -28,16 +28,8 @@ const FAILED_INVOICE: &str = "in_1TBx8eQf8ZkA4nRbKs4NwZd6";
 const NOW: &str = "2027-01-27T12:00:00Z";
 
 async fn app(db: TestDb, stripe: &FakeStripe, smtp: &SmtpSink) -> TestApp {
-    let settings = [
-        ("STRIPE_SECRET_KEY", "sk_test_fake".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-        ("STRIPE_API_BASE", stripe.base.clone()),
-        ("SMTP_URL", smtp.url()),
-        ("MAIL_FROM", "Fighting Fund <fund@paper.example>".to_owned()),
-        ("ORG_NAME", "Morning Star Readers".to_owned()),
-        ("PUBLIC_BASE_URL", "https://fund.paper.example".to_owned()),
-    ];
-    TestApp::spawn_configured(db, NOW, &settings).await
+    let public = [("PUBLIC_BASE_URL", "https://fund.paper.example".to_owned())];
+    crate::receipts::stripe_and_smtp_app(db, stripe, smtp, NOW, &public).await
 }
 
 fn at(day: &str) -> i64 {
