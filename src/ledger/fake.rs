@@ -121,6 +121,16 @@ impl LedgerTx for FakeLedger {
         Ok(Some(self.ledger.len() as i64))
     }
 
+    async fn movements_after(&mut self, payment: &str) -> Result<Vec<(String, Pence)>, Self::Error> {
+        let prefix = format!("{payment}:");
+        Ok(self
+            .ledger
+            .iter()
+            .filter(|m| m.source == "stripe" && m.source_id.starts_with(&prefix))
+            .map(|m| (m.source_id.clone(), m.amount))
+            .collect())
+    }
+
     async fn add_to_totals(&mut self, movement: &Movement, _now: DateTime<Utc>) -> Result<(), Self::Error> {
         let totals = self.totals.entry(movement.campaign_id).or_default();
         totals.0 = totals.0 + movement.amount;

@@ -279,6 +279,9 @@ pub trait LedgerTx: Send {
 
     /// Inserts a ledger row; its id, or `None` when its source id was booked before.
     async fn insert_movement(&mut self, movement: &Movement, now: DateTime<Utc>) -> Result<Option<i64>, Self::Error>;
+    /// The rows booked under `payment` after its own (`{payment}:…`: its refunds and disputes),
+    /// as `(source_id, pence)`, the pence signed as booked.
+    async fn movements_after(&mut self, payment: &str) -> Result<Vec<(String, Pence)>, Self::Error>;
     /// Adds a booked movement to its campaign's running totals. They may be written when the
     /// transaction commits, after everything else it does (`store::sql::LedgerWrite`).
     async fn add_to_totals(&mut self, movement: &Movement, now: DateTime<Utc>) -> Result<(), Self::Error>;

@@ -146,7 +146,12 @@ async fn apply<E: Send>(
             let Some(campaign_id) = paid.campaign_id.filter(|_| paid.kind != PaymentKind::Shares) else {
                 return Ok(EventOutcome::Unmatched);
             };
-            if *amount > paid.amount {
+            // What other refunds and disputes took back, and this dispute, never more than the
+            // payment brought; a dispute of what was refunded already is for staff.
+            let own = format!("{}:{dispute}:", paid.payment);
+            let others =
+                taken_back(tx.movements_after(&paid.payment).await?.iter().filter(|(id, _)| !id.starts_with(&own)));
+            if others + *amount > paid.amount {
                 return Ok(EventOutcome::Unmatched);
             }
             // Every stage implies the withdrawal, so a closing that comes first still nets out.
@@ -287,6 +292,11 @@ async fn move_donation<E: Send>(
     Ok(())
 }
 
+/// What `movements` (a payment's refunds and disputes, as booked) took back from it, in pence.
+fn taken_back<'a>(movements: impl Iterator<Item = &'a (String, Pence)>) -> Pence {
+    Pence(-movements.map(|(_, pence)| pence.0).sum::<i64>())
+}
+
 /// Stripe's running total of refunds of a payment: only what is new is booked, whatever the order.
 async fn refund<E: Send>(
     tx: &mut dyn LedgerTx<Error = E>,
@@ -308,6 +318,11 @@ async fn refund<E: Send>(
     };
     if refunded_total <= paid.refunded {
         return Ok(EventOutcome::processed(false));
+    }
+    // With what disputes took back, never more than the payment brought (SPEC §5): a refund of
+    // money the bank already took back for a dispute is for staff.
+    if taken_back(tx.movements_after(&paid.payment).await?.iter()) + (refunded_total - paid.refunded) > paid.amount {
+        return Ok(EventOutcome::Unmatched);
     }
     tx.set_refunded(&paid.payment, refunded_total).await?;
     let movement = Movement {
@@ -701,6 +716,42 @@ mod tests {
         deliver(&mut tx, "opened", dispute(DisputeStage::Opened, 2500)).await;
         assert_eq!(raised(&tx), 2500);
         assert_eq!(deliver(&mut tx, "big", dispute(DisputeStage::Opened, 2501)).await, EventOutcome::Unmatched);
+    }
+
+    /// The outside review's input: a £25 gift refunded in full and then disputed took the fund
+    /// to −£25. Refunds and disputes together never take back more than the payment brought;
+    /// what would is kept for staff, in either order, and a refund kept while a dispute held the
+    /// money counts when staff apply it again after the dispute is won.
+    #[tokio::test]
+    async fn refunds_and_disputes_together_never_take_back_more_than_the_payment() {
+        let dispute = |stage, pence| PaymentEvent::Disputed {
+            payment: "pi_1".into(),
+            dispute: "dp_1".into(),
+            amount: Pence(pence),
+            stage,
+        };
+        let mut tx = ledger();
+        deliver(&mut tx, "g", gift("pi_1", 2500)).await;
+        deliver(&mut tx, "r", refund("pi_1", 2500)).await;
+        assert_eq!(deliver(&mut tx, "d", dispute(DisputeStage::Opened, 2500)).await, EventOutcome::Unmatched);
+        assert_eq!(raised(&tx), 0, "refund, then dispute");
+
+        let mut tx = ledger();
+        deliver(&mut tx, "g", gift("pi_1", 2500)).await;
+        deliver(&mut tx, "r", refund("pi_1", 1500)).await;
+        assert_eq!(deliver(&mut tx, "d", dispute(DisputeStage::Opened, 2500)).await, EventOutcome::Unmatched);
+        assert_eq!(raised(&tx), 1000, "£15 refunded of £25 leaves £10 to dispute, not £25");
+
+        let mut tx = ledger();
+        deliver(&mut tx, "g", gift("pi_1", 2500)).await;
+        assert_eq!(deliver(&mut tx, "d", dispute(DisputeStage::Opened, 2500)).await, EventOutcome::processed(true));
+        assert_eq!(deliver(&mut tx, "r", refund("pi_1", 2500)).await, EventOutcome::Unmatched);
+        assert_eq!(raised(&tx), 0, "dispute, then refund");
+        assert_eq!(deliver(&mut tx, "w", dispute(DisputeStage::Won, 2500)).await, EventOutcome::processed(true));
+        assert_eq!(raised(&tx), 2500, "the dispute's own withdrawal does not stop its reinstatement");
+        let Ok(again) = apply_event(&mut tx, &event("r"), &refund("pi_1", 2500), true, at()).await;
+        assert_eq!(again, EventOutcome::processed(true));
+        assert_eq!(raised(&tx), 0, "staff apply the refund again once the dispute is won");
     }
 
     #[tokio::test]

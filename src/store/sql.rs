@@ -403,6 +403,18 @@ macro_rules! shared_store {
                 .await?)
             }
 
+            async fn movements_after(&mut self, payment: &str) -> Result<Vec<(String, Pence)>, StoreError> {
+                // `{payment}:` up to `{payment};` (the next character): the rows keyed under it, by the index.
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT source_id, amount_pence FROM ledger WHERE source = 'stripe' AND source_id > $1 AND source_id < $2",
+                )
+                .bind(format!("{payment}:"))
+                .bind(format!("{payment};"))
+                .fetch_all(&mut **self)
+                .await?;
+                Ok(rows.into_iter().map(|(id, pence)| (id, Pence(pence))).collect())
+            }
+
             async fn add_to_totals(&mut self, m: &Movement, now: DateTime<Utc>) -> Result<(), StoreError> {
                 self.add(m.campaign_id, m.amount.0, m.gifts, now);
                 Ok(())
