@@ -242,7 +242,10 @@ pub struct AllotmentLine {
     pub allotted_on: NaiveDate,
 }
 
-/// The primitives the rules run over, inside one transaction. Each is one statement; reads
+/// The primitives the rules run over, inside one transaction. Each is at most one statement: a
+/// write whose result the rules never read (an event's status, a reference, a queued email, the
+/// totals) may be held and written with others of its kind before the transaction commits, and
+/// is in the database before any primitive reads its table (`store::sql::LedgerWrite`). Reads
 /// that decide a write lock the row they read until the transaction ends.
 #[async_trait]
 pub trait LedgerTx: Send {

@@ -46,7 +46,15 @@ pub struct EventQueue {
 struct Job {
     event: ReceivedEvent,
     meaning: PaymentEvent,
-    outcome: oneshot::Sender<Result<EventOutcome, StoreError>>,
+    outcome: oneshot::Sender<Result<Applied, StoreError>>,
+}
+
+/// A delivery applied with its batch: its outcome, and the events parked waiting for the
+/// reference it made known (looked for once for the whole batch, after its commit). `None`
+/// when that look failed: the delivery looks again itself.
+struct Applied {
+    outcome: EventOutcome,
+    parked: Option<Vec<ReceivedEvent>>,
 }
 
 impl EventQueue {
@@ -64,7 +72,7 @@ impl EventQueue {
 
     /// Stores and applies a newly delivered event with those that arrived with it; its outcome
     /// once its batch is committed.
-    async fn apply(&self, event: ReceivedEvent, meaning: PaymentEvent) -> Result<EventOutcome, IngestError> {
+    async fn apply(&self, event: ReceivedEvent, meaning: PaymentEvent) -> Result<Applied, IngestError> {
         let (outcome, answer) = oneshot::channel();
         self.jobs.send(Job { event, meaning, outcome }).await.map_err(|_| IngestError::Stopping)?;
         Ok(answer.await.map_err(|_| IngestError::Stopping)??)
@@ -72,7 +80,8 @@ impl EventQueue {
 }
 
 /// A worker: the events waiting, up to [`BATCH`], in one transaction, adding to `stripe` of the
-/// campaign totals; then the next ones.
+/// campaign totals, and one look for the events parked waiting for what they made known; then
+/// the next ones.
 async fn work(
     store: Arc<dyn PaymentEvents>,
     clock: Arc<dyn Clock>,
@@ -87,10 +96,40 @@ async fn work(
         let (events, answers): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|job| ((job.event, job.meaning), job.outcome)).unzip();
         let outcomes = store.apply_payment_events(&events, stripe, clock.now()).await;
+        let known: Vec<&str> = outcomes.iter().filter_map(|outcome| made_known(outcome.as_ref().ok()?)).collect();
+        let parked = if known.is_empty() {
+            Some(Vec::new())
+        } else {
+            match store.events_waiting_for(&known).await {
+                Ok(parked) => Some(parked),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the look for parked webhook events failed; each delivery looks again");
+                    None
+                }
+            }
+        };
         for (answer, outcome) in answers.into_iter().zip(outcomes) {
+            let applied = outcome.map(|outcome| {
+                let parked = match (made_known(&outcome), &parked) {
+                    (Some(reference), Some(all)) => Some(
+                        all.iter().filter(|(waits_for, _)| waits_for == reference).map(|(_, e)| e.clone()).collect(),
+                    ),
+                    (Some(_), None) => None,
+                    (None, _) => Some(Vec::new()),
+                };
+                Applied { outcome, parked }
+            });
             // A delivery whose sender went away is stored all the same.
-            let _ = answer.send(outcome);
+            let _ = answer.send(applied);
         }
+    }
+}
+
+/// The reference an applied event made known, for which parked events may wait.
+fn made_known(outcome: &EventOutcome) -> Option<&str> {
+    match outcome {
+        EventOutcome::Processed { known: Some(reference), .. } => Some(reference),
+        _ => None,
     }
 }
 
@@ -107,15 +146,13 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
         Err(e) => return Err(IngestError::Signature(e)),
     };
     let received = events::received(&event, payload);
-    let meaning = interpret(state, &event);
-    let meaning =
-        if already_settled(state, &received.id).await? { meaning } else { with_decline(state, meaning).await };
+    let meaning = with_decline(state, &received.id, interpret(state, &event)).await?;
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let (id, kind) = (received.id.clone(), received.kind.clone());
-    let outcome = state.events.apply(received, meaning).await?;
+    let Applied { outcome, parked } = state.events.apply(received, meaning).await?;
     tracing::info!(event = %id, %kind, outcome = outcome.label(), "webhook event");
-    follow_up(state, &kind, &outcome).await?;
+    follow_up(state, &kind, &outcome, parked).await?;
     Ok(outcome)
 }
 
@@ -137,12 +174,14 @@ async fn already_settled(state: &AppState, id: &str) -> Result<bool, StoreError>
 /// general words: a slow Stripe must not hold up the webhook's answer.
 const DECLINE_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// A failed supporter's payment with what the bank said, asked of the gateway before a new event
-/// is stored (the invoice does not carry it). If the gateway cannot tell within
-/// `DECLINE_LOOKUP_TIMEOUT`, the notice still goes, in general words.
-async fn with_decline(state: &AppState, mut meaning: PaymentEvent) -> PaymentEvent {
+/// A failed supporter's payment with what the bank said, asked of the gateway before the event
+/// `id` is stored (the invoice does not carry it), unless it is a redelivery of one settled
+/// already. If the gateway cannot tell within `DECLINE_LOOKUP_TIMEOUT`, the notice still goes,
+/// in general words. Any other event as it is, nothing asked.
+async fn with_decline(state: &AppState, id: &str, mut meaning: PaymentEvent) -> Result<PaymentEvent, StoreError> {
     if let PaymentEvent::SupporterPaymentFailed(failure) = &mut meaning
         && failure.decline.is_none()
+        && !already_settled(state, id).await?
     {
         match tokio::time::timeout(DECLINE_LOOKUP_TIMEOUT, state.gateway.decline(&failure.invoice)).await {
             Ok(Ok(said)) => failure.decline = said,
@@ -156,7 +195,7 @@ async fn with_decline(state: &AppState, mut meaning: PaymentEvent) -> PaymentEve
             }
         }
     }
-    meaning
+    Ok(meaning)
 }
 
 /// Keeps a verified event that cannot be read, under an id that any database can store.
@@ -187,31 +226,50 @@ fn holds_nul(payload: &str) -> bool {
 }
 
 /// What follows an applied event: its count in the metrics, the figures and the outbox woken
-/// when money moved, and the events that waited for the reference it made known.
-async fn follow_up(state: &AppState, kind: &str, outcome: &EventOutcome) -> Result<(), StoreError> {
+/// when money moved, and the events that waited for the reference it made known (`parked`,
+/// when its batch looked for them already).
+async fn follow_up(
+    state: &AppState,
+    kind: &str,
+    outcome: &EventOutcome,
+    parked: Option<Vec<ReceivedEvent>>,
+) -> Result<(), StoreError> {
     crate::metrics::webhook_event(kind, outcome.label());
     if let EventOutcome::Processed { money_moved, known } = outcome {
         if *money_moved {
             money_has_moved(state);
         }
         if let Some(reference) = known {
-            wake(state, reference.clone()).await?;
+            let parked = match parked {
+                Some(parked) => parked,
+                None => waiting_for(state, reference).await?,
+            };
+            wake(state, parked).await?;
         }
     }
     Ok(())
 }
 
-/// Applies the events parked waiting for `reference`, and in turn those waiting for a
+/// The events parked waiting for `reference`, oldest first.
+async fn waiting_for(state: &AppState, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError> {
+    Ok(state.store.events_waiting_for(&[reference]).await?.into_iter().map(|(_, event)| event).collect())
+}
+
+/// Applies `parked` (events waiting for a reference now known), and in turn those waiting for a
 /// reference that one of them makes known (a refund waits for a PaymentIntent, which an
 /// invoice payment brings, which waits for its invoice). Only those: never every parked event.
-async fn wake(state: &AppState, reference: String) -> Result<(), StoreError> {
-    let mut references = vec![reference];
-    while let Some(reference) = references.pop() {
-        for parked in state.store.events_waiting_for(&reference).await? {
-            references.extend(apply_again(state, &parked).await?);
+async fn wake(state: &AppState, parked: Vec<ReceivedEvent>) -> Result<(), StoreError> {
+    let mut references = Vec::new();
+    let mut waiting = parked;
+    loop {
+        for parked in &waiting {
+            references.extend(apply_again(state, parked).await?);
         }
+        let Some(reference) = references.pop() else {
+            return Ok(());
+        };
+        waiting = waiting_for(state, &reference).await?;
     }
-    Ok(())
 }
 
 /// Applies a parked event again; the reference it made known, if any.
@@ -237,7 +295,7 @@ async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Option<
 pub async fn tidy_parked(state: &AppState, stale_before: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
     for parked in state.store.wakeable_parked_events().await? {
         if let Some(reference) = apply_again(state, &parked).await? {
-            wake(state, reference).await?;
+            wake(state, waiting_for(state, &reference).await?).await?;
         }
     }
     let expired = state.store.expire_parked_events(stale_before, state.clock.now()).await?;
@@ -266,7 +324,7 @@ pub async fn process_again(state: &AppState, id: &str, actor: &Actor) -> Result<
     let meaning = interpret(state, &event);
     let outcome = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
     tracing::info!(event = %kept.id, outcome = outcome.label(), "webhook event processed again by staff");
-    follow_up(state, &kept.kind, &outcome).await?;
+    follow_up(state, &kept.kind, &outcome, None).await?;
     Ok(Some(match outcome {
         EventOutcome::Duplicate => "already processed: nothing changed".to_owned(),
         other => other.label().to_owned(),

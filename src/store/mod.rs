@@ -189,8 +189,9 @@ pub trait PaymentEvents: Send + Sync {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The events parked waiting for `reference` (a PaymentIntent or invoice), oldest first.
-    async fn events_waiting_for(&self, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError>;
+    /// The events parked waiting for any of `references` (PaymentIntents or invoices), oldest
+    /// first, each with the reference it waits for: one look for a whole batch of events.
+    async fn events_waiting_for(&self, references: &[&str]) -> Result<Vec<(String, ReceivedEvent)>, StoreError>;
     /// The parked events whose reference is known by now: parked in the moment it arrived.
     async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
     /// Keeps for staff as unmatched every event parked since before `parked_before` (SPEC §5:

@@ -1,5 +1,6 @@
 //! The scale-out engine: many instances of the service on one PostgreSQL database.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres};
 
-use super::sql::{campaign_columns, campaign_for_day_order, donation_select, shared_store};
+use super::sql::{Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
 
@@ -29,7 +30,6 @@ shared_store!(
     begin_write: "BEGIN",
     for_update: " FOR UPDATE",
     skip_locked: " FOR UPDATE SKIP LOCKED",
-    next_receipt: "SELECT nextval($1::regclass)",
     total_stripe: "COALESCE(NULLIF(current_setting('coopfund.stripe', true), '')::bigint, pg_backend_pid() % 16)"
 );
 staff_area!(Postgres);
@@ -62,6 +62,139 @@ impl SqlStore<Postgres> {
         .bind(stripe.map(|s| s.rem_euclid(super::sql::TOTAL_SHARDS).to_string()))
         .execute(&mut **tx)
         .await?;
+        Ok(())
+    }
+
+    /// The events parked waiting for any of `references`, oldest first: (what each waits
+    /// for, id, type, created, payload).
+    async fn parked_for(
+        pool: &sqlx::Pool<Postgres>,
+        references: &[&str],
+    ) -> Result<Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT waiting_for, id, type, created, payload FROM stripe_events
+             WHERE status = 'parked' AND waiting_for = ANY($1) ORDER BY created, id",
+        )
+        .bind(references)
+        .fetch_all(pool)
+        .await?)
+    }
+
+    /// Stores a batch's newly delivered events as processed, in one statement and in the order
+    /// of their ids; the ids that were not stored before (`LedgerWrite::stored`).
+    async fn store_events(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        events: &[&ReceivedEvent],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let created: Vec<_> = events.iter().map(|e| e.created).collect();
+        let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
+        let stored: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+             SELECT id, type, created, payload, 'processed', $5, $5
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS t(id, type, created, payload)
+             ORDER BY id
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(ids)
+        .bind(kinds)
+        .bind(created)
+        .bind(payloads)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(stored.into_iter().collect())
+    }
+
+    /// `count` numbers of the receipt sequence (at least one), in one statement.
+    async fn take_receipt_numbers(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        count: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT nextval('receipt_numbers') FROM generate_series(1, $1)")
+            .bind(i64::try_from(count).unwrap_or(1).max(1))
+            .fetch_all(&mut **tx)
+            .await?)
+    }
+
+    /// A ledger transaction's held writes (`LedgerWrite`), one statement per table whatever
+    /// their number: events' statuses, then payments' references in the order of their keys,
+    /// then the emails in the order queued.
+    async fn write_held(tx: &mut sqlx::Transaction<'_, Postgres>, held: Held) -> Result<(), StoreError> {
+        let Held { statuses, references, outbox } = held;
+        if !statuses.is_empty() {
+            let mut ids = Vec::with_capacity(statuses.len());
+            let (mut status, mut waiting_for, mut note, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (id, s) in statuses {
+                ids.push(id);
+                status.push(s.status);
+                waiting_for.push(s.waiting_for);
+                note.push(s.note);
+                at.push(s.at);
+            }
+            sqlx::query(
+                "UPDATE stripe_events SET status = t.status, waiting_for = t.waiting_for, note = t.note, processed_at = t.at
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                   AS t(id, status, waiting_for, note, at)
+                 WHERE stripe_events.id = t.id",
+            )
+            .bind(ids)
+            .bind(status)
+            .bind(waiting_for)
+            .bind(note)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !references.is_empty() {
+            let (reference, payment): (Vec<String>, Vec<String>) = references.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO payment_references (reference, payment)
+                 SELECT reference, payment FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(reference, payment, n)
+                 ORDER BY n
+                 ON CONFLICT (reference) DO NOTHING",
+            )
+            .bind(reference)
+            .bind(payment)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !outbox.is_empty() {
+            let n = outbox.len();
+            let (mut recipient, mut key, mut payload, mut created_at, mut reference, mut receipt) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for email in outbox {
+                recipient.push(email.recipient);
+                key.push(email.message_key);
+                payload.push(email.payload);
+                created_at.push(email.created_at);
+                reference.push(email.reference);
+                receipt.push(email.receipt_number);
+            }
+            sqlx::query(
+                "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
+                 SELECT recipient, message_key, payload, 'pending', created_at, reference, receipt_number
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY
+                   AS t(recipient, message_key, payload, created_at, reference, receipt_number, n)
+                 ORDER BY n",
+            )
+            .bind(recipient)
+            .bind(key)
+            .bind(payload)
+            .bind(created_at)
+            .bind(reference)
+            .bind(receipt)
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
     }
 

@@ -4,11 +4,13 @@
 //! `RETURNING`), so the only differences passed in are how a write transaction
 //! begins and how a row is locked for the rest of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Database, Pool, Transaction};
+
+use crate::ledger::CampaignRef;
 
 pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
@@ -19,10 +21,27 @@ pub struct SqlStore<DB: Database> {
 /// campaign order. Every other row it locks is locked before that, so two such transactions
 /// waiting on each other's totals hold nothing else the other wants: they cannot deadlock, and
 /// a batch of events writes each campaign's totals once.
+///
+/// The writes whose results the rules never read ([`Held`]: events' statuses, payments'
+/// references, queued emails) are held too, and written together, a statement per table, when
+/// the transaction commits or before a primitive reads their table; so a batch of events costs
+/// a few statements more than one event, not a few per event.
 pub(super) struct LedgerWrite<'c, DB: Database> {
     pub(super) tx: Transaction<'c, DB>,
     /// By campaign id: pence and gifts added so far, and when.
     pub(super) totals: BTreeMap<i64, Added>,
+    pub(super) held: Held,
+    /// The campaign each London day's payments count towards, as read in this transaction
+    /// (the rules' primitives never change campaigns, so the answer holds until it ends).
+    pub(super) days: HashMap<NaiveDate, Option<CampaignRef>>,
+    /// Receipt numbers taken from the service-wide sequence and not given yet, the smallest last.
+    pub(super) receipt_numbers: Vec<i64>,
+    /// How many of the transaction's events are still to be applied after the one being applied:
+    /// as many numbers more are taken with the first receipt number it needs, in one statement.
+    pub(super) events_after: usize,
+    /// When a batch's events were stored together as it began: the ids stored new and not yet
+    /// taken by `LedgerTx::insert_event` (a second delivery in the batch finds its id taken).
+    pub(super) stored: Option<HashSet<String>>,
 }
 
 /// What one transaction adds to one campaign's totals.
@@ -33,9 +52,55 @@ pub(super) struct Added {
     pub(super) at: DateTime<Utc>,
 }
 
+/// Writes of a [`LedgerWrite`] not yet sent to the database. Each kind is written in an order
+/// fixed by its keys or by when it was made, so that two transactions writing at once take
+/// the same rows in the same order.
+#[derive(Default)]
+pub(super) struct Held {
+    /// Event id → its status, as `LedgerTx::set_event_status` last set it. Each row is one the
+    /// transaction inserted or locked already.
+    pub(super) statuses: BTreeMap<String, EventStatus>,
+    /// Reference → payment, the first given for a reference (a known reference keeps its payment).
+    pub(super) references: BTreeMap<String, String>,
+    /// Emails in the order queued, each with a key of its own.
+    pub(super) outbox: Vec<Queued>,
+}
+
+impl Held {
+    pub(super) fn is_empty(&self) -> bool {
+        self.statuses.is_empty() && self.references.is_empty() && self.outbox.is_empty()
+    }
+}
+
+/// A stored event's new status (`stripe_events`).
+pub(super) struct EventStatus {
+    pub(super) status: String,
+    pub(super) waiting_for: Option<String>,
+    pub(super) note: Option<String>,
+    pub(super) at: DateTime<Utc>,
+}
+
+/// An email queued in the outbox (`LedgerTx::enqueue`), with its notice as JSON.
+pub(super) struct Queued {
+    pub(super) recipient: String,
+    pub(super) message_key: String,
+    pub(super) payload: String,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) reference: String,
+    pub(super) receipt_number: Option<String>,
+}
+
 impl<'c, DB: Database> LedgerWrite<'c, DB> {
     pub(super) fn new(tx: Transaction<'c, DB>) -> Self {
-        LedgerWrite { tx, totals: BTreeMap::new() }
+        LedgerWrite {
+            tx,
+            totals: BTreeMap::new(),
+            held: Held::default(),
+            days: HashMap::new(),
+            receipt_numbers: Vec::new(),
+            events_after: 0,
+            stored: None,
+        }
     }
 
     /// Notes `pence` and `gifts` for `campaign_id`'s totals, written at commit.
@@ -114,7 +179,6 @@ macro_rules! shared_store {
         begin_write: $begin:literal,
         for_update: $for_update:literal,
         skip_locked: $skip_locked:literal,
-        next_receipt: $next_receipt:literal,
         total_stripe: $total_stripe:literal
     ) => {
         use chrono::{DateTime, NaiveDate, Utc};
@@ -129,7 +193,7 @@ macro_rules! shared_store {
             AllotmentLine, ApplicationRecord, ApplicationStatus, CampaignRef, DonationRecord, DonationStatus, InvoiceRecord,
             MemberHolding, Movement, PaymentKind, PaymentRecord, SupporterRecord,
         };
-        use $crate::store::sql::{LedgerWrite, SqlStore};
+        use $crate::store::sql::{EventStatus, LedgerWrite, Queued, SqlStore};
         use $crate::store::{
             Actor, Allotment, AuditEntry, CONFLICT_ATTEMPTS, CampaignChange, CampaignRow, Donation, EmailRow, EventRow, GiftFilter, GiftRow,
             HeldApplication, StaffRow, MemberChange, MemberChangeRow,
@@ -192,10 +256,11 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            /// Writes what a ledger transaction added to the campaigns' totals, campaign by
-            /// campaign and last of all (see `LedgerWrite`), then commits.
+            /// Writes a ledger transaction's held writes, then what it added to the campaigns'
+            /// totals, campaign by campaign and last of all (see `LedgerWrite`), then commits.
             async fn commit_ledger(write: LedgerWrite<'_, $engine>) -> Result<(), StoreError> {
-                let LedgerWrite { mut tx, totals } = write;
+                let LedgerWrite { mut tx, totals, held, .. } = write;
+                Self::write_held(&mut tx, held).await?;
                 for (campaign_id, added) in totals {
                     sqlx::query(concat!(
                         "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
@@ -235,7 +300,12 @@ macro_rules! shared_store {
                 let ids: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
                 Self::lock_deliveries(&mut tx, &ids, stripe).await?;
                 let mut write = LedgerWrite::new(tx);
-                for i in order {
+                if !retry {
+                    let received: Vec<&ReceivedEvent> = events.iter().map(|(event, _)| *event).collect();
+                    write.stored = Some(Self::store_events(&mut write.tx, &received, now).await?);
+                }
+                for (k, i) in order.into_iter().enumerate() {
+                    write.events_after = events.len() - 1 - k;
                     let (event, meaning) = events[i];
                     let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut write;
                     applied.push((i, $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?));
@@ -246,12 +316,27 @@ macro_rules! shared_store {
             }
         }
 
-        /// The ledger's primitives on this engine: one statement each (`ledger::LedgerTx`).
+        impl LedgerWrite<'_, $engine> {
+            /// Writes the held writes now: a primitive is about to read a table they go to.
+            async fn write_held(&mut self) -> Result<(), StoreError> {
+                if self.held.is_empty() {
+                    return Ok(());
+                }
+                let held = std::mem::take(&mut self.held);
+                SqlStore::<$engine>::write_held(&mut self.tx, held).await
+            }
+        }
+
+        /// The ledger's primitives on this engine: one statement each (`ledger::LedgerTx`), or
+        /// none yet for a write whose result the rules never read (see `LedgerWrite`).
         #[async_trait::async_trait]
         impl<'c> $crate::ledger::LedgerTx for LedgerWrite<'c, $engine> {
             type Error = StoreError;
 
             async fn insert_event(&mut self, event: &ReceivedEvent, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                if let Some(stored) = &mut self.stored {
+                    return Ok(stored.remove(&event.id));
+                }
                 let fresh: Option<String> = sqlx::query_scalar(
                     "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
                      VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -267,6 +352,7 @@ macro_rules! shared_store {
             }
 
             async fn lock_kept_event(&mut self, id: &str) -> Result<bool, StoreError> {
+                self.write_held().await?;
                 let kept: Option<String> = sqlx::query_scalar(concat!(
                     "SELECT id FROM stripe_events WHERE id = $1 AND status IN ('parked', 'unmatched', 'unparsed')",
                     $for_update
@@ -285,24 +371,28 @@ macro_rules! shared_store {
                 note: Option<&str>,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                sqlx::query("UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1")
-                    .bind(id)
-                    .bind(status)
-                    .bind(waiting_for)
-                    .bind(note)
-                    .bind(now)
-                    .execute(&mut **self)
-                    .await?;
+                let status = EventStatus {
+                    status: status.to_owned(),
+                    waiting_for: waiting_for.map(str::to_owned),
+                    note: note.map(str::to_owned),
+                    at: now,
+                };
+                self.held.statuses.insert(id.to_owned(), status);
                 Ok(())
             }
 
             async fn campaign_for_day(&mut self, day: NaiveDate) -> Result<Option<CampaignRef>, StoreError> {
+                if let Some(known) = self.days.get(&day) {
+                    return Ok(known.clone());
+                }
                 let found: Option<(i64, String)> =
                     sqlx::query_as(concat!("SELECT id, title FROM campaigns WHERE kind = 'donations'", campaign_for_day_order!()))
                         .bind(day)
                         .fetch_optional(&mut **self)
                         .await?;
-                Ok(found.map(|(id, title)| CampaignRef { id, title }))
+                let found = found.map(|(id, title)| CampaignRef { id, title });
+                self.days.insert(day, found.clone());
+                Ok(found)
             }
 
             async fn share_issue_for_day(&mut self, day: NaiveDate) -> Result<Option<CampaignRef>, StoreError> {
@@ -321,6 +411,7 @@ macro_rules! shared_store {
             }
 
             async fn find_payment(&mut self, reference: &str) -> Result<Option<PaymentRecord>, StoreError> {
+                self.write_held().await?;
                 type Row = (String, String, Option<i64>, i64, i64, Option<String>, Option<String>, Option<String>, Option<String>, DateTime<Utc>);
                 let row: Option<Row> = sqlx::query_as(concat!(
                     "SELECT p.payment, p.kind, p.campaign_id, p.amount_pence, p.refunded_pence, p.donation_id, p.application_id,
@@ -369,11 +460,7 @@ macro_rules! shared_store {
             }
 
             async fn add_reference(&mut self, reference: &str, payment: &str) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO payment_references (reference, payment) VALUES ($1, $2) ON CONFLICT (reference) DO NOTHING")
-                    .bind(reference)
-                    .bind(payment)
-                    .execute(&mut **self)
-                    .await?;
+                self.held.references.entry(reference.to_owned()).or_insert_with(|| payment.to_owned());
                 Ok(())
             }
 
@@ -420,24 +507,28 @@ macro_rules! shared_store {
                 Ok(())
             }
 
+            /// Taken with the numbers the transaction's other events may need (`events_after`): a
+            /// number taken and not needed is never given, so receipt numbers are unique and
+            /// increasing, not consecutive (as a sequence's never are after a rollback).
             async fn next_receipt_number(&mut self) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar($next_receipt).bind("receipt_numbers").fetch_one(&mut **self).await?)
+                if self.receipt_numbers.is_empty() {
+                    let mut taken = SqlStore::<$engine>::take_receipt_numbers(&mut self.tx, 1 + self.events_after).await?;
+                    taken.sort_unstable_by(|a, b| b.cmp(a));
+                    self.receipt_numbers = taken;
+                }
+                self.receipt_numbers.pop().ok_or(StoreError::Database(sqlx::Error::RowNotFound))
             }
 
             async fn enqueue(&mut self, email: &str, notice: &Notice, reference: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
-                sqlx::query(
-                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
-                     VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
-                )
-                .bind(email)
-                .bind(uuid::Uuid::new_v4().simple().to_string())
-                .bind(payload)
-                .bind(now)
-                .bind(reference)
-                .bind(notice.receipt_number())
-                .execute(&mut **self)
-                .await?;
+                self.held.outbox.push(Queued {
+                    recipient: email.to_owned(),
+                    message_key: uuid::Uuid::new_v4().simple().to_string(),
+                    payload,
+                    created_at: now,
+                    reference: reference.to_owned(),
+                    receipt_number: notice.receipt_number().map(str::to_owned),
+                });
                 Ok(())
             }
 
@@ -636,6 +727,8 @@ macro_rules! shared_store {
                 reference: &str,
                 now: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
+                // Queued after the emails held before it, as the rules queued them.
+                self.write_held().await?;
                 let payload = serde_json::to_string(notice).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
                 let queued = sqlx::query(
                     "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference)
@@ -1190,15 +1283,12 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            async fn events_waiting_for(&self, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError> {
-                let rows: Vec<(String, String, DateTime<Utc>, String)> = sqlx::query_as(
-                    "SELECT id, type, created, payload FROM stripe_events WHERE status = 'parked' AND waiting_for = $1
-                     ORDER BY created, id",
-                )
-                .bind(reference)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|(id, kind, created, payload)| ReceivedEvent { id, kind, created, payload }).collect())
+            async fn events_waiting_for(&self, references: &[&str]) -> Result<Vec<(String, ReceivedEvent)>, StoreError> {
+                let rows = Self::parked_for(&self.pool, references).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(waiting_for, id, kind, created, payload)| (waiting_for, ReceivedEvent { id, kind, created, payload }))
+                    .collect())
             }
 
             async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError> {

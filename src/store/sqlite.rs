@@ -1,5 +1,6 @@
 //! The embedded engine: one SQLite file, WAL mode, write transactions that queue for the lock.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Sqlite};
 
-use super::sql::{campaign_columns, campaign_for_day_order, donation_select, shared_store};
+use super::sql::{Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
 
@@ -24,8 +25,6 @@ shared_store!(
     begin_write: "BEGIN IMMEDIATE",
     for_update: "",
     skip_locked: "",
-    next_receipt: "INSERT INTO counters (name, value) VALUES ($1, 1)
-                   ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
     // One writer at a time: one row of totals per campaign is enough.
     total_stripe: "0"
 );
@@ -74,6 +73,103 @@ impl SqlStore<Sqlite> {
         _ids: &[&str],
         _stripe: Option<i64>,
     ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The events parked waiting for any of `references`, oldest first: (what each waits
+    /// for, id, type, created, payload).
+    async fn parked_for(
+        pool: &sqlx::Pool<Sqlite>,
+        references: &[&str],
+    ) -> Result<Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT waiting_for, id, type, created, payload FROM stripe_events
+             WHERE status = 'parked' AND waiting_for IN (SELECT value FROM json_each($1)) ORDER BY created, id",
+        )
+        .bind(serde_json::to_string(references).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?)
+        .fetch_all(pool)
+        .await?)
+    }
+
+    /// Stores a batch's newly delivered events as processed, one statement each; the ids that
+    /// were not stored before (`LedgerWrite::stored`).
+    async fn store_events(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        events: &[&ReceivedEvent],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut stored = HashSet::new();
+        for event in events {
+            let fresh: Option<String> = sqlx::query_scalar(
+                "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+                 VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+            )
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(event.created)
+            .bind(&event.payload)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+            stored.extend(fresh);
+        }
+        Ok(stored)
+    }
+
+    /// `count` numbers of the receipt counter (at least one): the counter moves on by `count`
+    /// in one statement, and the numbers are the `count` up to where it stops.
+    async fn take_receipt_numbers(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        count: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let count = i64::try_from(count).unwrap_or(1).max(1);
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO counters (name, value) VALUES ('receipt_numbers', $1)
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value",
+        )
+        .bind(count)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok((last - count + 1..=last).collect())
+    }
+
+    /// A ledger transaction's held writes (`LedgerWrite`), a statement per row (one writer at a
+    /// time: nothing waits on them): events' statuses, payments' references, then the emails in
+    /// the order queued.
+    async fn write_held(tx: &mut sqlx::Transaction<'_, Sqlite>, held: Held) -> Result<(), StoreError> {
+        for (id, s) in held.statuses {
+            sqlx::query(
+                "UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(s.status)
+            .bind(s.waiting_for)
+            .bind(s.note)
+            .bind(s.at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for (reference, payment) in held.references {
+            sqlx::query("INSERT INTO payment_references (reference, payment) VALUES ($1, $2) ON CONFLICT (reference) DO NOTHING")
+                .bind(reference)
+                .bind(payment)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for email in held.outbox {
+            sqlx::query(
+                "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
+                 VALUES ($1, $2, $3, 'pending', $4, $5, $6)",
+            )
+            .bind(email.recipient)
+            .bind(email.message_key)
+            .bind(email.payload)
+            .bind(email.created_at)
+            .bind(email.reference)
+            .bind(email.receipt_number)
+            .execute(&mut **tx)
+            .await?;
+        }
         Ok(())
     }
 

@@ -257,9 +257,20 @@ async fn parked_events_wait_for_their_own_reference_and_expire_after_a_week(engi
     assert_eq!(app.deliver(&never.refunded(1000, 1)).await, 200);
     assert_eq!(app.deliver(&CardGift::new("other", 700).paid(None)).await, 200);
     let store = &app.running.state.store;
-    let waiting: Vec<String> =
-        store.events_waiting_for("pi_early").await.expect("read").into_iter().map(|e| e.id).collect();
-    assert_eq!(waiting, ["evt_early_refund_1"], "a gift for another payment wakes nothing");
+    let waiting = |references: &'static [&'static str]| async move {
+        let parked = store.events_waiting_for(references).await.expect("read");
+        parked.into_iter().map(|(reference, e)| format!("{reference} {}", e.id)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        waiting(&["pi_early"]).await,
+        ["pi_early evt_early_refund_1"],
+        "a gift for another payment wakes nothing"
+    );
+    assert_eq!(
+        waiting(&["pi_other", "pi_never", "pi_early"]).await,
+        ["pi_early evt_early_refund_1", "pi_never evt_never_refund_1"],
+        "one look for a batch's references, each event with the one it waits for"
+    );
     assert_eq!(app.deliver(&early.paid(None)).await, 200);
     assert_eq!(app.raised().await, 700 + 2000);
     assert_eq!(event_status(&app, "evt_early_refund_1").await, "processed");
