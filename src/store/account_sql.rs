@@ -484,9 +484,12 @@ macro_rules! reader_accounts {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                // Only a change is a change: the same choice sent again adds nothing to the history.
                 sqlx::query(
                     "INSERT INTO consent_changes (person_id, marketing_consent, source, at)
-                     SELECT id, $2, $3, $4 FROM people WHERE email_key = $1",
+                     SELECT p.id, $2, $3, $4 FROM people p WHERE p.email_key = $1
+                       AND $2 IS DISTINCT FROM (SELECT c.marketing_consent FROM consent_changes c
+                                                WHERE c.person_id = p.id ORDER BY c.at DESC, c.id DESC LIMIT 1)",
                 )
                 .bind(email.key())
                 .bind(consent)

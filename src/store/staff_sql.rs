@@ -324,9 +324,9 @@ macro_rules! staff_area {
 
             async fn gifts_since(&self, since: DateTime<Utc>) -> Result<(i64, Pence), StoreError> {
                 let (count, sum): (i64, i64) = sqlx::query_as(
-                    "SELECT COUNT(*), CAST(COALESCE(SUM(l.amount_pence), 0) AS BIGINT)
+                    "SELECT CAST(COALESCE(SUM(l.gifts), 0) AS BIGINT), CAST(COALESCE(SUM(l.amount_pence), 0) AS BIGINT)
                      FROM ledger l JOIN campaigns c ON c.id = l.campaign_id
-                     WHERE l.gifts = 1 AND c.kind = 'donations' AND l.occurred_at >= $1",
+                     WHERE c.kind = 'donations' AND l.occurred_at >= $1",
                 )
                 .bind(since)
                 .fetch_one(&self.pool)

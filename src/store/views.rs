@@ -120,7 +120,8 @@ pub trait StaffArea: Send + Sync {
     async fn gift_history(&self, reference: &str) -> Result<Vec<LedgerRow>, StoreError>;
     /// The emails about a payment: its receipt, refund notices.
     async fn emails_about(&self, reference: &str) -> Result<Vec<EmailRow>, StoreError>;
-    /// How many gifts to the fund since `since`, and their sum.
+    /// How many gifts to the funds since `since`, and what they raised net of the refunds and
+    /// disputes booked since then, in pence.
     async fn gifts_since(&self, since: DateTime<Utc>) -> Result<(i64, Pence), StoreError>;
     /// Every movement of a campaign's money, oldest first: the dashboard's chart.
     async fn campaign_movements(&self, slug: &str) -> Result<Vec<(DateTime<Utc>, Pence)>, StoreError>;

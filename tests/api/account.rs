@@ -613,6 +613,8 @@ async fn a_member_confirms_or_rejects_what_they_typed_when_buying_more_shares(en
     let first = format!("/account/changes/{}", ids[0]);
     let second = format!("/account/changes/{}", ids[1]);
     assert_eq!(ada.post(&first, &[("decision", "maybe")]).await.status(), 422, "a decision or nothing");
+    let not_an_id = ada.post("/account/changes/abc", &[("decision", "accept")]).await;
+    assert_eq!(not_an_id.status(), 422, "an id that is no number is the page again, not a bare 400");
     assert_eq!(ada.post(&first, &[("decision", "reject")]).await.status(), 303);
     assert!(ok(app.cli(&["register", "export"])).contains("Ada Lovelace,\"1 Mill Lane"), "kept as it was");
     assert_eq!(ada.post(&first, &[("decision", "accept")]).await.status(), 422, "decided once");

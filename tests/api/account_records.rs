@@ -236,6 +236,9 @@ async fn the_newest_forms_consent_is_the_pages_and_every_choice_is_in_the_histor
     let page = reader.page("/account").await;
     assert!(page.contains("value=\"yes\" checked"), "{page}");
     assert!(page.contains("yes on 17 November 2026 (your page)"), "{page}");
+    // The same choice sent again is no change, and the history says nothing more.
+    assert_eq!(reader.post("/account/consent", &[("marketing_consent", "yes")]).await.status(), 303);
+    assert_eq!(store.reader_consent("fay@example.org").await.expect("consent").len(), 3);
     app.running.stop().await;
 }
 

@@ -267,7 +267,7 @@ async fn every_form_of_the_readers_page_shows_its_problems_as_the_donation_form_
     let refused = ada.post("/account/erase", &[]).await;
     assert_eq!(refused.status(), 422);
     let page = refused.text().await.expect("page");
-    assert_summary_links_to(&page, "erase-error");
+    assert_summary_links_to(&page, "erase-confirm");
     assert!(page.contains("section 30"), "{page}");
     app.running.stop().await;
 }

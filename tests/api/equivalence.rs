@@ -216,7 +216,8 @@ async fn run(engine: Engine, stories: &[Story], seed: u64) -> (Snapshot, i64) {
 }
 
 /// What the fund must show, whatever the order: each payment, less its last refund total,
-/// less a dispute that Stripe took and kept. Share money never counts.
+/// less a dispute that Stripe took and kept, together never more than the payment. Share
+/// money never counts.
 fn expected_raised(stories: &[Story]) -> i64 {
     stories
         .iter()
@@ -225,7 +226,8 @@ fn expected_raised(stories: &[Story]) -> i64 {
             let amount = s.pounds * 100;
             let refunded = s.refunds.last().copied().unwrap_or(0);
             let disputed = if matches!(s.dispute, Dispute::Opened | Dispute::Lost) { amount } else { 0 };
-            amount - refunded - disputed
+            // Together they take back at most what the payment brought (SPEC §5).
+            amount - (refunded + disputed).min(amount)
         })
         .sum()
 }

@@ -226,12 +226,14 @@ pub(super) async fn account_page_with(
         problems.extend(line.problem.iter().map(|p| (format!("monthly-{n}-problem"), p.clone())));
     }
     problems.extend(monthly.problem.iter().map(|p| ("monthly-error".to_owned(), p.clone())));
-    let in_section =
-        |section: &str| problem.filter(|(s, _)| *s == section).map(|(s, why)| (format!("{s}-error"), why.to_owned()));
-    problems.extend(in_section("shares"));
+    // Each problem links to what the reader must change (the erasure's box), else its message.
+    let in_section = |section: &str, target: &str| {
+        problem.filter(|(s, _)| *s == section).map(|(_, why)| (target.to_owned(), why.to_owned()))
+    };
+    problems.extend(in_section("shares", "shares-error"));
     problems.extend(summary(errors, &DETAILS.map(|field| (field, field))));
-    problems.extend(in_section("consent"));
-    problems.extend(in_section("erase"));
+    problems.extend(in_section("consent", "consent-error"));
+    problems.extend(in_section("erase", "erase-confirm"));
     let page = AccountPage {
         org_name: &state.config.org_name,
         csrf: &reader.csrf,
@@ -571,7 +573,7 @@ pub struct ChangeForm {
 pub async fn decide_change(
     State(state): State<AppState>,
     reader: Reader,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Fields(form, repeated): Fields<ChangeForm>,
 ) -> Result<Response, PageError> {
     let accept = match form.decision.as_str() {
@@ -579,7 +581,12 @@ pub async fn decide_change(
         "reject" if repeated.is_empty() => false,
         _ => return refused(&state, &reader, "shares", "Choose whether the register should take these details.").await,
     };
-    if !state.store.decide_member_change(&reader.key(), id, accept, state.clock.now()).await? {
+    // An id that is no number is answered as one that is not the reader's: the same page.
+    let decided = match id.parse::<i64>() {
+        Ok(id) => state.store.decide_member_change(&reader.key(), id, accept, state.clock.now()).await?,
+        Err(_) => false,
+    };
+    if !decided {
         return refused(&state, &reader, "shares", "That change has been decided already, or is not yours.").await;
     }
     let done = if accept { "change-accepted" } else { "change-rejected" };
