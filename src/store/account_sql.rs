@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{MemberChange, StoreError};
 use crate::domain::account::{
-    DetailsChange, Erasure, LinkUse, ReaderPayment, details_change, keys_naming, pseudonym, scrub_event,
+    DetailsChange, Erasure, LinkUse, ReaderPayment, details_change, keys_naming, scrub_event,
 };
 use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry, Supporter};
 
@@ -96,7 +96,7 @@ pub trait ReaderAccounts: Send + Sync {
     /// nothing) in every table and stored webhook payload, in one transaction; amounts, dates,
     /// receipt numbers and the ledger stay. Ends their sessions and records the erasure and
     /// `why` in the audit log; at the reader's request, queues the confirmation to their own
-    /// address, which the outbox forgets once it is sent ([`ReaderAccounts::forget_sent_recipients`]).
+    /// address, which the outbox forgets as it marks it sent or given up (`Store::emails_tried`).
     /// The register of members is kept, as the law requires. False, changing nothing, when
     /// nothing is held under the address (an erasure done meanwhile by another instance).
     async fn erase_reader(
@@ -106,9 +106,6 @@ pub trait ReaderAccounts: Send + Sync {
         why: &Erasure,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Replaces by a pseudonym the address of every erasure confirmation that has been sent
-    /// or given up; how many.
-    async fn forget_sent_recipients(&self) -> Result<u64, StoreError>;
     /// Up to `limit` people (their address lower-cased) with no activity since `before`: no
     /// gift, payment, form, sign-in link or consent change. Never a member, a former member
     /// whose register entry is kept, or a monthly supporter whose support has not ended by then.
@@ -275,14 +272,17 @@ macro_rules! reader_accounts {
                 .bind(&recipient)
                 .execute(&mut *tx)
                 .await?;
+                // The outbox replaces the payload by what may be kept as it marks the email sent.
+                let kept = notice.kept_once_sent().as_ref().map(encode).transpose()?;
                 sqlx::query(
-                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at)
-                     VALUES ($1, $2, $3, 'pending', $4)",
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, payload_once_sent)
+                     VALUES ($1, $2, $3, 'pending', $4, $5)",
                 )
                 .bind(&recipient)
                 .bind(uuid::Uuid::new_v4().simple().to_string())
                 .bind(encode(notice)?)
                 .bind(now)
+                .bind(kept)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -673,7 +673,7 @@ macro_rules! reader_accounts {
                     }
                 }
                 // The confirmation goes to the address they erased, queued after every other copy
-                // of it was replaced: the outbox forgets it once it is sent.
+                // of it was replaced: the outbox forgets it in the write that marks it sent.
                 let actor = match why {
                     Erasure::Requested { email } => {
                         sqlx::query(
@@ -696,25 +696,6 @@ macro_rules! reader_accounts {
                 Self::audit_in(&mut tx, &actor, "reader.erase", &detail, now).await?;
                 tx.commit().await?;
                 Ok(true)
-            }
-
-            async fn forget_sent_recipients(&self) -> Result<u64, StoreError> {
-                let done: Vec<i64> =
-                    sqlx::query_scalar("SELECT id FROM outbox WHERE forget_recipient AND status IN ('sent', 'failed')")
-                        .fetch_all(&self.pool)
-                        .await?;
-                let mut forgotten = 0;
-                for id in done {
-                    forgotten += sqlx::query(
-                        "UPDATE outbox SET recipient = $2, forget_recipient = FALSE WHERE id = $1 AND forget_recipient",
-                    )
-                    .bind(id)
-                    .bind(pseudonym())
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                }
-                Ok(forgotten)
             }
 
             async fn inactive_givers(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
