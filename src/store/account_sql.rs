@@ -648,6 +648,26 @@ macro_rules! reader_accounts {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // A former member's register entry stays (the law keeps it), but not the audit
+                // log's record of their names and addresses (one removed from the register has
+                // had it taken out already); their addresses leave it everywhere.
+                let members: Vec<i64> = sqlx::query_scalar(
+                    "SELECT m.member_number FROM members m JOIN people pe ON pe.id = m.person_id
+                     WHERE pe.email_key = $1 AND m.removed_on IS NULL",
+                )
+                .bind(email_key)
+                .fetch_all(&mut *tx)
+                .await?;
+                for member in members {
+                    Self::scrub_member_audit_in(&mut tx, member, &texts, "erased").await?;
+                }
+                for text in texts.iter().filter(|t| t.contains('@')) {
+                    sqlx::query("UPDATE audit_log SET detail = REPLACE(detail, $1, $2) WHERE REPLACE(detail, $1, '') <> detail")
+                        .bind(text)
+                        .bind(pseudonym)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let statements = [
                     "UPDATE payments SET email = $2 WHERE LOWER(email) = $1",
                     "UPDATE offline_gifts SET email = $2, name = NULL, note = NULL WHERE LOWER(email) = $1",
@@ -720,6 +740,7 @@ macro_rules! reader_accounts {
                 .fetch_all(&mut *tx)
                 .await?;
                 for member in &removed {
+                    Self::scrub_member_audit_in(&mut tx, *member, &[], "removed").await?;
                     sqlx::query("DELETE FROM member_changes WHERE member_number = $1")
                         .bind(member)
                         .execute(&mut *tx)
@@ -787,6 +808,38 @@ macro_rules! reader_accounts {
                 let detail = format!("member no. {member}: changed by the member{how}: {changed}");
                 Self::member_audit_in(tx, member, "member.details", &detail, now).await?;
                 Ok(true)
+            }
+
+            /// Takes a member's names and addresses out of the audit log's lines about them (SPEC
+            /// §10), keeping every line: a change of their details still says who changed it and
+            /// when, not from what to what; any other line about them has each of `texts` replaced
+            /// by `placeholder`.
+            async fn scrub_member_audit_in(
+                tx: &mut sqlx::Transaction<'_, $engine>,
+                member: i64,
+                texts: &[String],
+                placeholder: &str,
+            ) -> Result<(), StoreError> {
+                let about = format!("member no. {member}: %");
+                sqlx::query(
+                    "UPDATE audit_log SET detail = $2 WHERE detail LIKE $1 AND action IN ('member.details', 'member.change')",
+                )
+                .bind(&about)
+                .bind(format!("member no. {member}: name or address changed; the texts were {placeholder}"))
+                .execute(&mut **tx)
+                .await?;
+                // The longest first: a name is not left half-replaced by a shorter one inside it.
+                let mut texts: Vec<&String> = texts.iter().collect();
+                texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+                for text in texts {
+                    sqlx::query("UPDATE audit_log SET detail = REPLACE(detail, $2, $3) WHERE detail LIKE $1")
+                        .bind(&about)
+                        .bind(text)
+                        .bind(placeholder)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
             }
 
             /// A line in the audit log about a member's register entry, with no member of staff.

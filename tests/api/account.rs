@@ -392,6 +392,22 @@ async fn a_member_changes_their_details_and_the_register_takes_them_at_once(engi
     for path in ["/account/consent", "/account/signout", "/account/receipts/R-2026-000001/resend", "/account/link"] {
         assert_eq!(reader.post_exactly(path, &[]).await.status(), 403, "{path} without its token");
     }
+
+    // Issue 17's outside review, item 3: once she has ceased and erased her data, the audit log
+    // keeps the line about her change but neither name nor address, old or new.
+    crate::outbox_claims::execute(
+        &app.db,
+        "UPDATE members SET ceased_on = '2026-11-20' WHERE email = $1",
+        "ada@example.org",
+    )
+    .await;
+    assert_eq!(reader.post("/account/erase", &[("confirm", "yes")]).await.status(), 303);
+    let audit = store.audit_entries(50).await.expect("audit");
+    let details: Vec<String> = audit.iter().map(|a| a.detail.to_lowercase()).collect();
+    for text in ["ada lovelace", "ada king", "1 mill lane", "2 canal street", "ls1 4ap", "m1 3ab", "ada@example.org"] {
+        assert!(!details.iter().any(|d| d.contains(text)), "{text} in the audit log: {details:?}");
+    }
+    assert!(audit.iter().any(|a| a.action == "member.details"), "the line itself is kept: {audit:?}");
     app.running.stop().await;
 }
 
