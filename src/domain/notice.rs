@@ -69,6 +69,24 @@ impl Notice {
         }
     }
 
+    /// What the outbox keeps of it once it is sent or given up, when that is less than all of
+    /// it: a sign-in link without its URL, whose token may not be kept in the clear (SPEC §10:
+    /// only a hash is stored). `None`: it is kept whole.
+    pub fn kept_once_sent(&self) -> Option<Notice> {
+        match self {
+            Notice::SignInLink { valid_minutes, .. } => {
+                Some(Notice::SignInLink { url: String::new(), valid_minutes: *valid_minutes })
+            }
+            Notice::Receipt { .. }
+            | Notice::Membership { .. }
+            | Notice::Refund { .. }
+            | Notice::Erased
+            | Notice::PaymentFailed { .. }
+            | Notice::SupportStopped { .. }
+            | Notice::SupportEnded { .. } => None,
+        }
+    }
+
     pub fn subject(&self, org_name: &str) -> String {
         match self {
             Notice::Receipt { number, .. } => format!("Your receipt {number} from {org_name}"),

@@ -1,8 +1,8 @@
 //! The retention job (SPEC §10): givers with no activity for `RETENTION_YEARS` are
 //! pseudonymised exactly as an erasure the reader asks for is (`erase_reader`, the same code),
-//! former members' register entries are removed 10 years after they ceased, and the addresses
-//! that erasure confirmations were sent to are forgotten. It runs on every instance; each step
-//! is safe when several run at once. It never touches a member, an active supporter, an
+//! and former members' register entries are removed 10 years after they ceased. (The address an
+//! erasure confirmation goes to is forgotten by the outbox as it sends it.) It runs on every
+//! instance; each step is safe when several run at once. It never touches a member, an active supporter, an
 //! amount, a receipt number or the ledger.
 
 use std::time::Duration;
@@ -30,8 +30,6 @@ pub struct Retained {
     pub erased: usize,
     /// Former members whose register entries were removed.
     pub removed: Vec<i64>,
-    /// Erasure confirmations whose address was forgotten once sent.
-    pub forgotten: u64,
 }
 
 /// Runs the retention rules once at `now` (business time), with `years` of `RETENTION_YEARS`
@@ -45,7 +43,6 @@ pub async fn run_once(
     zone: chrono_tz::Tz,
     now: DateTime<Utc>,
 ) -> Result<Retained, StoreError> {
-    let forgotten = store.forget_sent_recipients().await?;
     let today = today_in(zone, now);
     let ceased_before = today.checked_sub_months(Months::new(12 * REGISTER_YEARS)).unwrap_or(today);
     let removed = store.remove_former_members(ceased_before, now).await?;
@@ -66,7 +63,7 @@ pub async fn run_once(
             break;
         }
     }
-    Ok(Retained { erased, removed, forgotten })
+    Ok(Retained { erased, removed })
 }
 
 pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
@@ -80,7 +77,6 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
                 tracing::info!(
                     erased = done.erased,
                     removed = done.removed.len(),
-                    forgotten = done.forgotten,
                     "retention: personal data past its time pseudonymised"
                 );
             }

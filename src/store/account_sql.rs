@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{MemberChange, StoreError};
 use crate::domain::account::{
-    DetailsChange, Erasure, LinkUse, ReaderPayment, details_change, keys_naming, pseudonym, scrub_event,
+    DetailsChange, Erasure, LinkUse, ReaderPayment, details_change, keys_naming, scrub_event,
 };
 use crate::domain::{EmailAddress, Notice, Pence, PostalAddress, RegisterEntry, Supporter};
 
@@ -96,7 +96,7 @@ pub trait ReaderAccounts: Send + Sync {
     /// nothing) in every table and stored webhook payload, in one transaction; amounts, dates,
     /// receipt numbers and the ledger stay. Ends their sessions and records the erasure and
     /// `why` in the audit log; at the reader's request, queues the confirmation to their own
-    /// address, which the outbox forgets once it is sent ([`ReaderAccounts::forget_sent_recipients`]).
+    /// address, which the outbox forgets as it marks it sent or given up (`Store::emails_tried`).
     /// The register of members is kept, as the law requires. False, changing nothing, when
     /// nothing is held under the address (an erasure done meanwhile by another instance).
     async fn erase_reader(
@@ -106,9 +106,6 @@ pub trait ReaderAccounts: Send + Sync {
         why: &Erasure,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Replaces by a pseudonym the address of every erasure confirmation that has been sent
-    /// or given up; how many.
-    async fn forget_sent_recipients(&self) -> Result<u64, StoreError>;
     /// Up to `limit` people (their address lower-cased) with no activity since `before`: no
     /// gift, payment, form, sign-in link or consent change. Never a member, a former member
     /// whose register entry is kept, or a monthly supporter whose support has not ended by then.
@@ -275,14 +272,17 @@ macro_rules! reader_accounts {
                 .bind(&recipient)
                 .execute(&mut *tx)
                 .await?;
+                // The outbox replaces the payload by what may be kept as it marks the email sent.
+                let kept = notice.kept_once_sent().as_ref().map(encode).transpose()?;
                 sqlx::query(
-                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at)
-                     VALUES ($1, $2, $3, 'pending', $4)",
+                    "INSERT INTO outbox (recipient, message_key, payload, status, created_at, payload_once_sent)
+                     VALUES ($1, $2, $3, 'pending', $4, $5)",
                 )
                 .bind(&recipient)
                 .bind(uuid::Uuid::new_v4().simple().to_string())
                 .bind(encode(notice)?)
                 .bind(now)
+                .bind(kept)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -651,6 +651,26 @@ macro_rules! reader_accounts {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // A former member's register entry stays (the law keeps it), but not the audit
+                // log's record of their names and addresses (one removed from the register has
+                // had it taken out already); their addresses leave it everywhere.
+                let members: Vec<i64> = sqlx::query_scalar(
+                    "SELECT m.member_number FROM members m JOIN people pe ON pe.id = m.person_id
+                     WHERE pe.email_key = $1 AND m.removed_on IS NULL",
+                )
+                .bind(email_key)
+                .fetch_all(&mut *tx)
+                .await?;
+                for member in members {
+                    Self::scrub_member_audit_in(&mut tx, member, &texts, "erased").await?;
+                }
+                for text in texts.iter().filter(|t| t.contains('@')) {
+                    sqlx::query("UPDATE audit_log SET detail = REPLACE(detail, $1, $2) WHERE REPLACE(detail, $1, '') <> detail")
+                        .bind(text)
+                        .bind(pseudonym)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let statements = [
                     "UPDATE payments SET email = $2 WHERE LOWER(email) = $1",
                     "UPDATE offline_gifts SET email = $2, name = NULL, note = NULL WHERE LOWER(email) = $1",
@@ -676,7 +696,7 @@ macro_rules! reader_accounts {
                     }
                 }
                 // The confirmation goes to the address they erased, queued after every other copy
-                // of it was replaced: the outbox forgets it once it is sent.
+                // of it was replaced: the outbox forgets it in the write that marks it sent.
                 let actor = match why {
                     Erasure::Requested { email } => {
                         sqlx::query(
@@ -701,25 +721,6 @@ macro_rules! reader_accounts {
                 Ok(true)
             }
 
-            async fn forget_sent_recipients(&self) -> Result<u64, StoreError> {
-                let done: Vec<i64> =
-                    sqlx::query_scalar("SELECT id FROM outbox WHERE forget_recipient AND status IN ('sent', 'failed')")
-                        .fetch_all(&self.pool)
-                        .await?;
-                let mut forgotten = 0;
-                for id in done {
-                    forgotten += sqlx::query(
-                        "UPDATE outbox SET recipient = $2, forget_recipient = FALSE WHERE id = $1 AND forget_recipient",
-                    )
-                    .bind(id)
-                    .bind(pseudonym())
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                }
-                Ok(forgotten)
-            }
-
             async fn inactive_givers(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(INACTIVE_GIVERS).bind(before).bind(limit).fetch_all(&self.pool).await?)
             }
@@ -742,6 +743,7 @@ macro_rules! reader_accounts {
                 .fetch_all(&mut *tx)
                 .await?;
                 for member in &removed {
+                    Self::scrub_member_audit_in(&mut tx, *member, &[], "removed").await?;
                     sqlx::query("DELETE FROM member_changes WHERE member_number = $1")
                         .bind(member)
                         .execute(&mut *tx)
@@ -809,6 +811,38 @@ macro_rules! reader_accounts {
                 let detail = format!("member no. {member}: changed by the member{how}: {changed}");
                 Self::member_audit_in(tx, member, "member.details", &detail, now).await?;
                 Ok(true)
+            }
+
+            /// Takes a member's names and addresses out of the audit log's lines about them (SPEC
+            /// §10), keeping every line: a change of their details still says who changed it and
+            /// when, not from what to what; any other line about them has each of `texts` replaced
+            /// by `placeholder`.
+            async fn scrub_member_audit_in(
+                tx: &mut sqlx::Transaction<'_, $engine>,
+                member: i64,
+                texts: &[String],
+                placeholder: &str,
+            ) -> Result<(), StoreError> {
+                let about = format!("member no. {member}: %");
+                sqlx::query(
+                    "UPDATE audit_log SET detail = $2 WHERE detail LIKE $1 AND action IN ('member.details', 'member.change')",
+                )
+                .bind(&about)
+                .bind(format!("member no. {member}: name or address changed; the texts were {placeholder}"))
+                .execute(&mut **tx)
+                .await?;
+                // The longest first: a name is not left half-replaced by a shorter one inside it.
+                let mut texts: Vec<&String> = texts.iter().collect();
+                texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+                for text in texts {
+                    sqlx::query("UPDATE audit_log SET detail = REPLACE(detail, $2, $3) WHERE detail LIKE $1")
+                        .bind(&about)
+                        .bind(text)
+                        .bind(placeholder)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
             }
 
             /// A line in the audit log about a member's register entry, with no member of staff.

@@ -216,7 +216,9 @@ pub trait Outbox: Send + Sync {
         claimant: &str,
     ) -> Result<Vec<OutboxEmail>, StoreError>;
     /// Records how `claimant`'s attempts to send its claimed emails ended, all at once. An
-    /// email whose claim lapsed and went to another worker is left to that worker.
+    /// email whose claim lapsed and went to another worker is left to that worker. An email
+    /// sent or given up forgets, in the same write, what it was queued to forget (SPEC §10): a
+    /// `forget_recipient` address becomes a pseudonym, a payload becomes its `payload_once_sent`.
     async fn emails_tried(&self, claimant: &str, tried: &[Tried]) -> Result<(), StoreError>;
     /// Gives back an email `claimant` claimed and did not try (at shutdown): another worker
     /// sends it now.

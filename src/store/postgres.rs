@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{ConnectOptions, Postgres};
 
+use crate::domain::account::pseudonym;
+
 use super::sql::{Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
@@ -205,8 +207,10 @@ impl SqlStore<Postgres> {
         let mut sent = Vec::with_capacity(tried.len());
         let mut retry = Vec::with_capacity(tried.len());
         let mut errors = Vec::with_capacity(tried.len());
+        let mut pseudonyms = Vec::with_capacity(tried.len());
         for attempt in tried {
             ids.push(attempt.id);
+            pseudonyms.push(pseudonym());
             let (at, retry_at, error) = match &attempt.delivery {
                 Delivery::Sent { at } => (Some(*at), None, None),
                 Delivery::Failed { retry_at, error } => (None, *retry_at, Some(error.as_str())),
@@ -219,8 +223,16 @@ impl SqlStore<Postgres> {
             "UPDATE outbox SET status = CASE WHEN t.sent_at IS NOT NULL THEN 'sent'
                                              WHEN t.retry_at IS NULL THEN 'failed' ELSE 'pending' END,
                                sent_at = t.sent_at, next_attempt_at = t.retry_at, claimed_until = NULL,
-                               claimed_by = NULL, last_error = t.error
-             FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::text[]) AS t(id, sent_at, retry_at, error)
+                               claimed_by = NULL, last_error = t.error,
+                               recipient = CASE WHEN t.done AND outbox.forget_recipient THEN t.pseudonym
+                                                ELSE outbox.recipient END,
+                               forget_recipient = outbox.forget_recipient AND NOT t.done,
+                               payload = CASE WHEN t.done THEN COALESCE(outbox.payload_once_sent, outbox.payload)
+                                              ELSE outbox.payload END,
+                               payload_once_sent = CASE WHEN t.done THEN NULL ELSE outbox.payload_once_sent END
+             FROM (SELECT *, sent_at IS NOT NULL OR retry_at IS NULL AS done
+                   FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::text[], $6::text[])
+                     AS u(id, sent_at, retry_at, error, pseudonym)) AS t
              WHERE outbox.id = t.id AND outbox.claimed_by = $5 AND outbox.status = 'pending'",
         )
         .bind(ids)
@@ -228,6 +240,7 @@ impl SqlStore<Postgres> {
         .bind(retry)
         .bind(errors)
         .bind(claimant)
+        .bind(pseudonyms)
         .execute(&self.pool)
         .await?;
         Ok(())

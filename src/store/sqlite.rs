@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Sqlite};
 
+use crate::domain::account::pseudonym;
+
 use super::sql::{Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
@@ -180,21 +182,31 @@ impl SqlStore<Sqlite> {
             match &attempt.delivery {
                 Delivery::Sent { at } => sqlx::query(
                     "UPDATE outbox SET status = 'sent', sent_at = $2, claimed_until = NULL, claimed_by = NULL,
-                                       last_error = NULL
+                                       last_error = NULL,
+                                       recipient = CASE WHEN forget_recipient THEN $4 ELSE recipient END,
+                                       forget_recipient = FALSE,
+                                       payload = COALESCE(payload_once_sent, payload), payload_once_sent = NULL
                      WHERE id = $1 AND claimed_by = $3 AND status = 'pending'",
                 )
                 .bind(attempt.id)
                 .bind(at)
-                .bind(claimant),
+                .bind(claimant)
+                .bind(pseudonym()),
                 Delivery::Failed { retry_at, error } => sqlx::query(
                     "UPDATE outbox SET status = CASE WHEN $2 IS NULL THEN 'failed' ELSE 'pending' END,
-                                       next_attempt_at = $2, claimed_until = NULL, claimed_by = NULL, last_error = $3
+                                       next_attempt_at = $2, claimed_until = NULL, claimed_by = NULL, last_error = $3,
+                                       recipient = CASE WHEN $2 IS NULL AND forget_recipient THEN $5 ELSE recipient END,
+                                       forget_recipient = forget_recipient AND $2 IS NOT NULL,
+                                       payload = CASE WHEN $2 IS NULL THEN COALESCE(payload_once_sent, payload)
+                                                      ELSE payload END,
+                                       payload_once_sent = CASE WHEN $2 IS NULL THEN NULL ELSE payload_once_sent END
                      WHERE id = $1 AND claimed_by = $4 AND status = 'pending'",
                 )
                 .bind(attempt.id)
                 .bind(retry_at)
                 .bind(error)
-                .bind(claimant),
+                .bind(claimant)
+                .bind(pseudonym()),
             }
             .execute(&mut *tx)
             .await?;

@@ -25,6 +25,7 @@ on_both_engines!(
     the_readers_page_is_private_as_the_staff_pages_are,
     staff_see_a_person_as_they_see_themselves_and_only_finance_sends_a_link,
     the_link_goes_to_the_address_on_record_and_forms_take_only_what_they_say,
+    a_sent_sign_in_link_leaves_no_token_in_any_table,
 );
 
 pub async fn app_with_smtp(engine: Engine, smtp: &SmtpSink) -> TestApp {
@@ -391,6 +392,22 @@ async fn a_member_changes_their_details_and_the_register_takes_them_at_once(engi
     for path in ["/account/consent", "/account/signout", "/account/receipts/R-2026-000001/resend", "/account/link"] {
         assert_eq!(reader.post_exactly(path, &[]).await.status(), 403, "{path} without its token");
     }
+
+    // Issue 17's outside review, item 3: once she has ceased and erased her data, the audit log
+    // keeps the line about her change but neither name nor address, old or new.
+    crate::outbox_claims::execute(
+        &app.db,
+        "UPDATE members SET ceased_on = '2026-11-20' WHERE email = $1",
+        "ada@example.org",
+    )
+    .await;
+    assert_eq!(reader.post("/account/erase", &[("confirm", "yes")]).await.status(), 303);
+    let audit = store.audit_entries(50).await.expect("audit");
+    let details: Vec<String> = audit.iter().map(|a| a.detail.to_lowercase()).collect();
+    for text in ["ada lovelace", "ada king", "1 mill lane", "2 canal street", "ls1 4ap", "m1 3ab", "ada@example.org"] {
+        assert!(!details.iter().any(|d| d.contains(text)), "{text} in the audit log: {details:?}");
+    }
+    assert!(audit.iter().any(|a| a.action == "member.details"), "the line itself is kept: {audit:?}");
     app.running.stop().await;
 }
 
@@ -526,16 +543,10 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     assert!(subject(confirmation).contains("is erased"), "{}", subject(confirmation));
     let text = confirmation.parsed().body_text(0).expect("text").into_owned();
     assert!(!text.to_lowercase().contains("jo bloggs") && !text.contains("Hebden"), "names nothing of theirs: {text}");
-    let mut held = Vec::new();
-    for _ in 0..50 {
-        held = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
-        if held == ["outbox.recipient: jo.bloggs"] && store.forget_sent_recipients().await.expect("forget") == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The outbox's own "sent" write forgets the address: nothing waits for the retention job.
+    all_sent(&app).await;
     let found = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
-    assert!(found.is_empty(), "still held: {found:?} (before forgetting the sent confirmation: {held:?})");
+    assert!(found.is_empty(), "still held once the confirmation is sent: {found:?}");
     let after = app.get_json("/api/campaigns/current").await;
     assert_eq!(
         (after["raised_pence"].clone(), after["gifts"].clone()),
@@ -847,5 +858,36 @@ async fn the_link_goes_to_the_address_on_record_and_forms_take_only_what_they_sa
         .expect("donate");
     assert_eq!(donated.status(), 422);
     assert!(donated.text().await.expect("page").contains("id=\"name-error\""), "beside the name");
+    app.running.stop().await;
+}
+
+/// Waits until the outbox has marked every email sent (the SMTP sink receives a message before
+/// the worker records it).
+async fn all_sent(app: &TestApp) {
+    for _ in 0..100 {
+        if crate::outbox_claims::scalar(&app.db, "SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the outbox did not mark every email sent");
+}
+
+/// Issue 17's outside review, item 1: a sign-in token is stored only as a hash (SPEC §10), so
+/// once its email is sent no table holds the token or its URL, and the link still signs in once.
+async fn a_sent_sign_in_link_leaves_no_token_in_any_table(engine: Engine) {
+    let smtp = SmtpSink::start().await;
+    let app = app_with_smtp(engine, &smtp).await;
+    give(&app, &[("amount", "25"), ("email", "known@example.org")]).await;
+    smtp.wait_for(1, Duration::from_secs(10)).await;
+    let mut reader = ReaderBrowser::open(&app).await;
+    assert_eq!(reader.post("/account/link", &[("email", "known@example.org")]).await.status(), 200);
+    let path = link_in(&smtp.wait_for(2, Duration::from_secs(10)).await);
+    let token = path.trim_start_matches("/account/signin/").to_lowercase();
+    all_sent(&app).await;
+    let found = find_anywhere(&app.db.url, &[&token, "/account/signin/"]).await;
+    assert!(found.is_empty(), "the token is held once its email is sent: {found:?}");
+    reader.csrf = csrf_in(&reader.page(&path).await);
+    assert_eq!(reader.post(&path, &[]).await.status(), 303, "and the link still signs in");
     app.running.stop().await;
 }

@@ -3,6 +3,7 @@
 //! ceased, and nothing else changes: members, active supporters, figures, receipts.
 
 use chrono::{DateTime, Months, Utc};
+use coopfund::domain::PostalAddress;
 use coopfund::jobs::retention::{Retained, run_once};
 use coopfund::store::Actor;
 
@@ -51,9 +52,19 @@ async fn the_inactive_are_pseudonymised_and_old_former_members_leave_the_registe
     give_monthly(&app, "monthly@example.org").await;
     join(&app, "Ada Lovelace", "ada@example.org").await;
     join(&app, "Bob Formerly", "bob.former@example.org").await;
+    // He changed his name and address before he ceased (issue 17's review, item 3: the audit
+    // log's line of what changed must not outlive his register entry).
+    let moved = PostalAddress {
+        line1: "9 Secret Lane".to_owned(),
+        line2: None,
+        town: "Hebden".to_owned(),
+        postcode: "HX7 1AA".to_owned(),
+    };
+    let now: DateTime<Utc> = NOW.parse().expect("instant");
+    let store = app.running.state.store.clone();
+    store.change_member_details("bob.former@example.org", "Robert Formerly", &moved, now).await.expect("change");
     // Bob's shares were all refunded in January 2020: he ceased to be a member then.
     execute(&app.db, "UPDATE members SET ceased_on = '2020-01-01' WHERE email = $1", "bob.former@example.org").await;
-    let store = app.running.state.store.clone();
     let raised = app.raised().await;
     let payments_before = store.counted_payments(years_on(0) - chrono::Duration::days(30)).await.expect("payments");
     let receipts_before = scalar(&app.db, "SELECT COUNT(*) FROM outbox WHERE receipt_number IS NOT NULL").await;
@@ -66,11 +77,23 @@ async fn the_inactive_are_pseudonymised_and_old_former_members_leave_the_registe
     assert!(register.contains("Ada Lovelace") && !register.contains("Bob"), "{register}");
     let in_register = "SELECT COUNT(*) FROM members WHERE LOWER(name) LIKE '%bob%' OR email LIKE 'bob%'";
     assert_eq!(scalar(&app.db, in_register).await, 0, "Bob's entry holds nothing of his");
+    let in_audit = "SELECT COUNT(*) FROM audit_log WHERE LOWER(detail) LIKE '%formerly%'
+                    OR LOWER(detail) LIKE '%mill lane%' OR LOWER(detail) LIKE '%secret lane%' OR detail LIKE '%HX7%'";
+    assert_eq!(scalar(&app.db, in_audit).await, 0, "the audit log holds nothing of his");
+    assert_eq!(
+        scalar(&app.db, "SELECT COUNT(*) FROM audit_log WHERE action = 'member.details'").await,
+        1,
+        "its line stays"
+    );
 
     // Eight years on: the cheque giver and Bob, a member no more, are pseudonymised.
     let done = run_once(store.as_ref(), 7, zone, years_on(8)).await.expect("retention");
     assert_eq!(done.erased, 2, "{done:?}");
-    let gone = find_anywhere(&app.db.url, &["old.giver", "olive oldgiver", "bob.former", "bob formerly"]).await;
+    let gone = find_anywhere(
+        &app.db.url,
+        &["old.giver", "olive oldgiver", "bob.former", "bob formerly", "robert formerly", "secret lane"],
+    )
+    .await;
     assert!(gone.is_empty(), "still held: {gone:?}");
     let kept = find_anywhere(&app.db.url, &["ada@example.org", "ada lovelace", "monthly@example.org"]).await;
     for place in ["members.name: ada lovelace", "people.email: monthly@example.org", "people.email: ada@example.org"] {
