@@ -195,11 +195,24 @@ pub fn pseudonym() -> String {
     format!("erased-{}@erased.invalid", uuid::Uuid::new_v4().simple())
 }
 
+/// Fields of Stripe's objects that hold nothing but a cardholder's own data, wherever they are
+/// (a dispute's `evidence`, Stripe's API reference: Disputes).
+const CARDHOLDERS_OWN: &[&str] = &[
+    "customer_name",
+    "customer_email_address",
+    "customer_purchase_ip",
+    "billing_address",
+    "shipping_address",
+    "shipping_tracking_number",
+];
+
 /// Removes a reader from a stored webhook event (SPEC §10): every string equal to one of
 /// `texts` (their addresses, names, nickname, place, address lines; any case) is replaced,
 /// an address by `pseudonym` and anything else by "erased", and every object that named them
 /// (Stripe's `customer_details`, `billing_details`, a customer) loses its `name`, `phone`,
-/// `address` and `shipping`. Returns whether anything changed.
+/// `address` and `shipping`; the fields that are only ever a cardholder's own (a dispute's
+/// evidence: `customer_name`, `billing_address`, …) go wherever they are. Returns whether
+/// anything changed.
 pub fn scrub_event(value: &mut serde_json::Value, texts: &[String], pseudonym: &str) -> bool {
     use serde_json::Value;
     let theirs = |s: &str| texts.iter().any(|t| t.eq_ignore_ascii_case(s));
@@ -221,12 +234,11 @@ pub fn scrub_event(value: &mut serde_json::Value, texts: &[String], pseudonym: &
             for field in fields.values_mut() {
                 changed |= scrub_event(field, texts, pseudonym);
             }
-            if named {
-                for key in ["name", "phone", "address", "shipping"] {
-                    if let Some(field) = fields.get_mut(key).filter(|f| !f.is_null()) {
-                        *field = Value::Null;
-                        changed = true;
-                    }
+            let named_keys: &[&str] = if named { &["name", "phone", "address", "shipping"] } else { &[] };
+            for key in named_keys.iter().chain(CARDHOLDERS_OWN) {
+                if let Some(field) = fields.get_mut(*key).filter(|f| !f.is_null()) {
+                    *field = Value::Null;
+                    changed = true;
                 }
             }
             changed
@@ -321,6 +333,24 @@ mod tests {
         }
         assert!(text.contains("erased-1@erased.invalid") && text.contains("2500"), "{text}");
         assert!(!scrub_event(&mut event, &texts, "erased-1@erased.invalid"), "nothing left to change");
+    }
+
+    /// The outside review's input: a dispute's evidence kept the cardholder's name and address
+    /// after erasure, as they are not the texts we hold.
+    #[test]
+    fn a_disputes_evidence_loses_the_cardholders_own_fields() {
+        let mut event = serde_json::json!({"data": {"object": {"evidence": {
+            "customer_name": "Sam Chargename",
+            "billing_address": "7 Samstreet, Samtown QQ9 9QQ",
+            "customer_email_address": "sam@example.org",
+            "product_description": "A gift to the fund",
+        }}}});
+        assert!(scrub_event(&mut event, &["sam@example.org".to_owned()], "erased-1@erased.invalid"));
+        let text = event.to_string();
+        for gone in ["Chargename", "Samstreet", "sam@"] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert!(text.contains("A gift to the fund"), "{text}");
     }
 
     fn gift(status: SupporterStatus, cancel_at_period_end: bool, ends: Option<&str>) -> Supporter {

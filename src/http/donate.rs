@@ -135,8 +135,11 @@ fn is_session_id(id: &str) -> bool {
 struct Gifts<'a> {
     org_name: &'a str,
     gifts: Vec<RecentGift>,
-    /// Gifts to the fund since midnight in the fund's calendar: how many, and their sum.
+    /// Gifts to the fund since midnight in the fund's calendar: how many, and their sum net of
+    /// today's refunds (never shown below nothing).
     today: (i64, Pence),
+    /// Whether the fund open today has counted any gift at all.
+    counted: bool,
 }
 
 /// A line of the public list with when the gift came and whether it is a monthly one.
@@ -160,7 +163,9 @@ async fn gifts(State(state): State<AppState>) -> Result<Html<String>, PageError>
             monthly: g.monthly,
         })
         .collect();
-    let midnight = start_of_day(zone, today_in(zone, now));
-    let today = state.store.gifts_since(midnight).await?;
-    Ok(Html(Gifts { org_name: &state.config.org_name, gifts, today }.render()?))
+    let day = today_in(zone, now);
+    let (count, net) = state.store.gifts_since(start_of_day(zone, day)).await?;
+    let counted = state.store.current_campaign(day).await?.is_some_and(|fund| fund.gifts > 0);
+    let today = (count, net.max(Pence::ZERO));
+    Ok(Html(Gifts { org_name: &state.config.org_name, gifts, today, counted }.render()?))
 }

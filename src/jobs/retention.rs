@@ -1,6 +1,7 @@
 //! The retention job (SPEC §10): givers with no activity for `RETENTION_YEARS` are
 //! pseudonymised exactly as an erasure the reader asks for is (`erase_reader`, the same code),
-//! and former members' register entries are removed 10 years after they ceased. (The address an
+//! former members' register entries are removed 10 years after they ceased, and stored events
+//! that never counted lose their payloads after `RETENTION_YEARS`. (The address an
 //! erasure confirmation goes to is forgotten by the outbox as it sends it.) It runs on every
 //! instance; each step is safe when several run at once. It never touches a member, an active supporter, an
 //! amount, a receipt number or the ledger.
@@ -30,6 +31,8 @@ pub struct Retained {
     pub erased: usize,
     /// Former members whose register entries were removed.
     pub removed: Vec<i64>,
+    /// Stored events that never counted whose payloads were forgotten.
+    pub events_forgotten: u64,
 }
 
 /// Runs the retention rules once at `now` (business time), with `years` of `RETENTION_YEARS`
@@ -63,7 +66,8 @@ pub async fn run_once(
             break;
         }
     }
-    Ok(Retained { erased, removed })
+    let events_forgotten = store.forget_uncounted_events(before).await?;
+    Ok(Retained { erased, removed, events_forgotten })
 }
 
 pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
@@ -77,6 +81,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> JoinHandle<()> {
                 tracing::info!(
                     erased = done.erased,
                     removed = done.removed.len(),
+                    events = done.events_forgotten,
                     "retention: personal data past its time pseudonymised"
                 );
             }

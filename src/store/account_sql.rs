@@ -110,6 +110,10 @@ pub trait ReaderAccounts: Send + Sync {
     /// gift, payment, form, sign-in link or consent change. Never a member, a former member
     /// whose register entry is kept, or a monthly supporter whose support has not ended by then.
     async fn inactive_givers(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Stored webhook events received before `before` that never counted (unmatched, ignored or
+    /// unreadable: a Payment Link's checkout, another product's) keep their id, type and time but
+    /// not their payload, which may name someone no person of ours leads to (SPEC §10). How many.
+    async fn forget_uncounted_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Removes from the register every former member who ceased before `ceased_before`: their
     /// name, address and email leave the row (kept, without them, for the allotments that refer
     /// to it) and the applications and pending changes that held them; audited. The member
@@ -671,6 +675,15 @@ macro_rules! reader_accounts {
                         .execute(&mut *tx)
                         .await?;
                 }
+                // Links not yet used expire, and emails not yet sent to them are not sent: no one
+                // holding one may reach the pseudonymised record, nor mail the pseudonym.
+                for statement in [
+                    "UPDATE reader_links SET expires_at = $2 WHERE email_key = $1 AND used_at IS NULL AND expires_at > $2",
+                    "UPDATE outbox SET status = 'failed', last_error = 'the reader erased their data', next_attempt_at = NULL
+                     WHERE LOWER(recipient) = $1 AND status = 'pending'",
+                ] {
+                    sqlx::query(statement).bind(email_key).bind(now).execute(&mut *tx).await?;
+                }
                 let statements = [
                     "UPDATE payments SET email = $2 WHERE LOWER(email) = $1",
                     "UPDATE offline_gifts SET email = $2, name = NULL, note = NULL WHERE LOWER(email) = $1",
@@ -723,6 +736,17 @@ macro_rules! reader_accounts {
 
             async fn inactive_givers(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(INACTIVE_GIVERS).bind(before).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn forget_uncounted_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE stripe_events SET payload = '{}'
+                     WHERE received_at < $1 AND status IN ('unmatched', 'ignored', 'unparsed') AND payload <> '{}'",
+                )
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn remove_former_members(

@@ -519,6 +519,11 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
 
     let mut jo = signed_in(&app, &smtp, "jo.bloggs@example.org", 4).await;
     assert_eq!(jo.post("/account/erase", &[]).await.status(), 422, "not confirmed");
+    assert_eq!(jo.post("/account/erase", &[("confirm", "no")]).await.status(), 422, "only a tick erases");
+    // A second link, asked for before the erasure and never used (the re-review's input).
+    let mut holder = ReaderBrowser::open(&app).await;
+    assert_eq!(holder.post("/account/link", &[("email", "jo.bloggs@example.org")]).await.status(), 200);
+    let unused = link_in(&smtp.wait_for(6, Duration::from_secs(10)).await);
     let held = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
     for place in
         ["people.email", "payments.email", "offline_gifts.name", "donations.place", "stripe_events.payload: ls6"]
@@ -537,7 +542,7 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
 
     // The confirmation goes to the address first, through the outbox; it is the only row that
     // holds it until it has been sent, and then the retention job forgets it too.
-    let received = smtp.wait_for(6, Duration::from_secs(10)).await;
+    let received = smtp.wait_for(7, Duration::from_secs(10)).await;
     let confirmation = received.last().expect("the confirmation");
     assert_eq!(confirmation.to, ["Jo.Bloggs@Example.org"], "to the address on record, as given with the gift");
     assert!(subject(confirmation).contains("is erased"), "{}", subject(confirmation));
@@ -547,6 +552,7 @@ async fn an_erased_reader_is_found_nowhere_and_every_figure_stays(engine: Engine
     all_sent(&app).await;
     let found = find_anywhere(&app.db.url, &["jo.bloggs", "jo bloggs", "red jo", "hebden", "ls6 2ab"]).await;
     assert!(found.is_empty(), "still held once the confirmation is sent: {found:?}");
+    assert_eq!(holder.get(&unused).await.status(), 410, "a link not yet used reaches no erased record");
     let after = app.get_json("/api/campaigns/current").await;
     assert_eq!(
         (after["raised_pence"].clone(), after["gifts"].clone()),

@@ -210,6 +210,9 @@ async fn a_refund_and_a_dispute_of_one_gift_never_take_back_more_than_it_brought
         assert_eq!(app.deliver(&event).await, 200);
     }
     assert_eq!(app.raised().await, 1000, "the dispute won, only the £15 refund is taken back");
+    // The public list counts gifts made away from the site, and never shows a day below nothing.
+    let gifts = app.get("/gifts").await.text().await.expect("gifts");
+    assert!(!gifts.contains("No gifts yet") && !gifts.contains("<strong>-"), "{gifts}");
     app.running.stop().await;
 }
 

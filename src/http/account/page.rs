@@ -612,7 +612,9 @@ pub async fn erase(
     let problem = match erasure_refused(member, &support, state.config.fund_timezone) {
         Some(reason) => Some(reason),
         None if !repeated.is_empty() => Some(TWICE.to_owned()),
-        None if form.confirm.is_none() => Some("Tick the box to confirm that we should erase your data.".to_owned()),
+        None if !crate::domain::ticked(form.confirm.as_deref()) => {
+            Some("Tick the box to confirm that we should erase your data.".to_owned())
+        }
         None => None,
     };
     if let Some(problem) = problem {
