@@ -140,6 +140,12 @@ macro_rules! campaign_columns {
     };
 }
 
+/// Stores a newly delivered event as processed, by its id once: `$1` id, `$2` type, `$3` created,
+/// `$4` payload, `$5` received; returns the id when it was new.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+     VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id";
+
 /// How many rows each campaign's totals are striped over.
 pub(super) const TOTAL_SHARDS: i64 = 16;
 
@@ -337,10 +343,7 @@ macro_rules! shared_store {
                 if let Some(stored) = &mut self.stored {
                     return Ok(stored.remove(&event.id));
                 }
-                let fresh: Option<String> = sqlx::query_scalar(
-                    "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
-                     VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
-                )
+                let fresh: Option<String> = sqlx::query_scalar($crate::store::sql::INSERT_EVENT)
                 .bind(&event.id)
                 .bind(&event.kind)
                 .bind(event.created)

@@ -102,17 +102,14 @@ impl SqlStore<Sqlite> {
     ) -> Result<HashSet<String>, StoreError> {
         let mut stored = HashSet::new();
         for event in events {
-            let fresh: Option<String> = sqlx::query_scalar(
-                "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
-                 VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
-            )
-            .bind(&event.id)
-            .bind(&event.kind)
-            .bind(event.created)
-            .bind(&event.payload)
-            .bind(now)
-            .fetch_optional(&mut **tx)
-            .await?;
+            let fresh: Option<String> = sqlx::query_scalar(super::sql::INSERT_EVENT)
+                .bind(&event.id)
+                .bind(&event.kind)
+                .bind(event.created)
+                .bind(&event.payload)
+                .bind(now)
+                .fetch_optional(&mut **tx)
+                .await?;
             stored.extend(fresh);
         }
         Ok(stored)
