@@ -435,13 +435,11 @@ macro_rules! reader_accounts {
             }
 
             async fn reader_support(&self, email_key: &str) -> Result<Vec<Supporter>, StoreError> {
-                let rows: Vec<super::SupporterRecordRow> = sqlx::query_as(
-                    "SELECT s.subscription, s.donation_id, s.customer, s.person_id, s.amount_pence, s.status, s.status_at,
-                            s.paused, s.paused_until, s.cancel_at_period_end, s.next_payment_at, s.terms_at, s.started_at,
-                            s.ending, s.ended_at, s.billing_cycle_anchor
-                     FROM supporters s JOIN people pe ON pe.id = s.person_id
-                     WHERE pe.email_key = $1 ORDER BY s.started_at DESC, s.subscription",
-                )
+                let rows: Vec<super::SupporterRecordRow> = sqlx::query_as(concat!(
+                    super::supporters::supporter_select!(),
+                    "FROM supporters s JOIN people pe ON pe.id = s.person_id
+                     WHERE pe.email_key = $1 ORDER BY s.started_at DESC, s.subscription"
+                ))
                 .bind(email_key)
                 .fetch_all(&self.pool)
                 .await?;

@@ -607,10 +607,8 @@ macro_rules! shared_store {
 
             async fn supporter(&mut self, subscription: &str) -> Result<Option<SupporterRecord>, StoreError> {
                 let row: Option<SupporterRecordRow> = sqlx::query_as(concat!(
-                    "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
-                            paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
-                            billing_cycle_anchor
-                     FROM supporters WHERE subscription = $1",
+                    $crate::store::supporters::supporter_select!(),
+                    "FROM supporters WHERE subscription = $1",
                     $for_update
                 ))
                 .bind(subscription)
@@ -1219,12 +1217,10 @@ macro_rules! shared_store {
             }
 
             async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError> {
-                let row: Option<SupporterRecordRow> = sqlx::query_as(
-                    "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
-                            paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
-                            billing_cycle_anchor
-                     FROM supporters WHERE subscription = $1",
-                )
+                let row: Option<SupporterRecordRow> = sqlx::query_as(concat!(
+                    $crate::store::supporters::supporter_select!(),
+                    "FROM supporters WHERE subscription = $1"
+                ))
                 .bind(subscription)
                 .fetch_optional(&self.pool)
                 .await?;

@@ -8,6 +8,17 @@ use crate::domain::{
 };
 use crate::ledger::{InvoiceRecord, SupporterRecord};
 
+/// `SELECT` and the columns of a `supporters` row as [`SupporterRecordRow`] reads them, written
+/// once for every query that reads one; the caller adds `FROM supporters …`.
+macro_rules! supporter_select {
+    () => {
+        "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
+                paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
+                billing_cycle_anchor "
+    };
+}
+pub(crate) use supporter_select;
+
 /// A `supporters` row.
 #[derive(sqlx::FromRow)]
 pub(super) struct SupporterRecordRow {
@@ -311,14 +322,12 @@ macro_rules! supporter_watch {
             }
 
             async fn supporters_due_to_end(&self, now: DateTime<Utc>) -> Result<Vec<Supporter>, super::StoreError> {
-                let rows: Vec<SupporterRecordRow> = sqlx::query_as(
-                    "SELECT subscription, donation_id, customer, person_id, amount_pence, status, status_at, paused,
-                            paused_until, cancel_at_period_end, next_payment_at, terms_at, started_at, ending, ended_at,
-                            billing_cycle_anchor
-                     FROM supporters
+                let rows: Vec<SupporterRecordRow> = sqlx::query_as(concat!(
+                    supporter_select!(),
+                    "FROM supporters
                      WHERE cancel_at_period_end AND status <> 'cancelled' AND next_payment_at <= $1
-                     ORDER BY next_payment_at, subscription",
-                )
+                     ORDER BY next_payment_at, subscription"
+                ))
                 .bind(now)
                 .fetch_all(&self.pool)
                 .await?;
