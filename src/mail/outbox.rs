@@ -1,5 +1,6 @@
 //! The outbox worker: sends what payments wrote to the outbox, retrying with backoff for
-//! more than a day, so that nothing is lost while SMTP is down and nothing is sent twice by us.
+//! more than a day, so that nothing is lost while SMTP is down and nothing is sent twice by us
+//! (but for a crash between the SMTP server's yes and our record of it: see `send_due`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,22 +83,18 @@ impl Outbox {
                 }
                 return Ok(n * SENDING_AT_ONCE);
             }
-            let mut failed = Vec::new();
-            for tried in futures::future::join_all(chunk.iter().map(|email| self.send_one(email))).await {
-                failed.extend(tried?);
-            }
-            // The chunk's failures in one write: with SMTP down, a write per attempt would
-            // compete with the payments still coming in.
-            if !failed.is_empty() {
-                self.store.emails_tried(&self.claimant, &failed).await?;
-            }
+            let tried = futures::future::join_all(chunk.iter().map(|email| self.send_one(email))).await;
+            // How the chunk went, in one write as soon as its sends end: a write (and a commit)
+            // per email competed with the payments coming in. One the SMTP server took is sent
+            // again only if this instance dies in the moment before that write, under the same
+            // Message-ID, which mail systems use to drop a repeat.
+            self.store.emails_tried(&self.claimant, &tried).await?;
         }
         Ok(due.len())
     }
 
-    /// Sends one email. A sent email is recorded at once, so that nothing can send it twice;
-    /// a failed attempt is returned, to be recorded with the rest of its chunk.
-    async fn send_one(&self, email: &OutboxEmail) -> Result<Option<Tried>, crate::store::StoreError> {
+    /// Sends one email; how it went, to be recorded with the rest of its chunk.
+    async fn send_one(&self, email: &OutboxEmail) -> Tried {
         let base = self.config.public_base_url.as_str().trim_end_matches('/');
         let account_url = format!("{base}/account");
         let home_url = format!("{base}/");
@@ -119,9 +116,7 @@ impl Outbox {
             Ok(()) => {
                 tracing::info!(outbox = email.id, attempts = email.attempts, "email sent");
                 crate::metrics::email("sent");
-                let sent = Tried { id: email.id, delivery: Delivery::Sent { at: Utc::now() } };
-                self.store.emails_tried(&self.claimant, &[sent]).await?;
-                Ok(None)
+                Tried { id: email.id, delivery: Delivery::Sent { at: Utc::now() } }
             }
             Err(e) => {
                 // An email that cannot be built now never will be: it fails at once, for staff to
@@ -133,7 +128,7 @@ impl Outbox {
                 let error = crate::domain::mask_addresses(&e.to_string());
                 tracing::warn!(outbox = email.id, attempts = email.attempts, %error, ?retry_at, "email not sent");
                 crate::metrics::email(if retry_at.is_some() { "retrying" } else { "failed" });
-                Ok(Some(Tried { id: email.id, delivery: Delivery::Failed { retry_at, error: e.to_string() } }))
+                Tried { id: email.id, delivery: Delivery::Failed { retry_at, error: e.to_string() } }
             }
         }
     }

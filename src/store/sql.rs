@@ -184,6 +184,7 @@ macro_rules! shared_store {
         $engine:ty,
         begin_write: $begin:literal,
         for_update: $for_update:literal,
+        key_share: $key_share:literal,
         skip_locked: $skip_locked:literal,
         total_stripe: $total_stripe:literal
     ) => {
@@ -555,6 +556,22 @@ macro_rules! shared_store {
                 name: Option<&str>,
                 now: DateTime<Utc>,
             ) -> Result<i64, StoreError> {
+                // A known person is only read, under a lock that other payments share and that
+                // erasure (which changes the key) waits for: many gifts from one address at once
+                // must not queue behind each other for their transactions' lengths, as they did
+                // behind an upsert that rewrote the row each time (issue 15: 2.7 ms a gift).
+                let known: Option<(i64, bool)> = sqlx::query_as(concat!(
+                    "SELECT id, name IS NOT NULL FROM people WHERE email_key = $1",
+                    $key_share
+                ))
+                .bind(email_key)
+                .fetch_optional(&mut **self)
+                .await?;
+                if let Some((id, named)) = known
+                    && (named || name.is_none())
+                {
+                    return Ok(id);
+                }
                 Ok(sqlx::query_scalar(
                     "INSERT INTO people (email_key, email, name, created_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (email_key) DO UPDATE SET name = COALESCE(people.name, excluded.name)
@@ -1371,6 +1388,9 @@ macro_rules! shared_store {
                     ")
                      RETURNING id, recipient, message_key, payload, attempts, first_attempt_at"
                 ))
+                // Planned afresh each time, for the outbox as it is now: a plan kept from when
+                // it was nearly empty read every pending email once thousands waited (issue 15).
+                .persistent(false)
                 .bind(claimed_until)
                 .bind(now)
                 .bind(limit)

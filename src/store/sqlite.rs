@@ -26,6 +26,7 @@ shared_store!(
     Sqlite,
     begin_write: "BEGIN IMMEDIATE",
     for_update: "",
+    key_share: "",
     skip_locked: "",
     // One writer at a time: one row of totals per campaign is enough.
     total_stripe: "0"
