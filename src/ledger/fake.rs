@@ -112,13 +112,13 @@ impl LedgerTx for FakeLedger {
         Ok(())
     }
 
-    async fn insert_movement(&mut self, movement: &Movement, _now: DateTime<Utc>) -> Result<Option<i64>, Self::Error> {
+    async fn insert_movement(&mut self, movement: &Movement, _now: DateTime<Utc>) -> Result<bool, Self::Error> {
         let booked = |m: &Movement| m.source == movement.source && m.source_id == movement.source_id;
         if self.ledger.iter().any(booked) {
-            return Ok(None);
+            return Ok(false);
         }
         self.ledger.push(movement.clone());
-        Ok(Some(self.ledger.len() as i64))
+        Ok(true)
     }
 
     async fn movements_after(&mut self, payment: &str) -> Result<Vec<(String, Pence)>, Self::Error> {

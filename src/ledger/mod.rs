@@ -13,7 +13,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use rules::{Receipt, apply_event, book_and_receipt};
 
 use crate::domain::{
-    Decline, Ending, Notice, Pence, PostalAddress, ReceivedEvent, SubscriptionTerms, SupporterNote, SupporterStatus,
+    Decline, Ending, Notice, PaymentEvent, Pence, PostalAddress, ReceivedEvent, SubscriptionTerms, SupporterNote,
+    SupporterStatus,
 };
 
 /// What a payment paid for.
@@ -242,6 +243,47 @@ pub struct AllotmentLine {
     pub allotted_on: NaiveDate,
 }
 
+/// What a transaction's events will read by key: the payments they may count (each under its
+/// key, as `count_payment` and `share_payment` insert it), and the donations and email addresses
+/// they name. A store may lock and read these ahead, a statement per table for a whole batch,
+/// and answer the rules' reads of them from what it read (`store::sql::Preloaded`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Named<'a> {
+    pub payments: Vec<&'a str>,
+    pub donations: Vec<&'a str>,
+    pub emails: Vec<&'a str>,
+}
+
+impl<'a> Named<'a> {
+    /// The keys `meanings` name, each once, in the order of the keys.
+    pub fn by(meanings: impl IntoIterator<Item = &'a PaymentEvent>) -> Named<'a> {
+        let mut named = Named::default();
+        for meaning in meanings {
+            match meaning {
+                PaymentEvent::GiftPaid { payment, donation, email, .. } => {
+                    named.payments.push(payment);
+                    named.donations.extend(donation.as_deref());
+                    named.emails.extend(email.as_deref());
+                }
+                PaymentEvent::SupporterPaid { invoice, email, .. } => {
+                    named.payments.push(invoice);
+                    named.emails.extend(email.as_deref());
+                }
+                PaymentEvent::SharesPaid { payment, .. } => named.payments.push(payment),
+                PaymentEvent::GiftPending { donation, .. }
+                | PaymentEvent::GiftFailed { donation, .. }
+                | PaymentEvent::SupporterStarted { donation, .. } => named.donations.extend(donation.as_deref()),
+                _ => {}
+            }
+        }
+        for keys in [&mut named.payments, &mut named.donations, &mut named.emails] {
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        named
+    }
+}
+
 /// The primitives the rules run over, inside one transaction. Each is at most one statement: a
 /// write whose result the rules never read (an event's status, a reference, a queued email, the
 /// totals) may be held and written with others of its kind before the transaction commits, and
@@ -274,14 +316,15 @@ pub trait LedgerTx: Send {
 
     /// The payment that `reference` (any of its references) names, locked.
     async fn find_payment(&mut self, reference: &str) -> Result<Option<PaymentRecord>, Self::Error>;
-    /// Inserts a payment under its key; false when that key was known already.
+    /// Inserts a payment under its key; false when that key was known already. The key is
+    /// locked until the transaction ends when it is among the transaction's [`Named`] payments.
     async fn insert_payment(&mut self, payment: &PaymentRecord) -> Result<bool, Self::Error>;
     /// One more reference of `payment`; a reference already known keeps its payment.
     async fn add_reference(&mut self, reference: &str, payment: &str) -> Result<(), Self::Error>;
     async fn set_refunded(&mut self, payment: &str, refunded_total: Pence) -> Result<(), Self::Error>;
 
-    /// Inserts a ledger row; its id, or `None` when its source id was booked before.
-    async fn insert_movement(&mut self, movement: &Movement, now: DateTime<Utc>) -> Result<Option<i64>, Self::Error>;
+    /// Inserts a ledger row; false when its source id was booked before.
+    async fn insert_movement(&mut self, movement: &Movement, now: DateTime<Utc>) -> Result<bool, Self::Error>;
     /// The rows booked under `payment` after its own (`{payment}:…`: its refunds and disputes),
     /// as `(source_id, pence)`, the pence signed as booked.
     async fn movements_after(&mut self, payment: &str) -> Result<Vec<(String, Pence)>, Self::Error>;

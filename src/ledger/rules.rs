@@ -223,9 +223,9 @@ async fn count_payment<E: Send>(
 
 /// A ledger row and its campaign's totals; false, changing nothing, when it was booked before.
 async fn book<E: Send>(tx: &mut dyn LedgerTx<Error = E>, movement: &Movement, now: DateTime<Utc>) -> Result<bool, E> {
-    let Some(_) = tx.insert_movement(movement, now).await? else {
+    if !tx.insert_movement(movement, now).await? {
         return Ok(false);
-    };
+    }
     tx.add_to_totals(movement, now).await?;
     Ok(true)
 }

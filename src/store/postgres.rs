@@ -32,10 +32,16 @@ shared_store!(
     begin_write: "BEGIN",
     for_update: " FOR UPDATE",
     key_share: " FOR KEY SHARE",
+    in_texts: " = ANY($1)",
     skip_locked: " FOR UPDATE SKIP LOCKED",
     total_stripe: "COALESCE(NULLIF(current_setting('coopfund.stripe', true), '')::bigint, pg_backend_pid() % 16)"
 );
 staff_area!(Postgres);
+
+/// Keys bound as `$1` of an `in_texts` condition (`shared_store!`): an array.
+fn texts(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|key| (*key).to_owned()).collect()
+}
 
 /// How every write transaction begins; PostgreSQL locks rows as it writes them.
 /// (`shared_store!` takes it as a literal, the same text.)
@@ -47,9 +53,11 @@ impl SqlStore<Postgres> {
         self.pool.begin_with(BEGIN_WRITE).await
     }
 
-    /// Locks the ids of a transaction's events until it ends, all at once and in one order:
-    /// another transaction holding a delivery of one of them is waited for before anything else
-    /// is locked, so two never hold what the other waits for (`apply_in_one`). And sets the
+    /// Locks the keys of a transaction's events and of the payments they may count
+    /// (`ledger::Named`) until it ends, all at once and in one order: another transaction
+    /// holding a delivery of one of them, or counting one of those payments, is waited for
+    /// before anything else is locked, so two never hold what the other waits for
+    /// (`apply_in_one`), and what `preload` reads of those payments stays true. And sets the
     /// stripe of the totals a batch adds to, until it ends; without one, the connection's.
     async fn lock_deliveries(
         tx: &mut sqlx::Transaction<'_, Postgres>,
@@ -123,10 +131,84 @@ impl SqlStore<Postgres> {
     }
 
     /// A ledger transaction's held writes (`LedgerWrite`), one statement per table whatever
-    /// their number: events' statuses, then payments' references in the order of their keys,
-    /// then the emails in the order queued.
+    /// their number: new payments and their ledger rows (plain inserts: their keys are locked
+    /// and were found missing, so a key taken meanwhile fails the transaction rather than count
+    /// twice), events' statuses, payments' references in the order of their keys, then the
+    /// emails in the order queued.
     async fn write_held(tx: &mut sqlx::Transaction<'_, Postgres>, held: Held) -> Result<(), StoreError> {
-        let Held { statuses, references, outbox } = held;
+        let Held { statuses, references, outbox, payments, movements } = held;
+        if !payments.is_empty() {
+            let n = payments.len();
+            let (mut key, mut kind, mut campaign, mut amount, mut refunded) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut donation, mut application, mut email, mut customer, mut paid_at) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            for p in payments {
+                key.push(p.payment);
+                kind.push(p.kind.as_str());
+                campaign.push(p.campaign_id);
+                amount.push(p.amount.0);
+                refunded.push(p.refunded.0);
+                donation.push(p.donation);
+                application.push(p.application);
+                email.push(p.email);
+                customer.push(p.customer);
+                paid_at.push(p.paid_at);
+            }
+            sqlx::query(
+                "INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, donation_id, application_id,
+                                       email, customer, paid_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],
+                                      $7::text[], $8::text[], $9::text[], $10::timestamptz[])",
+            )
+            .bind(key)
+            .bind(kind)
+            .bind(campaign)
+            .bind(amount)
+            .bind(refunded)
+            .bind(donation)
+            .bind(application)
+            .bind(email)
+            .bind(customer)
+            .bind(paid_at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !movements.is_empty() {
+            let n = movements.len();
+            let (mut campaign, mut amount, mut gifts, mut source, mut source_id, mut occurred, mut recorded) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            for (m, at) in movements {
+                campaign.push(m.campaign_id);
+                amount.push(m.amount.0);
+                gifts.push(m.gifts);
+                source.push(m.source);
+                source_id.push(m.source_id);
+                occurred.push(m.occurred_at);
+                recorded.push(at);
+            }
+            sqlx::query(
+                "INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                                      $6::timestamptz[], $7::timestamptz[])",
+            )
+            .bind(campaign)
+            .bind(amount)
+            .bind(gifts)
+            .bind(source)
+            .bind(source_id)
+            .bind(occurred)
+            .bind(recorded)
+            .execute(&mut **tx)
+            .await?;
+        }
         if !statuses.is_empty() {
             let mut ids = Vec::with_capacity(statuses.len());
             let (mut status, mut waiting_for, mut note, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -27,6 +27,7 @@ shared_store!(
     begin_write: "BEGIN IMMEDIATE",
     for_update: "",
     key_share: "",
+    in_texts: " IN (SELECT value FROM json_each($1))",
     skip_locked: "",
     // One writer at a time: one row of totals per campaign is enough.
     total_stripe: "0"
@@ -62,6 +63,11 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
         .connect_with(options)
         .await?;
     Ok(SqlStore { pool })
+}
+
+/// Keys bound as `$1` of an `in_texts` condition (`shared_store!`): a JSON array.
+fn texts(keys: &[&str]) -> String {
+    serde_json::Value::from(keys.to_vec()).to_string()
 }
 
 impl SqlStore<Sqlite> {
@@ -134,9 +140,43 @@ impl SqlStore<Sqlite> {
     }
 
     /// A ledger transaction's held writes (`LedgerWrite`), a statement per row (one writer at a
-    /// time: nothing waits on them): events' statuses, payments' references, then the emails in
-    /// the order queued.
+    /// time: nothing waits on them): new payments and their ledger rows (plain inserts, as on
+    /// PostgreSQL), events' statuses, payments' references, then the emails in the order queued.
     async fn write_held(tx: &mut sqlx::Transaction<'_, Sqlite>, held: Held) -> Result<(), StoreError> {
+        for p in held.payments {
+            sqlx::query(
+                "INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, donation_id, application_id,
+                                       email, customer, paid_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(p.payment)
+            .bind(p.kind.as_str())
+            .bind(p.campaign_id)
+            .bind(p.amount.0)
+            .bind(p.refunded.0)
+            .bind(p.donation)
+            .bind(p.application)
+            .bind(p.email)
+            .bind(p.customer)
+            .bind(p.paid_at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for (m, at) in held.movements {
+            sqlx::query(
+                "INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(m.campaign_id)
+            .bind(m.amount.0)
+            .bind(m.gifts)
+            .bind(m.source)
+            .bind(m.source_id)
+            .bind(m.occurred_at)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        }
         for (id, s) in held.statuses {
             sqlx::query(
                 "UPDATE stripe_events SET status = $2, waiting_for = $3, note = $4, processed_at = $5 WHERE id = $1",
