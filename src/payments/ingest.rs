@@ -28,7 +28,7 @@ pub enum IngestError {
 
 /// How many batches of events are applied at once, each in its own transaction (and, on
 /// PostgreSQL, on its own stripe of the campaign totals: `store/postgres.rs`).
-const WORKERS: usize = 2;
+const WORKERS: usize = 3;
 
 /// The most events applied in one transaction.
 const BATCH: usize = 16;

@@ -130,85 +130,14 @@ impl SqlStore<Postgres> {
             .await?)
     }
 
-    /// A ledger transaction's held writes (`LedgerWrite`), one statement per table whatever
-    /// their number: new payments and their ledger rows (plain inserts: their keys are locked
-    /// and were found missing, so a key taken meanwhile fails the transaction rather than count
-    /// twice), events' statuses, payments' references in the order of their keys, then the
-    /// emails in the order queued.
+    /// A ledger transaction's held writes (`LedgerWrite`): events' statuses in one statement,
+    /// and everything it inserts in one more, whatever their number: new payments and their
+    /// ledger rows (plain inserts: their keys are locked and were found missing, so a key taken
+    /// meanwhile fails the transaction rather than count twice), payments' references in the
+    /// order of their keys, and the emails in the order queued. None of those inserts waits on
+    /// another's rows but a reference being inserted by another transaction at once.
     async fn write_held(tx: &mut sqlx::Transaction<'_, Postgres>, held: Held) -> Result<(), StoreError> {
         let Held { statuses, references, outbox, payments, movements } = held;
-        if !payments.is_empty() {
-            let n = payments.len();
-            let (mut key, mut kind, mut campaign, mut amount, mut refunded) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            let (mut donation, mut application, mut email, mut customer, mut paid_at) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            for p in payments {
-                key.push(p.payment);
-                kind.push(p.kind.as_str());
-                campaign.push(p.campaign_id);
-                amount.push(p.amount.0);
-                refunded.push(p.refunded.0);
-                donation.push(p.donation);
-                application.push(p.application);
-                email.push(p.email);
-                customer.push(p.customer);
-                paid_at.push(p.paid_at);
-            }
-            sqlx::query(
-                "INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, donation_id, application_id,
-                                       email, customer, paid_at)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],
-                                      $7::text[], $8::text[], $9::text[], $10::timestamptz[])",
-            )
-            .bind(key)
-            .bind(kind)
-            .bind(campaign)
-            .bind(amount)
-            .bind(refunded)
-            .bind(donation)
-            .bind(application)
-            .bind(email)
-            .bind(customer)
-            .bind(paid_at)
-            .execute(&mut **tx)
-            .await?;
-        }
-        if !movements.is_empty() {
-            let n = movements.len();
-            let (mut campaign, mut amount, mut gifts, mut source, mut source_id, mut occurred, mut recorded) = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
-            for (m, at) in movements {
-                campaign.push(m.campaign_id);
-                amount.push(m.amount.0);
-                gifts.push(m.gifts);
-                source.push(m.source);
-                source_id.push(m.source_id);
-                occurred.push(m.occurred_at);
-                recorded.push(at);
-            }
-            sqlx::query(
-                "INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                                      $6::timestamptz[], $7::timestamptz[])",
-            )
-            .bind(campaign)
-            .bind(amount)
-            .bind(gifts)
-            .bind(source)
-            .bind(source_id)
-            .bind(occurred)
-            .bind(recorded)
-            .execute(&mut **tx)
-            .await?;
-        }
         if !statuses.is_empty() {
             let mut ids = Vec::with_capacity(statuses.len());
             let (mut status, mut waiting_for, mut note, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -233,53 +162,94 @@ impl SqlStore<Postgres> {
             .execute(&mut **tx)
             .await?;
         }
-        if !references.is_empty() {
-            let (reference, payment): (Vec<String>, Vec<String>) = references.into_iter().unzip();
-            sqlx::query(
-                "INSERT INTO payment_references (reference, payment)
-                 SELECT reference, payment FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(reference, payment, n)
-                 ORDER BY n
-                 ON CONFLICT (reference) DO NOTHING",
-            )
-            .bind(reference)
-            .bind(payment)
-            .execute(&mut **tx)
-            .await?;
+        if references.is_empty() && outbox.is_empty() && payments.is_empty() && movements.is_empty() {
+            return Ok(());
         }
-        if !outbox.is_empty() {
-            let n = outbox.len();
-            let (mut recipient, mut key, mut payload, mut created_at, mut reference, mut receipt) = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
-            for email in outbox {
-                recipient.push(email.recipient);
-                key.push(email.message_key);
-                payload.push(email.payload);
-                created_at.push(email.created_at);
-                reference.push(email.reference);
-                receipt.push(email.receipt_number);
-            }
-            sqlx::query(
-                "INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
-                 SELECT recipient, message_key, payload, 'pending', created_at, reference, receipt_number
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY
-                   AS t(recipient, message_key, payload, created_at, reference, receipt_number, n)
-                 ORDER BY n",
-            )
-            .bind(recipient)
-            .bind(key)
-            .bind(payload)
-            .bind(created_at)
-            .bind(reference)
-            .bind(receipt)
-            .execute(&mut **tx)
-            .await?;
+        let (mut key, mut kind, mut campaign, mut amount, mut refunded) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut donation, mut application, mut email, mut customer, mut paid_at) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for p in payments {
+            key.push(p.payment);
+            kind.push(p.kind.as_str());
+            campaign.push(p.campaign_id);
+            amount.push(p.amount.0);
+            refunded.push(p.refunded.0);
+            donation.push(p.donation);
+            application.push(p.application);
+            email.push(p.email);
+            customer.push(p.customer);
+            paid_at.push(p.paid_at);
         }
+        let (mut m_campaign, mut m_amount, mut gifts, mut source, mut source_id, mut occurred, mut recorded) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (m, at) in movements {
+            m_campaign.push(m.campaign_id);
+            m_amount.push(m.amount.0);
+            gifts.push(m.gifts);
+            source.push(m.source);
+            source_id.push(m.source_id);
+            occurred.push(m.occurred_at);
+            recorded.push(at);
+        }
+        let (reference, payment): (Vec<String>, Vec<String>) = references.into_iter().unzip();
+        let (mut recipient, mut message_key, mut payload, mut created_at, mut about, mut receipt) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for queued in outbox {
+            recipient.push(queued.recipient);
+            message_key.push(queued.message_key);
+            payload.push(queued.payload);
+            created_at.push(queued.created_at);
+            about.push(queued.reference);
+            receipt.push(queued.receipt_number);
+        }
+        sqlx::query(
+            "WITH new_payments AS (
+               INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, donation_id, application_id,
+                                     email, customer, paid_at)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],
+                                    $7::text[], $8::text[], $9::text[], $10::timestamptz[])),
+             new_movements AS (
+               INSERT INTO ledger (campaign_id, amount_pence, gifts, source, source_id, occurred_at, recorded_at)
+               SELECT * FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::text[],
+                                    $16::timestamptz[], $17::timestamptz[])),
+             new_references AS (
+               INSERT INTO payment_references (reference, payment)
+               SELECT reference, payment FROM unnest($18::text[], $19::text[]) WITH ORDINALITY AS t(reference, payment, n)
+               ORDER BY n
+               ON CONFLICT (reference) DO NOTHING)
+             INSERT INTO outbox (recipient, message_key, payload, status, created_at, reference, receipt_number)
+             SELECT recipient, message_key, payload, 'pending', created_at, reference, receipt_number
+             FROM unnest($20::text[], $21::text[], $22::text[], $23::timestamptz[], $24::text[], $25::text[]) WITH ORDINALITY
+               AS t(recipient, message_key, payload, created_at, reference, receipt_number, n)
+             ORDER BY n",
+        )
+        .bind(key)
+        .bind(kind)
+        .bind(campaign)
+        .bind(amount)
+        .bind(refunded)
+        .bind(donation)
+        .bind(application)
+        .bind(email)
+        .bind(customer)
+        .bind(paid_at)
+        .bind(m_campaign)
+        .bind(m_amount)
+        .bind(gifts)
+        .bind(source)
+        .bind(source_id)
+        .bind(occurred)
+        .bind(recorded)
+        .bind(reference)
+        .bind(payment)
+        .bind(recipient)
+        .bind(message_key)
+        .bind(payload)
+        .bind(created_at)
+        .bind(about)
+        .bind(receipt)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
