@@ -20,6 +20,13 @@ const FUND_CHANNEL: &str = "coopfund_fund";
 /// Statements slower than this are logged, at info: load is not a fault.
 const SLOW: Duration = Duration::from_secs(1);
 
+/// `column = ANY($n)`: the keys bound as `$n` (see [`texts`]).
+macro_rules! in_texts {
+    ($n:literal) => {
+        concat!(" = ANY(", $n, ")")
+    };
+}
+
 // A sequence hands out receipt numbers without a row lock held until commit: each receipt
 // takes its own (`next_receipt_number` in sql.rs), and a unique index refuses any repeat.
 // A transaction adds to one stripe of the totals: a batch of events its worker's
@@ -32,13 +39,13 @@ shared_store!(
     begin_write: "BEGIN",
     for_update: " FOR UPDATE",
     key_share: " FOR KEY SHARE",
-    in_texts: " = ANY($1)",
+    in_texts: in_texts,
     skip_locked: " FOR UPDATE SKIP LOCKED",
     total_stripe: "COALESCE(NULLIF(current_setting('coopfund.stripe', true), '')::bigint, pg_backend_pid() % 16)"
 );
 staff_area!(Postgres);
 
-/// Keys bound as `$1` of an `in_texts` condition (`shared_store!`): an array.
+/// Keys bound for an [`in_texts`] condition: an array.
 fn texts(keys: &[&str]) -> Vec<String> {
     keys.iter().map(|key| (*key).to_owned()).collect()
 }

@@ -216,7 +216,7 @@ macro_rules! shared_store {
         begin_write: $begin:literal,
         for_update: $for_update:literal,
         key_share: $key_share:literal,
-        in_texts: $in_texts:literal,
+        in_texts: $in_texts:ident,
         skip_locked: $skip_locked:literal,
         total_stripe: $total_stripe:literal
     ) => {
@@ -322,69 +322,80 @@ macro_rules! shared_store {
                 Ok(())
             }
 
-            /// Reads, as a ledger transaction begins, the rows its events name ([`Preloaded`]): a
-            /// statement per table whatever their number, once `lock_deliveries` holds the keys
-            /// of the payments among them. Each is planned afresh for the keys it is given: a plan
-            /// kept from when the tables were nearly empty read all of `payments` for a batch of
-            /// keys (issue 15: 5.6 ms a batch once it held 20,000).
+            /// Reads, as a ledger transaction begins, the rows its events name ([`Preloaded`]) in
+            /// one statement whatever their number, once `lock_deliveries` holds the keys of the
+            /// payments among them: the payments and their ledger rows, the donations (locked),
+            /// and the people with the addresses the events give (under the lock `make_person`
+            /// takes; the person of a donation's own address is looked for when it is needed).
+            /// Planned afresh for the keys it is given: a plan kept from when the tables were
+            /// nearly empty read all of `payments` for a batch of keys (issue 15: 5.6 ms a batch
+            /// once it held 20,000).
             async fn preload(
                 tx: &mut Transaction<'_, $engine>,
                 named: &$crate::ledger::Named<'_>,
             ) -> Result<Preloaded, StoreError> {
-                let mut preloaded = Preloaded::default();
-                if !named.payments.is_empty() {
-                    let found: Vec<(String, String)> = sqlx::query_as(concat!(
-                        "SELECT 'payments', payment FROM payments WHERE payment",
-                        $in_texts,
-                        " UNION ALL SELECT 'ledger', source_id FROM ledger WHERE source = 'stripe' AND source_id",
-                        $in_texts
-                    ))
-                    .persistent(false)
-                    .bind(texts(&named.payments))
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    preloaded.payments = named.payments.iter().map(|key| ((*key).to_owned(), false)).collect();
-                    preloaded.booked = preloaded.payments.clone();
-                    for (table, key) in found {
-                        let known = if table == "ledger" { &mut preloaded.booked } else { &mut preloaded.payments };
-                        known.insert(key, true);
-                    }
+                let keys: std::collections::BTreeSet<String> = named
+                    .emails
+                    .iter()
+                    .filter_map(|email| EmailAddress::parse(email).ok())
+                    .map(|email| email.key())
+                    .collect();
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                if named.payments.is_empty() && named.donations.is_empty() && keys.is_empty() {
+                    return Ok(Preloaded::default());
                 }
-                let mut emails: Vec<String> = named.emails.iter().map(|email| (*email).to_owned()).collect();
-                if !named.donations.is_empty() {
-                    let rows: Vec<(String, String, Option<String>, Option<String>, bool)> = sqlx::query_as(concat!(
-                        "SELECT id, status, email, name, marketing_consent FROM donations WHERE id",
-                        $in_texts,
-                        " ORDER BY id",
-                        $for_update
-                    ))
-                    .persistent(false)
-                    .bind(texts(&named.donations))
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    preloaded.donations = named.donations.iter().map(|id| ((*id).to_owned(), None)).collect();
-                    for (id, status, email, name, marketing_consent) in rows {
-                        emails.extend(email.clone());
-                        let found = DonationStatus::parse(&status)
-                            .map(|status| DonationRecord { status, email, name, marketing_consent });
-                        preloaded.donations.insert(id, found);
+                type Row = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<bool>);
+                let rows: Vec<Row> = sqlx::query_as(concat!(
+                    "SELECT 'payments', payment, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+                            CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
+                     FROM payments WHERE payment", $in_texts!("$1"), "
+                     UNION ALL
+                     SELECT 'ledger', source_id, NULL, NULL, NULL, NULL, NULL
+                     FROM ledger WHERE source = 'stripe' AND source_id", $in_texts!("$1"), "
+                     UNION ALL
+                     SELECT 'donations', id, NULL, status, email, name, marketing_consent
+                     FROM (SELECT id, status, email, name, marketing_consent FROM donations
+                           WHERE id", $in_texts!("$2"), " ORDER BY id", $for_update, ") AS d
+                     UNION ALL
+                     SELECT 'people', email_key, id, NULL, NULL, NULL, named
+                     FROM (SELECT email_key, id, name IS NOT NULL AS named FROM people
+                           WHERE email_key", $in_texts!("$3"), " ORDER BY email_key", $key_share, ") AS p"
+                ))
+                .persistent(false)
+                .bind(texts(&named.payments))
+                .bind(texts(&named.donations))
+                .bind(texts(&keys))
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut preloaded = Preloaded {
+                    payments: named.payments.iter().map(|key| ((*key).to_owned(), false)).collect(),
+                    donations: named.donations.iter().map(|id| ((*id).to_owned(), None)).collect(),
+                    ..Preloaded::default()
+                };
+                preloaded.booked = preloaded.payments.clone();
+                for (table, key, id, status, email, name, flag) in rows {
+                    match table.as_str() {
+                        "payments" => {
+                            preloaded.payments.insert(key, true);
+                        }
+                        "ledger" => {
+                            preloaded.booked.insert(key, true);
+                        }
+                        "donations" => {
+                            let found = status.as_deref().and_then(DonationStatus::parse).map(|status| DonationRecord {
+                                status,
+                                email,
+                                name,
+                                marketing_consent: flag.unwrap_or(false),
+                            });
+                            preloaded.donations.insert(key, found);
+                        }
+                        _ => {
+                            if let Some(id) = id {
+                                preloaded.people.insert(key, (id, flag.unwrap_or(false)));
+                            }
+                        }
                     }
-                }
-                let keys: std::collections::BTreeSet<String> =
-                    emails.iter().filter_map(|email| EmailAddress::parse(email).ok()).map(|email| email.key()).collect();
-                if !keys.is_empty() {
-                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                    let rows: Vec<(String, i64, bool)> = sqlx::query_as(concat!(
-                        "SELECT email_key, id, name IS NOT NULL FROM people WHERE email_key",
-                        $in_texts,
-                        " ORDER BY email_key",
-                        $key_share
-                    ))
-                    .persistent(false)
-                    .bind(texts(&keys))
-                    .fetch_all(&mut **tx)
-                    .await?;
-                    preloaded.people = rows.into_iter().map(|(key, id, named)| (key, (id, named))).collect();
                 }
                 Ok(preloaded)
             }

@@ -22,12 +22,19 @@ const SLOW: Duration = Duration::from_secs(1);
 /// (`shared_store!` takes it as a literal, the same text.)
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// `column IN` the keys bound as `$n` (see [`texts`]).
+macro_rules! in_texts {
+    ($n:literal) => {
+        concat!(" IN (SELECT value FROM json_each(", $n, "))")
+    };
+}
+
 shared_store!(
     Sqlite,
     begin_write: "BEGIN IMMEDIATE",
     for_update: "",
     key_share: "",
-    in_texts: " IN (SELECT value FROM json_each($1))",
+    in_texts: in_texts,
     skip_locked: "",
     // One writer at a time: one row of totals per campaign is enough.
     total_stripe: "0"
@@ -65,7 +72,7 @@ pub(super) async fn open(url: &str) -> Result<SqlStore<Sqlite>, StoreError> {
     Ok(SqlStore { pool })
 }
 
-/// Keys bound as `$1` of an `in_texts` condition (`shared_store!`): a JSON array.
+/// Keys bound for an [`in_texts`] condition: a JSON array.
 fn texts(keys: &[&str]) -> String {
     serde_json::Value::from(keys.to_vec()).to_string()
 }
