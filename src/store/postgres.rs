@@ -64,23 +64,45 @@ impl SqlStore<Postgres> {
     /// (`ledger::Named`) until it ends, all at once and in one order: another transaction
     /// holding a delivery of one of them, or counting one of those payments, is waited for
     /// before anything else is locked, so two never hold what the other waits for
-    /// (`apply_in_one`), and what `preload` reads of those payments stays true. And sets the
+    /// (`apply_in_one`), and what `preload` reads of those payments stays true. Sets the
     /// stripe of the totals a batch adds to, until it ends; without one, the connection's.
+    /// Then stores the deliveries `arriving` as processed, in the order of their ids, in the
+    /// same statement: the ids that were not stored before (`LedgerWrite::stored`).
     async fn lock_deliveries(
         tx: &mut sqlx::Transaction<'_, Postgres>,
-        ids: &[&str],
+        keys: &[&str],
         stripe: Option<i64>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "WITH stripe AS (SELECT set_config('coopfund.stripe', COALESCE($2, ''), true))
-             SELECT pg_advisory_xact_lock(k) FROM stripe,
-               (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY k) ids",
+        arriving: &[&ReceivedEvent],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let ids: Vec<&str> = arriving.iter().map(|e| e.id.as_str()).collect();
+        let kinds: Vec<&str> = arriving.iter().map(|e| e.kind.as_str()).collect();
+        let created: Vec<_> = arriving.iter().map(|e| e.created).collect();
+        let payloads: Vec<&str> = arriving.iter().map(|e| e.payload.as_str()).collect();
+        // `locked` is one row, made once every lock is held (an aggregate of a volatile
+        // function: never inlined, never run twice), and the condition on it is a one-time
+        // filter, run before any event is stored and even when none is (a retry).
+        let stored: Vec<String> = sqlx::query_scalar(
+            "WITH stripe AS (SELECT set_config('coopfund.stripe', COALESCE($2, ''), true)),
+                  locked AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM stripe,
+                               (SELECT DISTINCT hashtext(key) AS k FROM unnest($1::text[]) AS key ORDER BY k) keys)
+             INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+             SELECT id, type, created, payload, 'processed', $7, $7
+             FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::text[]) AS t(id, type, created, payload)
+             WHERE (SELECT n FROM locked) IS NOT NULL
+             ORDER BY id
+             ON CONFLICT (id) DO NOTHING RETURNING id",
         )
-        .bind(ids)
+        .bind(keys)
         .bind(stripe.map(|s| s.rem_euclid(super::sql::TOTAL_SHARDS).to_string()))
-        .execute(&mut **tx)
+        .bind(ids)
+        .bind(kinds)
+        .bind(created)
+        .bind(payloads)
+        .bind(now)
+        .fetch_all(&mut **tx)
         .await?;
-        Ok(())
+        Ok(stored.into_iter().collect())
     }
 
     /// The events parked waiting for any of `references`, oldest first: (what each waits
@@ -96,34 +118,6 @@ impl SqlStore<Postgres> {
         .bind(references)
         .fetch_all(pool)
         .await?)
-    }
-
-    /// Stores a batch's newly delivered events as processed, in one statement and in the order
-    /// of their ids; the ids that were not stored before (`LedgerWrite::stored`).
-    async fn store_events(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
-        events: &[&ReceivedEvent],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<HashSet<String>, StoreError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        let created: Vec<_> = events.iter().map(|e| e.created).collect();
-        let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
-        let stored: Vec<String> = sqlx::query_scalar(
-            "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
-             SELECT id, type, created, payload, 'processed', $5, $5
-             FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS t(id, type, created, payload)
-             ORDER BY id
-             ON CONFLICT (id) DO NOTHING RETURNING id",
-        )
-        .bind(ids)
-        .bind(kinds)
-        .bind(created)
-        .bind(payloads)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await?;
-        Ok(stored.into_iter().collect())
     }
 
     /// `count` numbers of the receipt sequence (at least one), in one statement.

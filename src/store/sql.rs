@@ -417,11 +417,12 @@ macro_rules! shared_store {
                 let named = $crate::ledger::Named::by(events.iter().map(|(_, meaning)| *meaning));
                 let mut keys: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
                 keys.extend(&named.payments);
-                Self::lock_deliveries(&mut tx, &keys, stripe).await?;
+                let arriving: Vec<&ReceivedEvent> =
+                    if retry { Vec::new() } else { events.iter().map(|(event, _)| *event).collect() };
+                let stored = Self::lock_deliveries(&mut tx, &keys, stripe, &arriving, now).await?;
                 let mut write = LedgerWrite::new(tx);
                 if !retry {
-                    let received: Vec<&ReceivedEvent> = events.iter().map(|(event, _)| *event).collect();
-                    write.stored = Some(Self::store_events(&mut write.tx, &received, now).await?);
+                    write.stored = Some(stored);
                 }
                 write.preloaded = Self::preload(&mut write.tx, &named).await?;
                 for (k, i) in order.into_iter().enumerate() {

@@ -83,13 +83,29 @@ impl SqlStore<Sqlite> {
         self.pool.begin_with(BEGIN_WRITE).await
     }
 
-    /// Nothing to do: a write transaction here has the whole database to itself.
+    /// Stores the deliveries `arriving` as processed, one statement each; the ids that were
+    /// not stored before (`LedgerWrite::stored`). Nothing to lock: a write transaction here
+    /// has the whole database to itself.
     async fn lock_deliveries(
-        _tx: &mut sqlx::Transaction<'_, Sqlite>,
-        _ids: &[&str],
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        _keys: &[&str],
         _stripe: Option<i64>,
-    ) -> Result<(), StoreError> {
-        Ok(())
+        arriving: &[&ReceivedEvent],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut stored = HashSet::new();
+        for event in arriving {
+            let fresh: Option<String> = sqlx::query_scalar(super::sql::INSERT_EVENT)
+                .bind(&event.id)
+                .bind(&event.kind)
+                .bind(event.created)
+                .bind(&event.payload)
+                .bind(now)
+                .fetch_optional(&mut **tx)
+                .await?;
+            stored.extend(fresh);
+        }
+        Ok(stored)
     }
 
     /// The events parked waiting for any of `references`, oldest first: (what each waits
@@ -105,28 +121,6 @@ impl SqlStore<Sqlite> {
         .bind(serde_json::to_string(references).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?)
         .fetch_all(pool)
         .await?)
-    }
-
-    /// Stores a batch's newly delivered events as processed, one statement each; the ids that
-    /// were not stored before (`LedgerWrite::stored`).
-    async fn store_events(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
-        events: &[&ReceivedEvent],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut stored = HashSet::new();
-        for event in events {
-            let fresh: Option<String> = sqlx::query_scalar(super::sql::INSERT_EVENT)
-                .bind(&event.id)
-                .bind(&event.kind)
-                .bind(event.created)
-                .bind(&event.payload)
-                .bind(now)
-                .fetch_optional(&mut **tx)
-                .await?;
-            stored.extend(fresh);
-        }
-        Ok(stored)
     }
 
     /// `count` numbers of the receipt counter (at least one): the counter moves on by `count`
