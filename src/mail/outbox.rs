@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -83,12 +85,20 @@ impl Outbox {
                 }
                 return Ok(n * SENDING_AT_ONCE);
             }
-            let tried = futures::future::join_all(chunk.iter().map(|email| self.send_one(email))).await;
-            // How the chunk went, in one write as soon as its sends end: a write (and a commit)
-            // per email competed with the payments coming in. One the SMTP server took is sent
-            // again only if this instance dies in the moment before that write, under the same
-            // Message-ID, which mail systems use to drop a repeat.
-            self.store.emails_tried(&self.claimant, &tried).await?;
+            // Each attempt is recorded as soon as it ends, with those that ended while the last
+            // record was being written: one write (and commit) per email competed with the
+            // payments coming in, and one per chunk would keep the sent waiting on the slowest.
+            // An email the SMTP server took is sent again only if this instance dies in the
+            // moment before its record, under the same Message-ID, which mail systems use to
+            // drop a repeat.
+            let mut sending: FuturesUnordered<_> = chunk.iter().map(|email| self.send_one(email)).collect();
+            while let Some(first) = sending.next().await {
+                let mut tried = vec![first];
+                while let Some(Some(more)) = sending.next().now_or_never() {
+                    tried.push(more);
+                }
+                self.store.emails_tried(&self.claimant, &tried).await?;
+            }
         }
         Ok(due.len())
     }

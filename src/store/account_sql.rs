@@ -222,7 +222,7 @@ fn encode(notice: &Notice) -> Result<String, StoreError> {
 }
 
 macro_rules! reader_accounts {
-    ($engine:ty, begin_write: $begin:literal) => {
+    ($engine:ty, begin_write: $begin:literal, for_update: $for_update:literal) => {
         #[async_trait]
         impl ReaderAccounts for super::sql::SqlStore<$engine> {
             async fn person_key(&self, id: i64) -> Result<Option<String>, StoreError> {
@@ -613,9 +613,11 @@ macro_rules! reader_accounts {
             ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 // The person's row first, locked: of two erasures of one person at once (the
-                // retention job on two instances), the second waits, then finds nothing to erase.
+                // retention job on two instances), the second waits, then finds nothing to erase;
+                // and a payment of theirs being applied (which holds them `FOR KEY SHARE`, see
+                // `make_person`) commits first, so that what it stored is erased too.
                 let person: Option<i64> =
-                    sqlx::query_scalar("UPDATE people SET email_key = email_key WHERE email_key = $1 RETURNING id")
+                    sqlx::query_scalar(concat!("SELECT id FROM people WHERE email_key = $1", $for_update))
                         .bind(email_key)
                         .fetch_optional(&mut *tx)
                         .await?;
@@ -919,5 +921,5 @@ const ERASED_TEXTS: &str = "
     UNION SELECT town FROM share_applications WHERE LOWER(email) = $1
     UNION SELECT postcode FROM share_applications WHERE LOWER(email) = $1";
 
-reader_accounts!(sqlx::Sqlite, begin_write: "BEGIN IMMEDIATE");
-reader_accounts!(sqlx::Postgres, begin_write: "BEGIN");
+reader_accounts!(sqlx::Sqlite, begin_write: "BEGIN IMMEDIATE", for_update: "");
+reader_accounts!(sqlx::Postgres, begin_write: "BEGIN", for_update: " FOR UPDATE");

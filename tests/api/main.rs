@@ -14,6 +14,7 @@ mod bad_input;
 mod cli;
 mod edge;
 mod equivalence;
+mod erasure_races;
 mod exports;
 mod faults;
 mod fund;
