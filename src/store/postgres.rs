@@ -105,21 +105,6 @@ impl SqlStore<Postgres> {
         Ok(stored.into_iter().collect())
     }
 
-    /// The events parked waiting for any of `references`, oldest first: (what each waits
-    /// for, id, type, created, payload).
-    async fn parked_for(
-        pool: &sqlx::Pool<Postgres>,
-        references: &[&str],
-    ) -> Result<Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT waiting_for, id, type, created, payload FROM stripe_events
-             WHERE status = 'parked' AND waiting_for = ANY($1) ORDER BY created, id",
-        )
-        .bind(references)
-        .fetch_all(pool)
-        .await?)
-    }
-
     /// `count` numbers of the receipt sequence (at least one), in one statement.
     async fn take_receipt_numbers(
         tx: &mut sqlx::Transaction<'_, Postgres>,

@@ -39,9 +39,9 @@ pub(super) struct LedgerWrite<'c, DB: Database> {
     /// How many of the transaction's events are still to be applied after the one being applied:
     /// as many numbers more are taken with the first receipt number it needs, in one statement.
     pub(super) events_after: usize,
-    /// When a batch's events were stored together as it began: the ids stored new and not yet
-    /// taken by `LedgerTx::insert_event` (a second delivery in the batch finds its id taken).
-    pub(super) stored: Option<HashSet<String>>,
+    /// The ids of the deliveries stored new as the transaction began (`lock_deliveries`), not
+    /// yet taken by `LedgerTx::insert_event`: a second delivery in the batch finds its id taken.
+    pub(super) stored: HashSet<String>,
     /// What the transaction read as it began of the rows its events name.
     pub(super) preloaded: Preloaded,
 }
@@ -129,7 +129,7 @@ impl<'c, DB: Database> LedgerWrite<'c, DB> {
             days: HashMap::new(),
             receipt_numbers: Vec::new(),
             events_after: 0,
-            stored: None,
+            stored: HashSet::new(),
             preloaded: Preloaded::default(),
         }
     }
@@ -170,12 +170,6 @@ macro_rules! campaign_columns {
            AS updated_at"
     };
 }
-
-/// Stores a newly delivered event as processed, by its id once: `$1` id, `$2` type, `$3` created,
-/// `$4` payload, `$5` received; returns the id when it was new.
-pub(super) const INSERT_EVENT: &str =
-    "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
-     VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id";
 
 /// How many rows each campaign's totals are striped over.
 pub(super) const TOTAL_SHARDS: i64 = 16;
@@ -421,9 +415,7 @@ macro_rules! shared_store {
                     if retry { Vec::new() } else { events.iter().map(|(event, _)| *event).collect() };
                 let stored = Self::lock_deliveries(&mut tx, &keys, stripe, &arriving, now).await?;
                 let mut write = LedgerWrite::new(tx);
-                if !retry {
-                    write.stored = Some(stored);
-                }
+                write.stored = stored;
                 write.preloaded = Self::preload(&mut write.tx, &named).await?;
                 for (k, i) in order.into_iter().enumerate() {
                     write.events_after = events.len() - 1 - k;
@@ -454,19 +446,9 @@ macro_rules! shared_store {
         impl<'c> $crate::ledger::LedgerTx for LedgerWrite<'c, $engine> {
             type Error = StoreError;
 
-            async fn insert_event(&mut self, event: &ReceivedEvent, now: DateTime<Utc>) -> Result<bool, StoreError> {
-                if let Some(stored) = &mut self.stored {
-                    return Ok(stored.remove(&event.id));
-                }
-                let fresh: Option<String> = sqlx::query_scalar($crate::store::sql::INSERT_EVENT)
-                .bind(&event.id)
-                .bind(&event.kind)
-                .bind(event.created)
-                .bind(&event.payload)
-                .bind(now)
-                .fetch_optional(&mut **self)
-                .await?;
-                Ok(fresh.is_some())
+            /// Stored already, with the transaction's other deliveries, as it began.
+            async fn insert_event(&mut self, event: &ReceivedEvent, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+                Ok(self.stored.remove(&event.id))
             }
 
             async fn lock_kept_event(&mut self, id: &str) -> Result<bool, StoreError> {
@@ -1445,7 +1427,15 @@ macro_rules! shared_store {
             }
 
             async fn events_waiting_for(&self, references: &[&str]) -> Result<Vec<(String, ReceivedEvent)>, StoreError> {
-                let rows = Self::parked_for(&self.pool, references).await?;
+                let rows: Vec<(String, String, String, DateTime<Utc>, String)> = sqlx::query_as(concat!(
+                    "SELECT waiting_for, id, type, created, payload FROM stripe_events
+                     WHERE status = 'parked' AND waiting_for",
+                    $in_texts!("$1"),
+                    " ORDER BY created, id"
+                ))
+                .bind(texts(references))
+                .fetch_all(&self.pool)
+                .await?;
                 Ok(rows
                     .into_iter()
                     .map(|(waiting_for, id, kind, created, payload)| (waiting_for, ReceivedEvent { id, kind, created, payload }))

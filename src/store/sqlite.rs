@@ -95,32 +95,20 @@ impl SqlStore<Sqlite> {
     ) -> Result<HashSet<String>, StoreError> {
         let mut stored = HashSet::new();
         for event in arriving {
-            let fresh: Option<String> = sqlx::query_scalar(super::sql::INSERT_EVENT)
-                .bind(&event.id)
-                .bind(&event.kind)
-                .bind(event.created)
-                .bind(&event.payload)
-                .bind(now)
-                .fetch_optional(&mut **tx)
-                .await?;
+            let fresh: Option<String> = sqlx::query_scalar(
+                "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
+                 VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
+            )
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(event.created)
+            .bind(&event.payload)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
             stored.extend(fresh);
         }
         Ok(stored)
-    }
-
-    /// The events parked waiting for any of `references`, oldest first: (what each waits
-    /// for, id, type, created, payload).
-    async fn parked_for(
-        pool: &sqlx::Pool<Sqlite>,
-        references: &[&str],
-    ) -> Result<Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT waiting_for, id, type, created, payload FROM stripe_events
-             WHERE status = 'parked' AND waiting_for IN (SELECT value FROM json_each($1)) ORDER BY created, id",
-        )
-        .bind(serde_json::to_string(references).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?)
-        .fetch_all(pool)
-        .await?)
     }
 
     /// `count` numbers of the receipt counter (at least one): the counter moves on by `count`
