@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 need pgbench postgresql-contrib
 [ -n "${NO_BUILD:-}" ] || build
 # STATEMENTS=1: where PostgreSQL's time goes, from pg_stat_statements, after each ingest.
-if [ -n "${STATEMENTS:-}" ]; then export PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements"; fi
+if [ -n "${STATEMENTS:-}" ]; then export PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"; fi
 source "$ROOT/scripts/pg.sh"
 trap 'cleanup; stop_pg' EXIT
 psql -q "$PG_URL" -c "CREATE DATABASE pgbench"
@@ -53,10 +53,11 @@ ingest() { # ingest DATABASE PARKED: a fresh database and service, PARKED events
     "SMTP sink $(per_event "$sink" "$n")" >&2
   rm -f "$load"
   [ -z "${STATEMENTS:-}" ] || psql -q "postgres://coopfund@127.0.0.1:$PG_PORT/$1" -P pager=off -c "
-    SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS ms_each,
+    SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / NULLIF(calls, 0))::numeric, 3) AS ms_each,
+           round(total_plan_time::numeric, 0) AS plan_ms,
            left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-    ORDER BY total_exec_time DESC LIMIT 15" >&2
+    ORDER BY total_exec_time + total_plan_time DESC LIMIT 15" >&2
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 

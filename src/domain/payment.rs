@@ -165,6 +165,14 @@ impl EventOutcome {
         EventOutcome::Processed { money_moved, known: None }
     }
 
+    /// The reference this outcome made known, for which parked events may wait.
+    pub fn made_known(&self) -> Option<&str> {
+        match self {
+            EventOutcome::Processed { known: Some(reference), .. } => Some(reference),
+            _ => None,
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             EventOutcome::Duplicate => "duplicate",

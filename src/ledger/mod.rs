@@ -245,8 +245,8 @@ pub struct AllotmentLine {
 
 /// What a transaction's events will read by key: the payments they may count (each under its
 /// key, as `count_payment` and `share_payment` insert it), and the donations and email addresses
-/// they name. A store may lock and read these ahead, a statement per table for a whole batch,
-/// and answer the rules' reads of them from what it read (`store::sql::Preloaded`).
+/// they name. A store may lock and read these ahead, in one statement for a whole batch, and
+/// answer the rules' reads of them from what it read (`store::sql::Preloaded`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Named<'a> {
     pub payments: Vec<&'a str>,
@@ -282,6 +282,22 @@ impl<'a> Named<'a> {
         }
         named
     }
+
+    /// Whether they name nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.payments.is_empty() && self.donations.is_empty() && self.emails.is_empty()
+    }
+}
+
+/// Whether applying `meaning` may take a receipt number (`LedgerTx::next_receipt_number`): a
+/// payment counted with an address to send its receipt to. A store may take numbers ahead for
+/// the new deliveries that may (one statement for a batch); a number taken and not given is
+/// never given.
+pub fn may_take_receipt_number(meaning: &PaymentEvent) -> bool {
+    matches!(
+        meaning,
+        PaymentEvent::GiftPaid { email: Some(_), .. } | PaymentEvent::SupporterPaid { email: Some(_), .. }
+    )
 }
 
 /// The primitives the rules run over, inside one transaction. Each is at most one statement: a

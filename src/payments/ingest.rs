@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::clock::Clock;
 use crate::domain::payment::largest_payment;
 use crate::domain::{EventOutcome, PaymentEvent, ReceivedEvent};
-use crate::store::{Actor, PaymentEvents, StoreError};
+use crate::store::{Actor, Applied, PaymentEvents, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -49,14 +49,6 @@ struct Job {
     outcome: oneshot::Sender<Result<Applied, StoreError>>,
 }
 
-/// A delivery applied with its batch: its outcome, and the events parked waiting for the
-/// reference it made known (looked for once for the whole batch, after its commit). `None`
-/// when that look failed: the delivery looks again itself.
-struct Applied {
-    outcome: EventOutcome,
-    parked: Option<Vec<ReceivedEvent>>,
-}
-
 impl EventQueue {
     /// Starts the workers; they stop when the queue is dropped, after the events it holds.
     pub fn start(store: Arc<dyn PaymentEvents>, clock: Arc<dyn Clock>) -> EventQueue {
@@ -80,8 +72,7 @@ impl EventQueue {
 }
 
 /// A worker: the events waiting, up to [`BATCH`], in one transaction, adding to `stripe` of the
-/// campaign totals, and one look for the events parked waiting for what they made known; then
-/// the next ones.
+/// campaign totals; then the next ones.
 async fn work(
     store: Arc<dyn PaymentEvents>,
     clock: Arc<dyn Clock>,
@@ -95,41 +86,11 @@ async fn work(
         }
         let (events, answers): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|job| ((job.event, job.meaning), job.outcome)).unzip();
-        let outcomes = store.apply_payment_events(&events, stripe, clock.now()).await;
-        let known: Vec<&str> = outcomes.iter().filter_map(|outcome| made_known(outcome.as_ref().ok()?)).collect();
-        let parked = if known.is_empty() {
-            Some(Vec::new())
-        } else {
-            match store.events_waiting_for(&known).await {
-                Ok(parked) => Some(parked),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the look for parked webhook events failed; each delivery looks again");
-                    None
-                }
-            }
-        };
-        for (answer, outcome) in answers.into_iter().zip(outcomes) {
-            let applied = outcome.map(|outcome| {
-                let parked = match (made_known(&outcome), &parked) {
-                    (Some(reference), Some(all)) => Some(
-                        all.iter().filter(|(waits_for, _)| waits_for == reference).map(|(_, e)| e.clone()).collect(),
-                    ),
-                    (Some(_), None) => None,
-                    (None, _) => Some(Vec::new()),
-                };
-                Applied { outcome, parked }
-            });
+        let applied = store.apply_payment_events(&events, stripe, clock.now()).await;
+        for (answer, applied) in answers.into_iter().zip(applied) {
             // A delivery whose sender went away is stored all the same.
             let _ = answer.send(applied);
         }
-    }
-}
-
-/// The reference an applied event made known, for which parked events may wait.
-fn made_known(outcome: &EventOutcome) -> Option<&str> {
-    match outcome {
-        EventOutcome::Processed { known: Some(reference), .. } => Some(reference),
-        _ => None,
     }
 }
 
@@ -150,10 +111,10 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     // A payment in the first seconds of a month counts towards that month's campaign.
     state.fund.roll_over_once_a_day(state.fund.today()).await?;
     let (id, kind) = (received.id.clone(), received.kind.clone());
-    let Applied { outcome, parked } = state.events.apply(received, meaning).await?;
-    tracing::info!(event = %id, %kind, outcome = outcome.label(), "webhook event");
-    follow_up(state, &kind, &outcome, parked).await?;
-    Ok(outcome)
+    let applied = state.events.apply(received, meaning).await?;
+    tracing::info!(event = %id, %kind, outcome = applied.outcome.label(), "webhook event");
+    follow_up(state, &kind, &applied).await?;
+    Ok(applied.outcome)
 }
 
 /// What a verified event means, its amounts checked (SPEC §5).
@@ -226,67 +187,42 @@ fn holds_nul(payload: &str) -> bool {
 }
 
 /// What follows an applied event: its count in the metrics, the figures and the outbox woken
-/// when money moved, and the events that waited for the reference it made known (`parked`,
-/// when its batch looked for them already).
-async fn follow_up(
-    state: &AppState,
-    kind: &str,
-    outcome: &EventOutcome,
-    parked: Option<Vec<ReceivedEvent>>,
-) -> Result<(), StoreError> {
-    crate::metrics::webhook_event(kind, outcome.label());
-    if let EventOutcome::Processed { money_moved, known } = outcome {
-        if *money_moved {
-            money_has_moved(state);
-        }
-        if let Some(reference) = known {
-            let parked = match parked {
-                Some(parked) => parked,
-                None => waiting_for(state, reference).await?,
-            };
-            wake(state, parked).await?;
-        }
+/// when money moved, and the events that waited for the reference it made known applied.
+async fn follow_up(state: &AppState, kind: &str, applied: &Applied) -> Result<(), StoreError> {
+    crate::metrics::webhook_event(kind, applied.outcome.label());
+    if let EventOutcome::Processed { money_moved: true, .. } = applied.outcome {
+        money_has_moved(state);
     }
-    Ok(())
-}
-
-/// The events parked waiting for `reference`, oldest first.
-async fn waiting_for(state: &AppState, reference: &str) -> Result<Vec<ReceivedEvent>, StoreError> {
-    Ok(state.store.events_waiting_for(&[reference]).await?.into_iter().map(|(_, event)| event).collect())
+    wake(state, applied.parked.clone()).await
 }
 
 /// Applies `parked` (events waiting for a reference now known), and in turn those waiting for a
 /// reference that one of them makes known (a refund waits for a PaymentIntent, which an
 /// invoice payment brings, which waits for its invoice). Only those: never every parked event.
 async fn wake(state: &AppState, parked: Vec<ReceivedEvent>) -> Result<(), StoreError> {
-    let mut references = Vec::new();
-    let mut waiting = parked;
-    loop {
-        for parked in &waiting {
-            references.extend(apply_again(state, parked).await?);
-        }
-        let Some(reference) = references.pop() else {
-            return Ok(());
-        };
-        waiting = waiting_for(state, &reference).await?;
+    // Oldest first, and what one makes known right after it.
+    let mut waiting: Vec<ReceivedEvent> = parked.into_iter().rev().collect();
+    while let Some(parked) = waiting.pop() {
+        waiting.extend(apply_again(state, &parked).await?.into_iter().rev());
     }
+    Ok(())
 }
 
-/// Applies a parked event again; the reference it made known, if any.
-async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Option<String>, StoreError> {
+/// Applies a parked event again; the events that were waiting for the reference it made known.
+async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Vec<ReceivedEvent>, StoreError> {
     let Ok(event) = serde_json::from_str::<stripe_webhook::Event>(&parked.payload) else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let outcome = state.store.apply_payment_event(parked, &interpret(state, &event), true, state.clock.now()).await?;
-    crate::metrics::webhook_event(&parked.kind, outcome.label());
-    let EventOutcome::Processed { money_moved, known } = outcome else {
-        return Ok(None);
+    let applied = state.store.apply_payment_event(parked, &interpret(state, &event), true, state.clock.now()).await?;
+    crate::metrics::webhook_event(&parked.kind, applied.outcome.label());
+    let EventOutcome::Processed { money_moved, .. } = applied.outcome else {
+        return Ok(Vec::new());
     };
     tracing::info!(event = %parked.id, "parked webhook event applied");
     if money_moved {
         money_has_moved(state);
     }
-    Ok(known)
+    Ok(applied.parked)
 }
 
 /// Applies the parked events whose reference is known by now (one that was parked in the very
@@ -294,9 +230,8 @@ async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Option<
 /// unmatched those parked since before `stale_before`. Run now and then by `jobs::parked`.
 pub async fn tidy_parked(state: &AppState, stale_before: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
     for parked in state.store.wakeable_parked_events().await? {
-        if let Some(reference) = apply_again(state, &parked).await? {
-            wake(state, waiting_for(state, &reference).await?).await?;
-        }
+        let waiting = apply_again(state, &parked).await?;
+        wake(state, waiting).await?;
     }
     let expired = state.store.expire_parked_events(stale_before, state.clock.now()).await?;
     if expired > 0 {
@@ -322,10 +257,10 @@ pub async fn process_again(state: &AppState, id: &str, actor: &Actor) -> Result<
         return Ok(Some("still unreadable".to_owned()));
     }
     let meaning = interpret(state, &event);
-    let outcome = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
-    tracing::info!(event = %kept.id, outcome = outcome.label(), "webhook event processed again by staff");
-    follow_up(state, &kept.kind, &outcome, None).await?;
-    Ok(Some(match outcome {
+    let applied = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
+    tracing::info!(event = %kept.id, outcome = applied.outcome.label(), "webhook event processed again by staff");
+    follow_up(state, &kept.kind, &applied).await?;
+    Ok(Some(match applied.outcome {
         EventOutcome::Duplicate => "already processed: nothing changed".to_owned(),
         other => other.label().to_owned(),
     }))

@@ -156,6 +156,37 @@ pub trait Gifts: Send + Sync {
 }
 
 /// Stripe's events and what they do to the ledger (SPEC §5), and what reconcile compares.
+/// An event stored and applied (`PaymentEvents`): how it ended, and the events that were
+/// parked waiting for the reference it made known, oldest first, for the caller to apply again
+/// once it is committed. One look, in the same transaction, finds those of a whole batch.
+#[derive(Debug)]
+pub struct Applied {
+    pub outcome: EventOutcome,
+    pub parked: Vec<ReceivedEvent>,
+}
+
+impl Applied {
+    /// Each outcome with the `parked` events (each with the reference it waits for) that wait
+    /// for the reference it made known; an event waiting for a reference two outcomes made
+    /// known goes to the first.
+    pub(crate) fn share(outcomes: Vec<EventOutcome>, mut parked: Vec<(String, ReceivedEvent)>) -> Vec<Applied> {
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                let mine = match outcome.made_known() {
+                    Some(reference) => {
+                        let (mine, others) = parked.drain(..).partition(|(waits_for, _)| waits_for == reference);
+                        parked = others;
+                        mine.into_iter().map(|(_, event)| event).collect()
+                    }
+                    None => Vec::new(),
+                };
+                Applied { outcome, parked: mine }
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 pub trait PaymentEvents: Send + Sync {
     /// Stores a verified event by its id and applies what it means, in one transaction.
@@ -167,7 +198,7 @@ pub trait PaymentEvents: Send + Sync {
         meaning: &PaymentEvent,
         retry: bool,
         now: DateTime<Utc>,
-    ) -> Result<EventOutcome, StoreError>;
+    ) -> Result<Applied, StoreError>;
     /// Stores and applies several newly delivered events as `apply_payment_event` does, with
     /// one commit for them all; their outcomes in the order given. The events are applied in
     /// the order of their ids, so that batches running at once lock rows in one order and two
@@ -181,7 +212,7 @@ pub trait PaymentEvents: Send + Sync {
         events: &[(ReceivedEvent, PaymentEvent)],
         stripe: i64,
         now: DateTime<Utc>,
-    ) -> Vec<Result<EventOutcome, StoreError>>;
+    ) -> Vec<Result<Applied, StoreError>>;
     /// Keeps a verified event that could not be read, for staff.
     async fn record_unparsed_event(
         &self,
@@ -189,9 +220,6 @@ pub trait PaymentEvents: Send + Sync {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The events parked waiting for any of `references` (PaymentIntents or invoices), oldest
-    /// first, each with the reference it waits for: one look for a whole batch of events.
-    async fn events_waiting_for(&self, references: &[&str]) -> Result<Vec<(String, ReceivedEvent)>, StoreError>;
     /// The parked events whose reference is known by now: parked in the moment it arrived.
     async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
     /// Keeps for staff as unmatched every event parked since before `parked_before` (SPEC §5:

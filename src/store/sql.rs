@@ -66,6 +66,15 @@ pub(super) struct Preloaded {
     pub(super) people: HashMap<String, (i64, bool)>,
 }
 
+/// What a ledger transaction's first statement did (each engine's `lock_deliveries`).
+#[derive(Default)]
+pub(super) struct Begun {
+    /// The ids of the deliveries stored new ([`LedgerWrite::stored`]).
+    pub(super) stored: HashSet<String>,
+    /// Receipt numbers taken ahead for them, if the engine takes any ahead.
+    pub(super) receipt_numbers: Vec<i64>,
+}
+
 /// What one transaction adds to one campaign's totals.
 #[derive(Clone, Copy)]
 pub(super) struct Added {
@@ -211,8 +220,8 @@ macro_rules! shared_store {
         for_update: $for_update:literal,
         key_share: $key_share:literal,
         in_texts: $in_texts:ident,
-        skip_locked: $skip_locked:literal,
-        total_stripe: $total_stripe:literal
+        plan_reset: $plan_reset:literal,
+        skip_locked: $skip_locked:literal
     ) => {
         use chrono::{DateTime, NaiveDate, Utc};
         use sqlx::Transaction;
@@ -290,44 +299,32 @@ macro_rules! shared_store {
             }
 
             /// Writes a ledger transaction's held writes, then what it added to the campaigns'
-            /// totals, campaign by campaign and last of all (see `LedgerWrite`), then commits.
-            async fn commit_ledger(write: LedgerWrite<'_, $engine>) -> Result<(), StoreError> {
+            /// totals, campaign by campaign and last of all (see `LedgerWrite`), and looks for
+            /// the events parked waiting for the references in `known` (each with the one it
+            /// waits for, oldest first); then commits.
+            async fn commit_ledger(
+                write: LedgerWrite<'_, $engine>,
+                known: &[&str],
+            ) -> Result<Vec<(String, ReceivedEvent)>, StoreError> {
                 let LedgerWrite { mut tx, totals, held, .. } = write;
-                Self::write_held(&mut tx, held).await?;
-                for (campaign_id, added) in totals {
-                    sqlx::query(concat!(
-                        "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-                         VALUES ($1, ",
-                        $total_stripe,
-                        ", $2, $3, $4)
-                         ON CONFLICT (campaign_id, shard) DO UPDATE SET
-                           raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
-                           gifts = campaign_totals.gifts + excluded.gifts,
-                           updated_at = excluded.updated_at"
-                    ))
-                    .bind(campaign_id)
-                    .bind(added.pence)
-                    .bind(added.gifts)
-                    .bind(added.at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let parked = Self::write_held(&mut tx, held, totals, known).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(parked)
             }
 
             /// Reads, as a ledger transaction begins, the rows its events name ([`Preloaded`]) in
             /// one statement whatever their number, once `lock_deliveries` holds the keys of the
             /// payments among them: the payments and their ledger rows, the donations (locked),
-            /// and the people with the addresses the events give (under the lock `make_person`
+            /// the people with the addresses the events give (under the lock `make_person`
             /// takes; the person of a donation's own address is looked for when it is needed).
-            /// Planned afresh for the keys it is given: a plan kept from when the tables were
-            /// nearly empty read all of `payments` for a batch of keys (issue 15: 5.6 ms a batch
-            /// once it held 20,000).
+            /// Nothing when they name nothing; `lock_deliveries` is told (`preloading`).
             async fn preload(
                 tx: &mut Transaction<'_, $engine>,
                 named: &$crate::ledger::Named<'_>,
             ) -> Result<Preloaded, StoreError> {
+                if named.is_empty() {
+                    return Ok(Preloaded::default());
+                }
                 let keys: std::collections::BTreeSet<String> = named
                     .emails
                     .iter()
@@ -335,9 +332,6 @@ macro_rules! shared_store {
                     .map(|email| email.key())
                     .collect();
                 let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                if named.payments.is_empty() && named.donations.is_empty() && keys.is_empty() {
-                    return Ok(Preloaded::default());
-                }
                 type Row = (String, String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<bool>);
                 let rows: Vec<Row> = sqlx::query_as(concat!(
                     "SELECT 'payments', payment, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
@@ -353,9 +347,10 @@ macro_rules! shared_store {
                      UNION ALL
                      SELECT 'people', email_key, id, NULL, NULL, NULL, named
                      FROM (SELECT email_key, id, name IS NOT NULL AS named FROM people
-                           WHERE email_key", $in_texts!("$3"), " ORDER BY email_key", $key_share, ") AS p"
+                           WHERE email_key", $in_texts!("$3"), " ORDER BY email_key", $key_share, ") AS p
+",
+                     $plan_reset
                 ))
-                .persistent(false)
                 .bind(texts(&named.payments))
                 .bind(texts(&named.donations))
                 .bind(texts(&keys))
@@ -384,48 +379,65 @@ macro_rules! shared_store {
                             });
                             preloaded.donations.insert(key, found);
                         }
-                        _ => {
+                        "people" => {
                             if let Some(id) = id {
                                 preloaded.people.insert(key, (id, flag.unwrap_or(false)));
                             }
                         }
+                        _ => {}
                     }
                 }
                 Ok(preloaded)
             }
 
             /// Events in one transaction, in the order of their ids, once no other transaction
-            /// holds any of them (`lock_deliveries`); their outcomes in the order given. A batch
-            /// adds to its worker's `stripe` of the totals, a lone event to its connection's.
+            /// holds any of them (`lock_deliveries`); each outcome in the order given, with the
+            /// events that were parked waiting for the reference it made known (one look for the
+            /// transaction, as it commits). A batch adds to its worker's `stripe` of the totals,
+            /// a lone event to its connection's.
             async fn apply_in_one(
                 &self,
                 events: &[(&ReceivedEvent, &PaymentEvent)],
                 stripe: Option<i64>,
                 retry: bool,
                 now: DateTime<Utc>,
-            ) -> Result<Vec<EventOutcome>, StoreError> {
+            ) -> Result<Vec<$crate::store::Applied>, StoreError> {
                 let mut order: Vec<usize> = (0..events.len()).collect();
                 order.sort_by(|a, b| events[*a].0.id.cmp(&events[*b].0.id));
-                let mut applied = Vec::with_capacity(events.len());
+                let mut outcomes = vec![EventOutcome::Duplicate; events.len()];
                 let mut tx = self.pool.begin_with($begin).await?;
                 let named = $crate::ledger::Named::by(events.iter().map(|(_, meaning)| *meaning));
                 let mut keys: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
                 keys.extend(&named.payments);
-                let arriving: Vec<&ReceivedEvent> =
-                    if retry { Vec::new() } else { events.iter().map(|(event, _)| *event).collect() };
-                let stored = Self::lock_deliveries(&mut tx, &keys, stripe, &arriving, now).await?;
+                let arriving: Vec<(&ReceivedEvent, bool)> = if retry {
+                    Vec::new()
+                } else {
+                    events.iter().map(|(event, meaning)| (*event, $crate::ledger::may_take_receipt_number(meaning))).collect()
+                };
+                let begun = Self::lock_deliveries(&mut tx, &keys, stripe, &arriving, &named, now).await?;
                 let mut write = LedgerWrite::new(tx);
-                write.stored = stored;
+                write.stored = begun.stored;
+                write.receipt_numbers = begun.receipt_numbers;
+                write.receipt_numbers.sort_unstable_by(|a, b| b.cmp(a));
                 write.preloaded = Self::preload(&mut write.tx, &named).await?;
                 for (k, i) in order.into_iter().enumerate() {
                     write.events_after = events.len() - 1 - k;
                     let (event, meaning) = events[i];
                     let ledger: &mut dyn $crate::ledger::LedgerTx<Error = StoreError> = &mut write;
-                    applied.push((i, $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?));
+                    outcomes[i] = $crate::ledger::apply_event(ledger, event, meaning, retry, now).await?;
                 }
-                Self::commit_ledger(write).await?;
-                applied.sort_by_key(|(i, _)| *i);
-                Ok(applied.into_iter().map(|(_, outcome)| outcome).collect())
+                let known: Vec<&str> = outcomes.iter().filter_map(EventOutcome::made_known).collect();
+                let mut parked = Self::commit_ledger(write, &known).await?;
+                // Those parked by this very transaction, which its look did not see.
+                for ((event, _), outcome) in events.iter().zip(&outcomes) {
+                    if let EventOutcome::Parked { waiting_for } = outcome
+                        && known.contains(&waiting_for.as_str())
+                        && !parked.iter().any(|(_, e)| e.id == event.id)
+                    {
+                        parked.push((waiting_for.clone(), (*event).clone()));
+                    }
+                }
+                Ok($crate::store::Applied::share(outcomes, parked))
             }
         }
 
@@ -436,7 +448,8 @@ macro_rules! shared_store {
                     return Ok(());
                 }
                 let held = std::mem::take(&mut self.held);
-                SqlStore::<$engine>::write_held(&mut self.tx, held).await
+                SqlStore::<$engine>::write_held(&mut self.tx, held, std::collections::BTreeMap::new(), &[]).await?;
+                Ok(())
             }
         }
 
@@ -1274,7 +1287,7 @@ macro_rules! shared_store {
                     gift.campaign()
                 );
                 Self::audit_in(&mut tx.tx, actor, "gift.add", &detail, now).await?;
-                Self::commit_ledger(tx).await?;
+                Self::commit_ledger(tx, &[]).await?;
                 Ok(RecordedGift { reference: reference.to_owned(), new: true, campaign: gift.campaign().to_owned(), amount: entry.amount })
             }
 
@@ -1380,12 +1393,12 @@ macro_rules! shared_store {
                 meaning: &PaymentEvent,
                 retry: bool,
                 now: DateTime<Utc>,
-            ) -> Result<EventOutcome, StoreError> {
+            ) -> Result<$crate::store::Applied, StoreError> {
                 let mut attempt = 1;
                 loop {
                     match self.apply_in_one(&[(event, meaning)], None, retry, now).await {
                         Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => attempt += 1,
-                        done => return done.map(|mut outcomes| outcomes.remove(0)),
+                        done => return done.map(|mut applied| applied.remove(0)),
                     }
                 }
             }
@@ -1395,19 +1408,19 @@ macro_rules! shared_store {
                 events: &[(ReceivedEvent, PaymentEvent)],
                 stripe: i64,
                 now: DateTime<Utc>,
-            ) -> Vec<Result<EventOutcome, StoreError>> {
+            ) -> Vec<Result<$crate::store::Applied, StoreError>> {
                 if events.len() > 1 {
                     let together: Vec<_> = events.iter().map(|(event, meaning)| (event, meaning)).collect();
                     match self.apply_in_one(&together, Some(stripe), false, now).await {
-                        Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+                        Ok(applied) => return applied.into_iter().map(Ok).collect(),
                         Err(e) => tracing::info!(error = %e, events = events.len(), "a batch of webhook events failed; applying each alone"),
                     }
                 }
-                let mut outcomes = Vec::with_capacity(events.len());
+                let mut applied = Vec::with_capacity(events.len());
                 for (event, meaning) in events {
-                    outcomes.push(self.apply_payment_event(event, meaning, false, now).await);
+                    applied.push(self.apply_payment_event(event, meaning, false, now).await);
                 }
-                outcomes
+                applied
             }
 
             async fn record_unparsed_event(&self, event: &ReceivedEvent, note: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -1424,22 +1437,6 @@ macro_rules! shared_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
-            }
-
-            async fn events_waiting_for(&self, references: &[&str]) -> Result<Vec<(String, ReceivedEvent)>, StoreError> {
-                let rows: Vec<(String, String, String, DateTime<Utc>, String)> = sqlx::query_as(concat!(
-                    "SELECT waiting_for, id, type, created, payload FROM stripe_events
-                     WHERE status = 'parked' AND waiting_for",
-                    $in_texts!("$1"),
-                    " ORDER BY created, id"
-                ))
-                .bind(texts(references))
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(waiting_for, id, kind, created, payload)| (waiting_for, ReceivedEvent { id, kind, created, payload }))
-                    .collect())
             }
 
             async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError> {

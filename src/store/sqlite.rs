@@ -1,6 +1,6 @@
 //! The embedded engine: one SQLite file, WAL mode, write transactions that queue for the lock.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use sqlx::{ConnectOptions, Connection, Sqlite};
 
 use crate::domain::account::pseudonym;
 
-use super::sql::{Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
+use super::sql::{Added, Begun, Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
 
@@ -35,9 +35,9 @@ shared_store!(
     for_update: "",
     key_share: "",
     in_texts: in_texts,
-    skip_locked: "",
-    // One writer at a time: one row of totals per campaign is enough.
-    total_stripe: "0"
+    // Every statement is planned as it is prepared, for its keys' tables as they are.
+    plan_reset: "",
+    skip_locked: ""
 );
 staff_area!(Sqlite);
 
@@ -85,16 +85,17 @@ impl SqlStore<Sqlite> {
 
     /// Stores the deliveries `arriving` as processed, one statement each; the ids that were
     /// not stored before (`LedgerWrite::stored`). Nothing to lock: a write transaction here
-    /// has the whole database to itself.
+    /// has the whole database to itself. Receipt numbers are taken when the first is needed.
     async fn lock_deliveries(
         tx: &mut sqlx::Transaction<'_, Sqlite>,
         _keys: &[&str],
         _stripe: Option<i64>,
-        arriving: &[&ReceivedEvent],
+        arriving: &[(&ReceivedEvent, bool)],
+        _named: &crate::ledger::Named<'_>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut stored = HashSet::new();
-        for event in arriving {
+    ) -> Result<Begun, StoreError> {
+        let mut begun = Begun::default();
+        for (event, _) in arriving {
             let fresh: Option<String> = sqlx::query_scalar(
                 "INSERT INTO stripe_events (id, type, created, payload, status, received_at, processed_at)
                  VALUES ($1, $2, $3, $4, 'processed', $5, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -106,9 +107,9 @@ impl SqlStore<Sqlite> {
             .bind(now)
             .fetch_optional(&mut **tx)
             .await?;
-            stored.extend(fresh);
+            begun.stored.extend(fresh);
         }
-        Ok(stored)
+        Ok(begun)
     }
 
     /// `count` numbers of the receipt counter (at least one): the counter moves on by `count`
@@ -130,8 +131,16 @@ impl SqlStore<Sqlite> {
 
     /// A ledger transaction's held writes (`LedgerWrite`), a statement per row (one writer at a
     /// time: nothing waits on them): new payments and their ledger rows (plain inserts, as on
-    /// PostgreSQL), events' statuses, payments' references, then the emails in the order queued.
-    async fn write_held(tx: &mut sqlx::Transaction<'_, Sqlite>, held: Held) -> Result<(), StoreError> {
+    /// PostgreSQL), events' statuses, payments' references, the emails in the order queued,
+    /// then what it adds to the campaigns' totals, a row per campaign (one writer: one row of
+    /// totals each is enough); and the events parked waiting for the references in `known`, each
+    /// with the one it waits for, oldest first.
+    async fn write_held(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        held: Held,
+        totals: BTreeMap<i64, Added>,
+        known: &[&str],
+    ) -> Result<Vec<(String, ReceivedEvent)>, StoreError> {
         for p in held.payments {
             sqlx::query(
                 "INSERT INTO payments (payment, kind, campaign_id, amount_pence, refunded_pence, donation_id, application_id,
@@ -199,7 +208,38 @@ impl SqlStore<Sqlite> {
             .execute(&mut **tx)
             .await?;
         }
-        Ok(())
+        for (campaign_id, added) in totals {
+            sqlx::query(
+                "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at) VALUES ($1, 0, $2, $3, $4)
+                 ON CONFLICT (campaign_id, shard) DO UPDATE SET
+                   raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
+                   gifts = campaign_totals.gifts + excluded.gifts,
+                   updated_at = excluded.updated_at",
+            )
+            .bind(campaign_id)
+            .bind(added.pence)
+            .bind(added.gifts)
+            .bind(added.at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if known.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(concat!(
+            "SELECT waiting_for, id, type, created, payload FROM stripe_events WHERE status = 'parked' AND waiting_for",
+            in_texts!("$1"),
+            " ORDER BY created, id"
+        ))
+        .bind(texts(known))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(waiting_for, id, kind, created, payload)| {
+                (waiting_for, ReceivedEvent { id, kind, created, payload })
+            })
+            .collect())
     }
 
     /// A chunk of attempts in one transaction: one commit, however many emails.

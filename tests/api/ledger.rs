@@ -20,6 +20,7 @@ on_both_engines!(
     enormous_payments_leave_the_figures_readable,
     a_nul_in_a_signed_event_is_kept_as_unreadable,
     parked_events_wait_for_their_own_reference_and_expire_after_a_week,
+    a_refund_parked_by_the_batch_that_brings_its_payment_is_woken_by_it,
     reconcile_matches_share_purchases_and_supporters_payments,
     a_partial_refund_of_shares_never_leaves_more_shares_than_are_paid_for,
     a_share_purchase_never_rewrites_a_members_name_or_address,
@@ -263,20 +264,8 @@ async fn parked_events_wait_for_their_own_reference_and_expire_after_a_week(engi
     assert_eq!(app.deliver(&never.refunded(1000, 1)).await, 200);
     assert_eq!(app.deliver(&CardGift::new("other", 700).paid(None)).await, 200);
     let store = &app.running.state.store;
-    let waiting = |references: &'static [&'static str]| async move {
-        let parked = store.events_waiting_for(references).await.expect("read");
-        parked.into_iter().map(|(reference, e)| format!("{reference} {}", e.id)).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        waiting(&["pi_early"]).await,
-        ["pi_early evt_early_refund_1"],
-        "a gift for another payment wakes nothing"
-    );
-    assert_eq!(
-        waiting(&["pi_other", "pi_never", "pi_early"]).await,
-        ["pi_early evt_early_refund_1", "pi_never evt_never_refund_1"],
-        "one look for a batch's references, each event with the one it waits for"
-    );
+    assert_eq!(event_status(&app, "evt_early_refund_1").await, "parked", "a gift for another payment wakes nothing");
+    assert_eq!(event_status(&app, "evt_never_refund_1").await, "parked");
     assert_eq!(app.deliver(&early.paid(None)).await, 200);
     assert_eq!(app.raised().await, 700 + 2000);
     assert_eq!(event_status(&app, "evt_early_refund_1").await, "processed");
@@ -290,6 +279,38 @@ async fn parked_events_wait_for_their_own_reference_and_expire_after_a_week(engi
         1
     );
     assert_eq!(event_status(&app, "evt_never_refund_1").await, "unmatched", "kept for staff");
+    app.running.stop().await;
+}
+
+/// A batch is applied in the order of its events' ids, so a refund can be parked by the very
+/// transaction that then brings its payment. The one look for parked events, made as that
+/// transaction commits, does not see what it writes itself: the refund must still be handed to
+/// the gift that made its payment known, and to no other delivery of the batch.
+async fn a_refund_parked_by_the_batch_that_brings_its_payment_is_woken_by_it(engine: Engine) {
+    let (app, _stripe) = app(engine).await;
+    let gift = CardGift::new("together", 2500);
+    let mut refund = gift.refunded(1000, 1);
+    refund["id"] = json!("evt_0_refund_before_its_gift");
+    let other = CardGift::new("alongside", 700).paid(None);
+    let state = &app.running.state;
+    let batch: Vec<_> = [&other, &gift.paid(None), &refund]
+        .into_iter()
+        .map(|value| {
+            let payload = value.to_string();
+            let event: stripe_webhook::Event = serde_json::from_str(&payload).expect("an event");
+            let meaning = coopfund::payments::events::interpret(&event, state.config.fund_timezone);
+            (coopfund::payments::events::received(&event, &payload), meaning)
+        })
+        .collect();
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().expect("instant");
+    let applied: Vec<_> =
+        state.store.apply_payment_events(&batch, 0, now).await.into_iter().map(|a| a.expect("applied")).collect();
+    assert_eq!(applied[2].outcome, coopfund::domain::EventOutcome::Parked { waiting_for: "pi_together".into() });
+    let woken: Vec<&str> = applied[1].parked.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(woken, ["evt_0_refund_before_its_gift"], "handed to the gift that brought its payment");
+    assert!(applied[0].parked.is_empty() && applied[2].parked.is_empty());
+    coopfund::payments::ingest::money_has_moved(state);
+    assert_eq!(app.raised().await, 2500 + 700, "the refund waits to be applied again");
     app.running.stop().await;
 }
 
