@@ -244,14 +244,17 @@ pub struct AllotmentLine {
 }
 
 /// What a transaction's events will read by key: the payments they may count (each under its
-/// key, as `count_payment` and `share_payment` insert it), and the donations and email addresses
-/// they name. A store may lock and read these ahead, in one statement for a whole batch, and
-/// answer the rules' reads of them from what it read (`store::sql::Preloaded`).
+/// key, as `count_payment` and `share_payment` insert it), the donations and email addresses
+/// they name, and the first London day their payments count on (`LedgerTx::campaign_for_day`:
+/// a batch's payments mostly count on one). A store may lock and read these ahead, in one
+/// statement for a whole batch, and answer the rules' reads of them from what it read
+/// (`store::sql::Preloaded`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Named<'a> {
     pub payments: Vec<&'a str>,
     pub donations: Vec<&'a str>,
     pub emails: Vec<&'a str>,
+    pub first_day: Option<NaiveDate>,
 }
 
 impl<'a> Named<'a> {
@@ -260,14 +263,16 @@ impl<'a> Named<'a> {
         let mut named = Named::default();
         for meaning in meanings {
             match meaning {
-                PaymentEvent::GiftPaid { payment, donation, email, .. } => {
+                PaymentEvent::GiftPaid { payment, donation, email, counts_on, .. } => {
                     named.payments.push(payment);
                     named.donations.extend(donation.as_deref());
                     named.emails.extend(email.as_deref());
+                    named.first_day = Some(named.first_day.map_or(*counts_on, |day| day.min(*counts_on)));
                 }
-                PaymentEvent::SupporterPaid { invoice, email, .. } => {
+                PaymentEvent::SupporterPaid { invoice, email, counts_on, .. } => {
                     named.payments.push(invoice);
                     named.emails.extend(email.as_deref());
+                    named.first_day = Some(named.first_day.map_or(*counts_on, |day| day.min(*counts_on)));
                 }
                 PaymentEvent::SharesPaid { payment, .. } => named.payments.push(payment),
                 PaymentEvent::GiftPending { donation, .. }

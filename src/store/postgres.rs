@@ -72,7 +72,10 @@ impl SqlStore<Postgres> {
     /// In the same statement:
     /// - stores the deliveries `arriving` as processed, in the order of their ids;
     /// - takes a receipt number for each stored new that may need one
-    ///   (`ledger::may_take_receipt_number`, flagged in `arriving`).
+    ///   (`ledger::may_take_receipt_number`, flagged in `arriving`);
+    /// - reads the campaign of the first day the events' payments count on
+    ///   (`campaign_for_day_order`). One day, not a list: a list's unknown length made
+    ///   PostgreSQL plan the statement afresh each time, which cost more than the round trip.
     ///
     /// When the events name rows to read ahead, it also has the transaction's next statement,
     /// `preload`, planned for the keys it is given (`plan_cache_mode`, which `preload` sets
@@ -95,7 +98,7 @@ impl SqlStore<Postgres> {
         // `locked` is one row, made once every lock is held (an aggregate of a volatile
         // function: never inlined, never run twice), and the condition on it is a one-time
         // filter, run before any event is stored and even when none is (a retry).
-        let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(concat!(
             "WITH saved AS (SELECT set_config('coopfund.plan_cache_mode', current_setting('plan_cache_mode'), true) AS mode),
                   settings AS (SELECT set_config('coopfund.stripe', COALESCE($2, ''), true),
                                       set_config('plan_cache_mode', CASE WHEN $9 THEN 'force_custom_plan' ELSE mode END, true)
@@ -109,11 +112,15 @@ impl SqlStore<Postgres> {
                     WHERE (SELECT n FROM locked) IS NOT NULL
                     ORDER BY id
                     ON CONFLICT (id) DO NOTHING RETURNING id)
-             SELECT id, CAST(NULL AS BIGINT) FROM stored
+             SELECT 'stored', id, CAST(NULL AS BIGINT) FROM stored
              UNION ALL
-             SELECT NULL, nextval('receipt_numbers')
-             FROM stored JOIN unnest($3::text[], $8::boolean[]) AS r(id, receipted) USING (id) WHERE r.receipted",
-        )
+             SELECT 'receipt number', NULL, nextval('receipt_numbers')
+             FROM stored JOIN unnest($3::text[], $8::boolean[]) AS r(id, receipted) USING (id) WHERE r.receipted
+             UNION ALL
+             (SELECT 'campaign', title, id FROM campaigns WHERE kind = 'donations' AND CAST($10 AS DATE) IS NOT NULL",
+            campaign_for_day_order!("$10"),
+            ")"
+        ))
         .bind(keys)
         .bind(stripe.map(|s| s.rem_euclid(super::sql::TOTAL_SHARDS).to_string()))
         .bind(ids)
@@ -123,16 +130,23 @@ impl SqlStore<Postgres> {
         .bind(now)
         .bind(receipted)
         .bind(!named.is_empty())
+        .bind(named.first_day)
         .fetch_all(&mut **tx)
         .await?;
         let mut begun = Begun::default();
-        for row in rows {
-            match row {
-                (Some(id), _) => {
+        if let Some(day) = named.first_day {
+            begun.days.insert(day, None);
+        }
+        for (row, text, number) in rows {
+            match (row.as_str(), text, number, named.first_day) {
+                ("stored", Some(id), _, _) => {
                     begun.stored.insert(id);
                 }
-                (None, Some(number)) => begun.receipt_numbers.push(number),
-                (None, None) => {}
+                ("receipt number", _, Some(number), _) => begun.receipt_numbers.push(number),
+                ("campaign", Some(title), Some(id), Some(day)) => {
+                    begun.days.insert(day, Some(CampaignRef { id, title }));
+                }
+                _ => {}
             }
         }
         Ok(begun)

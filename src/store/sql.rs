@@ -71,8 +71,10 @@ pub(super) struct Preloaded {
 pub(super) struct Begun {
     /// The ids of the deliveries stored new ([`LedgerWrite::stored`]).
     pub(super) stored: HashSet<String>,
-    /// Receipt numbers taken ahead for them, if the engine takes any ahead.
+    /// Receipt numbers taken ahead for them, and the campaign of the first London day the
+    /// events' payments count on ([`LedgerWrite::days`]), if the engine reads these ahead.
     pub(super) receipt_numbers: Vec<i64>,
+    pub(super) days: HashMap<NaiveDate, Option<CampaignRef>>,
 }
 
 /// What one transaction adds to one campaign's totals.
@@ -419,6 +421,7 @@ macro_rules! shared_store {
                 write.stored = begun.stored;
                 write.receipt_numbers = begun.receipt_numbers;
                 write.receipt_numbers.sort_unstable_by(|a, b| b.cmp(a));
+                write.days = begun.days;
                 write.preloaded = Self::preload(&mut write.tx, &named).await?;
                 for (k, i) in order.into_iter().enumerate() {
                     write.events_after = events.len() - 1 - k;
