@@ -249,12 +249,18 @@ pub struct AllotmentLine {
 /// a batch's payments mostly count on one). A store may lock and read these ahead, in one
 /// statement for a whole batch, and answer the rules' reads of them from what it read
 /// (`store::sql::Preloaded`).
+///
+/// `awaited` are the references that refunds, disputes and invoice payments look a payment up
+/// by, or make known: a store that locks a batch's payment keys locks these too, so that an
+/// event parked for a reference and the event that brings it are applied one after the other
+/// and the second always sees the first.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Named<'a> {
     pub payments: Vec<&'a str>,
     pub donations: Vec<&'a str>,
     pub emails: Vec<&'a str>,
     pub first_day: Option<NaiveDate>,
+    pub awaited: Vec<&'a str>,
 }
 
 impl<'a> Named<'a> {
@@ -275,21 +281,27 @@ impl<'a> Named<'a> {
                     named.first_day = Some(named.first_day.map_or(*counts_on, |day| day.min(*counts_on)));
                 }
                 PaymentEvent::SharesPaid { payment, .. } => named.payments.push(payment),
+                PaymentEvent::InvoicePaid { invoice, payment_intent, .. } => {
+                    named.awaited.extend([invoice.as_str(), payment_intent.as_str()]);
+                }
+                PaymentEvent::Refunded { payment, .. } | PaymentEvent::Disputed { payment, .. } => {
+                    named.awaited.push(payment);
+                }
                 PaymentEvent::GiftPending { donation, .. }
                 | PaymentEvent::GiftFailed { donation, .. }
                 | PaymentEvent::SupporterStarted { donation, .. } => named.donations.extend(donation.as_deref()),
                 _ => {}
             }
         }
-        for keys in [&mut named.payments, &mut named.donations, &mut named.emails] {
+        for keys in [&mut named.payments, &mut named.donations, &mut named.emails, &mut named.awaited] {
             keys.sort_unstable();
             keys.dedup();
         }
         named
     }
 
-    /// Whether they name nothing at all.
-    pub fn is_empty(&self) -> bool {
+    /// Whether they name no row to read ahead (`awaited` references are only locked).
+    pub fn nothing_to_read(&self) -> bool {
         self.payments.is_empty() && self.donations.is_empty() && self.emails.is_empty()
     }
 }
@@ -297,7 +309,7 @@ impl<'a> Named<'a> {
 /// Whether applying `meaning` may take a receipt number (`LedgerTx::next_receipt_number`): a
 /// payment counted with an address to send its receipt to. A store may take numbers ahead for
 /// the new deliveries that may (one statement for a batch); a number taken and not given is
-/// never given.
+/// never given. A share allotment, rare, takes its number when it needs it.
 pub fn may_take_receipt_number(meaning: &PaymentEvent) -> bool {
     matches!(
         meaning,

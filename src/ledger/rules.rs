@@ -664,6 +664,44 @@ mod tests {
         assert_eq!(refunds, 1);
     }
 
+    /// A store takes receipt numbers ahead for the deliveries `may_take_receipt_number` names
+    /// (`store/postgres.rs`, `lock_deliveries`): no gift, supporter's payment, refund or
+    /// invoice payment it does not name takes one (a share allotment takes its own).
+    #[tokio::test]
+    async fn only_events_that_may_take_a_receipt_number_take_one() {
+        let mut tx = ledger();
+        let supporter = |email: Option<&str>| PaymentEvent::SupporterPaid {
+            invoice: format!("in_{}", email.is_some()),
+            subscription: "sub_1".into(),
+            amount: Pence(1000),
+            counts_on: day(),
+            email: email.map(str::to_owned),
+            customer: None,
+        };
+        let mut without_email = gift("pi_2", 700);
+        if let PaymentEvent::GiftPaid { email, .. } = &mut without_email {
+            *email = None;
+        }
+        let stream = [
+            gift("pi_1", 2500),
+            gift("pi_1", 2500),
+            without_email,
+            refund("pi_1", 500),
+            supporter(Some("sam@example.org")),
+            supporter(None),
+            PaymentEvent::InvoicePaid { invoice: "in_true".into(), payment_intent: "pi_s".into(), amount: Pence(1000) },
+            PaymentEvent::Ignored,
+        ];
+        for (n, meaning) in stream.into_iter().enumerate() {
+            let before = tx.receipts;
+            deliver(&mut tx, &format!("evt_{n}"), meaning.clone()).await;
+            if tx.receipts > before {
+                assert!(crate::ledger::may_take_receipt_number(&meaning), "{meaning:?} took a receipt number");
+            }
+        }
+        assert_eq!(tx.receipts, 2, "the first gift and the supporter's payment with an address");
+    }
+
     #[tokio::test]
     async fn a_supporters_refund_waits_for_the_invoice_payment_that_names_its_payment_intent() {
         let mut tx = ledger();

@@ -225,13 +225,19 @@ async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Vec<Rec
     Ok(applied.parked)
 }
 
-/// Applies the parked events whose reference is known by now (one that was parked in the very
-/// moment its reference arrived, or whose wake-up a crash cut short), and keeps for staff as
+/// Applies the parked events whose reference is known by now (those whose wake-up a crash or
+/// an error cut short), and keeps for staff as
 /// unmatched those parked since before `stale_before`. Run now and then by `jobs::parked`.
 pub async fn tidy_parked(state: &AppState, stale_before: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+    // One event that fails to apply holds back neither the others nor the week's expiry.
     for parked in state.store.wakeable_parked_events().await? {
-        let waiting = apply_again(state, &parked).await?;
-        wake(state, waiting).await?;
+        let woken = match apply_again(state, &parked).await {
+            Ok(waiting) => wake(state, waiting).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = woken {
+            tracing::warn!(event = %parked.id, error = %e, "a parked webhook event could not be applied again");
+        }
     }
     let expired = state.store.expire_parked_events(stale_before, state.clock.now()).await?;
     if expired > 0 {

@@ -155,7 +155,6 @@ pub trait Gifts: Send + Sync {
     async fn supporter(&self, subscription: &str) -> Result<Option<Supporter>, StoreError>;
 }
 
-/// Stripe's events and what they do to the ledger (SPEC §5), and what reconcile compares.
 /// An event stored and applied (`PaymentEvents`): how it ended, and the events that were
 /// parked waiting for the reference it made known, oldest first, for the caller to apply again
 /// once it is committed. One look, in the same transaction, finds those of a whole batch.
@@ -187,6 +186,7 @@ impl Applied {
     }
 }
 
+/// Stripe's events and what they do to the ledger (SPEC §5), and what reconcile compares.
 #[async_trait]
 pub trait PaymentEvents: Send + Sync {
     /// Stores a verified event by its id and applies what it means, in one transaction.

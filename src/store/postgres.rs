@@ -10,7 +10,10 @@ use sqlx::{ConnectOptions, Postgres};
 
 use crate::domain::account::pseudonym;
 
-use super::sql::{Added, Begun, Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
+use super::sql::{
+    Added, Begun, Held, add_to_totals, campaign_columns, campaign_for_day_order, donation_select, parked_waiting_for,
+    shared_store,
+};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
 
@@ -42,7 +45,9 @@ shared_store!(
     in_texts: in_texts,
     // Sets back what `lock_deliveries` set for `preload`, as `preload` runs: the statements after
     // it keep their plans.
-    plan_reset: " UNION ALL SELECT 'planned', set_config('plan_cache_mode', current_setting('coopfund.plan_cache_mode'), true),
+    plan_reset: " UNION ALL SELECT 'planned',
+                    set_config('plan_cache_mode', COALESCE(NULLIF(current_setting('coopfund.plan_cache_mode', true), ''),
+                                                           current_setting('plan_cache_mode')), true),
                     NULL, NULL, NULL, NULL, NULL",
     skip_locked: " FOR UPDATE SKIP LOCKED"
 );
@@ -129,7 +134,7 @@ impl SqlStore<Postgres> {
         .bind(payloads)
         .bind(now)
         .bind(receipted)
-        .bind(!named.is_empty())
+        .bind(!named.nothing_to_read())
         .bind(named.first_day)
         .fetch_all(&mut **tx)
         .await?;
@@ -241,7 +246,7 @@ impl SqlStore<Postgres> {
         // `written` is one row, made once every insert above has run to its end (an aggregate
         // over all their rows), and the totals' condition on it is a one-time filter: so the
         // totals are taken last, as on SQLite.
-        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(concat!(
             "WITH statuses AS (
                UPDATE stripe_events SET status = t.status, waiting_for = t.waiting_for, note = t.note, processed_at = t.at
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
@@ -282,14 +287,12 @@ impl SqlStore<Postgres> {
                FROM unnest($31::bigint[], $32::bigint[], $33::bigint[], $34::timestamptz[]) WITH ORDINALITY
                  AS t(campaign_id, pence, gifts, at, n)
                WHERE (SELECT n FROM written) IS NOT NULL
-               ORDER BY n
-               ON CONFLICT (campaign_id, shard) DO UPDATE SET
-                 raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
-                 gifts = campaign_totals.gifts + excluded.gifts,
-                 updated_at = excluded.updated_at)
-             SELECT waiting_for, id, type, created, payload FROM stripe_events
-             WHERE status = 'parked' AND waiting_for = ANY($35) ORDER BY created, id",
-        )
+               ORDER BY n",
+            add_to_totals!(),
+            ")
+             ",
+            parked_waiting_for!(in_texts!("$35"))
+        ))
         .bind(s_id)
         .bind(s_status)
         .bind(s_waiting)

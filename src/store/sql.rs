@@ -206,6 +206,28 @@ macro_rules! campaign_for_day_order {
     };
 }
 
+/// How a transaction's addition to a campaign's totals meets the row of its stripe: added to it.
+macro_rules! add_to_totals {
+    () => {
+        " ON CONFLICT (campaign_id, shard) DO UPDATE SET
+            raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
+            gifts = campaign_totals.gifts + excluded.gifts,
+            updated_at = excluded.updated_at"
+    };
+}
+
+/// The events parked waiting for any of the references that `$waiting_for_in` (each engine's
+/// `in_texts!`) names, each with the one it waits for, oldest first.
+macro_rules! parked_waiting_for {
+    ($waiting_for_in:expr) => {
+        concat!(
+            "SELECT waiting_for, id, type, created, payload FROM stripe_events WHERE status = 'parked' AND waiting_for",
+            $waiting_for_in,
+            " ORDER BY created, id"
+        )
+    };
+}
+
 /// A donation as the checkout pages and the thanks page read it; the caller adds its `WHERE`.
 macro_rules! donation_select {
     () => {
@@ -319,12 +341,13 @@ macro_rules! shared_store {
             /// payments among them: the payments and their ledger rows, the donations (locked),
             /// the people with the addresses the events give (under the lock `make_person`
             /// takes; the person of a donation's own address is looked for when it is needed).
-            /// Nothing when they name nothing; `lock_deliveries` is told (`preloading`).
+            /// Nothing when they name nothing (`Named::is_empty`, by which `lock_deliveries` also
+            /// decides whether to set `plan_cache_mode` for this statement).
             async fn preload(
                 tx: &mut Transaction<'_, $engine>,
                 named: &$crate::ledger::Named<'_>,
             ) -> Result<Preloaded, StoreError> {
-                if named.is_empty() {
+                if named.nothing_to_read() {
                     return Ok(Preloaded::default());
                 }
                 let keys: std::collections::BTreeSet<String> = named
@@ -395,7 +418,9 @@ macro_rules! shared_store {
             /// Events in one transaction, in the order of their ids, once no other transaction
             /// holds any of them (`lock_deliveries`); each outcome in the order given, with the
             /// events that were parked waiting for the reference it made known (one look for the
-            /// transaction, as it commits). A batch adds to its worker's `stripe` of the totals,
+            /// transaction, in its last statement: the references it may make known are locked
+            /// with its events, so an event parked for one by another transaction has committed
+            /// before, or looks after this one commits). A batch adds to its worker's `stripe` of the totals,
             /// a lone event to its connection's.
             async fn apply_in_one(
                 &self,
@@ -411,6 +436,7 @@ macro_rules! shared_store {
                 let named = $crate::ledger::Named::by(events.iter().map(|(_, meaning)| *meaning));
                 let mut keys: Vec<&str> = events.iter().map(|(event, _)| event.id.as_str()).collect();
                 keys.extend(&named.payments);
+                keys.extend(&named.awaited);
                 let arriving: Vec<(&ReceivedEvent, bool)> = if retry {
                     Vec::new()
                 } else {
@@ -440,6 +466,8 @@ macro_rules! shared_store {
                         parked.push((waiting_for.clone(), (*event).clone()));
                     }
                 }
+                // Oldest first, as the look found the others.
+                parked.sort_by(|(_, a), (_, b)| (a.created, &a.id).cmp(&(b.created, &b.id)));
                 Ok($crate::store::Applied::share(outcomes, parked))
             }
         }
@@ -1729,7 +1757,9 @@ macro_rules! shared_store {
     };
 }
 
+pub(crate) use add_to_totals;
 pub(crate) use campaign_columns;
 pub(crate) use campaign_for_day_order;
 pub(crate) use donation_select;
+pub(crate) use parked_waiting_for;
 pub(crate) use shared_store;

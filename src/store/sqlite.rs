@@ -10,7 +10,10 @@ use sqlx::{ConnectOptions, Connection, Sqlite};
 
 use crate::domain::account::pseudonym;
 
-use super::sql::{Added, Begun, Held, campaign_columns, campaign_for_day_order, donation_select, shared_store};
+use super::sql::{
+    Added, Begun, Held, add_to_totals, campaign_columns, campaign_for_day_order, donation_select, parked_waiting_for,
+    shared_store,
+};
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
 
@@ -209,13 +212,10 @@ impl SqlStore<Sqlite> {
             .await?;
         }
         for (campaign_id, added) in totals {
-            sqlx::query(
-                "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at) VALUES ($1, 0, $2, $3, $4)
-                 ON CONFLICT (campaign_id, shard) DO UPDATE SET
-                   raised_pence = campaign_totals.raised_pence + excluded.raised_pence,
-                   gifts = campaign_totals.gifts + excluded.gifts,
-                   updated_at = excluded.updated_at",
-            )
+            sqlx::query(concat!(
+                "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at) VALUES ($1, 0, $2, $3, $4)",
+                add_to_totals!()
+            ))
             .bind(campaign_id)
             .bind(added.pence)
             .bind(added.gifts)
@@ -226,14 +226,8 @@ impl SqlStore<Sqlite> {
         if known.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(concat!(
-            "SELECT waiting_for, id, type, created, payload FROM stripe_events WHERE status = 'parked' AND waiting_for",
-            in_texts!("$1"),
-            " ORDER BY created, id"
-        ))
-        .bind(texts(known))
-        .fetch_all(&mut **tx)
-        .await?;
+        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> =
+            sqlx::query_as(parked_waiting_for!(in_texts!("$1"))).bind(texts(known)).fetch_all(&mut **tx).await?;
         Ok(rows
             .into_iter()
             .map(|(waiting_for, id, kind, created, payload)| {

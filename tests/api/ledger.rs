@@ -283,8 +283,8 @@ async fn parked_events_wait_for_their_own_reference_and_expire_after_a_week(engi
 }
 
 /// A batch is applied in the order of its events' ids, so a refund can be parked by the very
-/// transaction that then brings its payment. The one look for parked events, made as that
-/// transaction commits, does not see what it writes itself: the refund must still be handed to
+/// transaction that then brings its payment. The one look for parked events, in that
+/// transaction's last statement, does not see what that statement writes: the refund must still be handed to
 /// the gift that made its payment known, and to no other delivery of the batch.
 async fn a_refund_parked_by_the_batch_that_brings_its_payment_is_woken_by_it(engine: Engine) {
     let (app, _stripe) = app(engine).await;

@@ -24,6 +24,7 @@ mod live;
 mod migrations;
 mod monthly;
 mod outbox_claims;
+mod parked_races;
 mod receipts;
 mod retention;
 mod shares;
