@@ -9,7 +9,7 @@ use coopfund::domain::account::Erasure;
 use sqlx::Connection;
 
 use crate::account::find_anywhere;
-use crate::helpers::{Engine, TestDb};
+use crate::helpers::{Engine, TestApp, TestDb};
 use crate::on_both_engines;
 use crate::outbox_claims::scalar;
 use crate::smtp::SmtpSink;
@@ -32,40 +32,10 @@ async fn an_erasure_while_their_gift_is_applied_leaves_nothing_of_theirs(engine:
     assert_eq!(app.deliver(&CardGift::new("first", 2_500).paid(None)).await, 200);
     assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM people").await, 1, "the first gift made Jo");
 
-    // The second gift's transaction is held at its last write (the totals) by a lock taken
-    // here, so that the erasure starts while it is open.
-    let mut blocker = sqlx::PgConnection::connect(&app.db.url).await.expect("connect");
-    sqlx::query(
-        "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-         SELECT id, s, 0, 0, now() FROM campaigns, generate_series(0, 15) AS s ON CONFLICT DO NOTHING",
-    )
-    .execute(&mut blocker)
-    .await
-    .expect("every stripe of the totals");
-    sqlx::query("BEGIN").execute(&mut blocker).await.expect("begin");
-    sqlx::query("SELECT 1 FROM campaign_totals FOR UPDATE").execute(&mut blocker).await.expect("lock");
+    // The second gift's transaction is held at its last write (the totals), so that the
+    // erasure starts while it is open.
     let payload = CardGift::new("second", 1_000).paid(None).to_string();
-    let webhook = app
-        .http
-        .post(app.url("/webhooks/stripe"))
-        .header("Content-Type", "application/json")
-        .header("Stripe-Signature", sign(&payload))
-        .body(payload)
-        .send();
-    let delivered = tokio::spawn(webhook);
-    // The only lock taken here is on the totals, so whatever waits for a lock waits for them
-    // (the statement that writes them is longer than pg_stat_activity shows).
-    let waiting = "SELECT COUNT(*) FROM pg_stat_activity
-                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    let mut held = false;
-    for _ in 0..200 {
-        if scalar(&app.db, waiting).await > 0 {
-            held = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(held, "the second gift's transaction waits at its totals");
+    let (mut blocker, delivered) = deliver_while_the_totals_are_held(&app, payload).await;
 
     let store = app.running.state.store.clone();
     let erasure = tokio::spawn(async move {
@@ -79,4 +49,43 @@ async fn an_erasure_while_their_gift_is_applied_leaves_nothing_of_theirs(engine:
     assert_eq!(scalar(&app.db, "SELECT COUNT(*) FROM payments").await, 2, "the second gift counts");
     let found = find_anywhere(&app.db.url, &[JO]).await;
     assert!(found.is_empty(), "Jo's address outlives their erasure in: {found:?}");
+}
+
+/// Posts the signed webhook `payload` while a lock taken here holds every stripe of the
+/// campaign totals, and returns once the delivery's transaction waits for them (in its last
+/// statement): the connection holding the lock (`ROLLBACK` on it lets the delivery finish),
+/// and the delivery.
+pub async fn deliver_while_the_totals_are_held(
+    app: &TestApp,
+    payload: String,
+) -> (sqlx::PgConnection, tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>) {
+    let mut blocker = sqlx::PgConnection::connect(&app.db.url).await.expect("connect");
+    sqlx::query(
+        "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
+         SELECT id, s, 0, 0, now() FROM campaigns, generate_series(0, 15) AS s ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut blocker)
+    .await
+    .expect("every stripe of the totals");
+    sqlx::query("BEGIN").execute(&mut blocker).await.expect("begin");
+    sqlx::query("SELECT 1 FROM campaign_totals FOR UPDATE").execute(&mut blocker).await.expect("lock");
+    let webhook = app
+        .http
+        .post(app.url("/webhooks/stripe"))
+        .header("Content-Type", "application/json")
+        .header("Stripe-Signature", sign(&payload))
+        .body(payload)
+        .send();
+    let delivered = tokio::spawn(webhook);
+    // The only lock taken here is on the totals, so whatever waits for a lock waits for them
+    // (the statement that writes them is longer than pg_stat_activity shows).
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..200 {
+        if scalar(&app.db, waiting).await > 0 {
+            return (blocker, delivered);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the delivery's transaction never waited at the totals");
 }

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::Connection;
 
+use crate::erasure_races::deliver_while_the_totals_are_held;
 use crate::helpers::{Engine, NOW, TestApp};
 use crate::ledger::outbox_payloads;
 use crate::on_both_engines;
 use crate::outbox_claims::scalar;
-use crate::stripe::{CardGift, FakeStripe, sign};
+use crate::stripe::{CardGift, FakeStripe};
 
 on_both_engines!(
     a_refund_parked_while_its_payment_commits_is_woken_by_that_payment,
@@ -32,37 +32,7 @@ async fn a_refund_parked_while_its_payment_commits_is_woken_by_that_payment(engi
     let app = TestApp::spawn_with_stripe(engine, NOW, &stripe).await;
     let gift = CardGift::new("racing", 2_500);
 
-    let mut blocker = sqlx::PgConnection::connect(&app.db.url).await.expect("connect");
-    sqlx::query(
-        "INSERT INTO campaign_totals (campaign_id, shard, raised_pence, gifts, updated_at)
-         SELECT id, s, 0, 0, now() FROM campaigns, generate_series(0, 15) AS s ON CONFLICT DO NOTHING",
-    )
-    .execute(&mut blocker)
-    .await
-    .expect("every stripe of the totals");
-    sqlx::query("BEGIN").execute(&mut blocker).await.expect("begin");
-    sqlx::query("SELECT 1 FROM campaign_totals FOR UPDATE").execute(&mut blocker).await.expect("lock");
-
-    let payload = gift.paid(None).to_string();
-    let delivered = tokio::spawn(
-        app.http
-            .post(app.url("/webhooks/stripe"))
-            .header("Content-Type", "application/json")
-            .header("Stripe-Signature", sign(&payload))
-            .body(payload)
-            .send(),
-    );
-    let waiting =
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    let mut held = false;
-    for _ in 0..200 {
-        if scalar(&app.db, waiting).await > 0 {
-            held = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(held, "the gift's transaction waits at its totals");
+    let (mut blocker, delivered) = deliver_while_the_totals_are_held(&app, gift.paid(None).to_string()).await;
 
     // The refund, applied meanwhile by another transaction, as another worker would.
     let refund = gift.refunded(1_000, 1);
