@@ -226,8 +226,8 @@ async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Vec<Rec
 }
 
 /// Applies the parked events whose reference is known by now (those whose wake-up a crash or
-/// an error cut short), and keeps for staff as
-/// unmatched those parked since before `stale_before`. Run now and then by `jobs::parked`.
+/// an error cut short), and keeps for staff as unmatched those parked since before
+/// `stale_before`. Run now and then by `jobs::parked`.
 pub async fn tidy_parked(state: &AppState, stale_before: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
     // One event that fails to apply holds back neither the others nor the week's expiry.
     for parked in state.store.wakeable_parked_events().await? {

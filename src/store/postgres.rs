@@ -68,10 +68,11 @@ impl SqlStore<Postgres> {
         self.pool.begin_with(BEGIN_WRITE).await
     }
 
-    /// Locks the keys of a transaction's events and of the payments they may count
-    /// (`ledger::Named`) until it ends, all at once and in one order: another transaction
-    /// holding a delivery of one of them, or counting one of those payments, is waited for
-    /// before anything else is locked, so two never hold what the other waits for
+    /// Locks the keys of a transaction's events, of the payments they may count and of the
+    /// references they wait for or make known (`ledger::Named`) until it ends, all at once and
+    /// in one order: another transaction holding a delivery of one of them, or counting one of
+    /// those payments, or parking for one of those references, is waited for before anything
+    /// else is locked, so two never hold what the other waits for
     /// (`apply_in_one`), and what `preload` reads of those payments stays true. Sets the
     /// stripe of the totals a batch adds to, until it ends; without one, the connection's.
     /// In the same statement:

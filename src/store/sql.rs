@@ -341,8 +341,8 @@ macro_rules! shared_store {
             /// payments among them: the payments and their ledger rows, the donations (locked),
             /// the people with the addresses the events give (under the lock `make_person`
             /// takes; the person of a donation's own address is looked for when it is needed).
-            /// Nothing when they name nothing (`Named::is_empty`, by which `lock_deliveries` also
-            /// decides whether to set `plan_cache_mode` for this statement).
+            /// Nothing when they name nothing to read (`Named::nothing_to_read`, by which
+            /// `lock_deliveries` also decides whether to set `plan_cache_mode` for this statement).
             async fn preload(
                 tx: &mut Transaction<'_, $engine>,
                 named: &$crate::ledger::Named<'_>,
@@ -372,8 +372,7 @@ macro_rules! shared_store {
                      UNION ALL
                      SELECT 'people', email_key, id, NULL, NULL, NULL, named
                      FROM (SELECT email_key, id, name IS NOT NULL AS named FROM people
-                           WHERE email_key", $in_texts!("$3"), " ORDER BY email_key", $key_share, ") AS p
-",
+                           WHERE email_key", $in_texts!("$3"), " ORDER BY email_key", $key_share, ") AS p",
                      $plan_reset
                 ))
                 .bind(texts(&named.payments))
@@ -420,8 +419,8 @@ macro_rules! shared_store {
             /// events that were parked waiting for the reference it made known (one look for the
             /// transaction, in its last statement: the references it may make known are locked
             /// with its events, so an event parked for one by another transaction has committed
-            /// before, or looks after this one commits). A batch adds to its worker's `stripe` of the totals,
-            /// a lone event to its connection's.
+            /// before, or looks after this one commits). A batch adds to its worker's `stripe` of
+            /// the totals, a lone event to its connection's.
             async fn apply_in_one(
                 &self,
                 events: &[(&ReceivedEvent, &PaymentEvent)],
