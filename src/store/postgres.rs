@@ -30,6 +30,13 @@ macro_rules! in_texts {
     };
 }
 
+/// The keys bound as `$n` (see [`texts`]) as rows of one column, `key`.
+macro_rules! each_text {
+    ($n:literal) => {
+        concat!("(SELECT key FROM unnest(", $n, "::text[]) AS t(key))")
+    };
+}
+
 // A sequence hands out receipt numbers without a row lock held until commit: each receipt
 // takes its own (`next_receipt_number` in sql.rs), and a unique index refuses any repeat.
 // A transaction adds to one stripe of the totals: a batch of events its worker's
@@ -43,12 +50,16 @@ shared_store!(
     for_update: " FOR UPDATE",
     key_share: " FOR KEY SHARE",
     in_texts: in_texts,
+    each_text: each_text,
     // Sets back what `lock_deliveries` set for `preload`, as `preload` runs: the statements after
-    // it keep their plans.
+    // it are planned as ever.
     plan_reset: " UNION ALL SELECT 'planned',
                     set_config('plan_cache_mode', COALESCE(NULLIF(current_setting('coopfund.plan_cache_mode', true), ''),
                                                            current_setting('plan_cache_mode')), true),
-                    NULL, NULL, NULL, NULL, NULL",
+                    NULL, NULL, NULL,
+                    set_config('enable_seqscan', COALESCE(NULLIF(current_setting('coopfund.enable_seqscan', true), ''),
+                                                          current_setting('enable_seqscan')), true),
+                    NULL",
     skip_locked: " FOR UPDATE SKIP LOCKED"
 );
 staff_area!(Postgres);
@@ -84,10 +95,11 @@ impl SqlStore<Postgres> {
     ///   PostgreSQL plan the statement afresh each time, which cost more than the round trip.
     ///
     /// When the events name rows to read ahead, it also has the transaction's next statement,
-    /// `preload`, planned for the keys it is given (`plan_cache_mode`, which `preload` sets
-    /// back): a plan kept from when the tables were nearly empty read all of `payments` for a
-    /// batch of keys (issue 15: 4–5.6 ms a batch once it held 20,000), and a statement prepared
-    /// afresh each time costs a round trip more.
+    /// `preload`, planned once and kept, with no table read through (`plan_cache_mode` and
+    /// `enable_seqscan`, which `preload` sets back as it runs): it reads only by keys, each by
+    /// an index. A plan kept from when the tables were nearly empty read all of `payments` for
+    /// a batch of keys (issue 15: 4–5.6 ms a batch once it held 20,000); planning it for each
+    /// batch cost 0.2 ms, and preparing it afresh each time a round trip more.
     async fn lock_deliveries(
         tx: &mut sqlx::Transaction<'_, Postgres>,
         keys: &[&str],
@@ -105,9 +117,11 @@ impl SqlStore<Postgres> {
         // function: never inlined, never run twice), and the condition on it is a one-time
         // filter, run before any event is stored and even when none is (a retry).
         let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(concat!(
-            "WITH saved AS (SELECT set_config('coopfund.plan_cache_mode', current_setting('plan_cache_mode'), true) AS mode),
+            "WITH saved AS (SELECT set_config('coopfund.plan_cache_mode', current_setting('plan_cache_mode'), true) AS mode,
+                                   set_config('coopfund.enable_seqscan', current_setting('enable_seqscan'), true) AS seqscan),
                   settings AS (SELECT set_config('coopfund.stripe', COALESCE($2, ''), true),
-                                      set_config('plan_cache_mode', CASE WHEN $9 THEN 'force_custom_plan' ELSE mode END, true)
+                                      set_config('plan_cache_mode', CASE WHEN $9 THEN 'force_generic_plan' ELSE mode END, true),
+                                      set_config('enable_seqscan', CASE WHEN $9 THEN 'off' ELSE seqscan END, true)
                                FROM saved),
                   locked AS (SELECT count(pg_advisory_xact_lock(k)) AS n FROM settings,
                                (SELECT DISTINCT hashtext(key) AS k FROM unnest($1::text[]) AS key ORDER BY k) keys),

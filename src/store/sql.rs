@@ -244,6 +244,7 @@ macro_rules! shared_store {
         for_update: $for_update:literal,
         key_share: $key_share:literal,
         in_texts: $in_texts:ident,
+        each_text: $each_text:ident,
         plan_reset: $plan_reset:literal,
         skip_locked: $skip_locked:literal
     ) => {
@@ -342,7 +343,9 @@ macro_rules! shared_store {
             /// the people with the addresses the events give (under the lock `make_person`
             /// takes; the person of a donation's own address is looked for when it is needed).
             /// Nothing when they name nothing to read (`Named::nothing_to_read`, by which
-            /// `lock_deliveries` also decides whether to set `plan_cache_mode` for this statement).
+            /// `lock_deliveries` also decides whether to set how this statement is planned). The
+            /// ledger is asked key by key (a subquery per key): a plan made while it was nearly
+            /// empty otherwise read every `stripe` row by the index's first column.
             async fn preload(
                 tx: &mut Transaction<'_, $engine>,
                 named: &$crate::ledger::Named<'_>,
@@ -363,8 +366,8 @@ macro_rules! shared_store {
                             CAST(NULL AS TEXT), CAST(NULL AS BOOLEAN)
                      FROM payments WHERE payment", $in_texts!("$1"), "
                      UNION ALL
-                     SELECT 'ledger', source_id, NULL, NULL, NULL, NULL, NULL
-                     FROM ledger WHERE source = 'stripe' AND source_id", $in_texts!("$1"), "
+                     SELECT 'ledger', k.key, NULL, NULL, NULL, NULL, NULL FROM ", $each_text!("$1"), " AS k
+                     WHERE (SELECT source_id FROM ledger WHERE source = 'stripe' AND source_id = k.key LIMIT 1) IS NOT NULL
                      UNION ALL
                      SELECT 'donations', id, NULL, status, email, name, marketing_consent
                      FROM (SELECT id, status, email, name, marketing_consent FROM donations

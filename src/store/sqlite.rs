@@ -32,12 +32,20 @@ macro_rules! in_texts {
     };
 }
 
+/// The keys bound as `$n` (see [`texts`]) as rows of one column, `key`.
+macro_rules! each_text {
+    ($n:literal) => {
+        concat!("(SELECT value AS key FROM json_each(", $n, "))")
+    };
+}
+
 shared_store!(
     Sqlite,
     begin_write: "BEGIN IMMEDIATE",
     for_update: "",
     key_share: "",
     in_texts: in_texts,
+    each_text: each_text,
     // Every statement is planned as it is prepared, for its keys' tables as they are.
     plan_reset: "",
     skip_locked: ""
