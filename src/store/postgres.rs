@@ -95,9 +95,10 @@ impl SqlStore<Postgres> {
     ///   PostgreSQL plan the statement afresh each time, which cost more than the round trip.
     ///
     /// When the events name rows to read ahead, it also has the transaction's next statement,
-    /// `preload`, planned once and kept, with no table read through (`plan_cache_mode` and
-    /// `enable_seqscan`, which `preload` sets back as it runs): it reads only by keys, each by
-    /// an index. A plan kept from when the tables were nearly empty read all of `payments` for
+    /// `preload`, planned once per connection and kept (planned again when its tables'
+    /// statistics change), with table scans off (`plan_cache_mode` and `enable_seqscan`, which
+    /// `preload` sets back as it runs): it reads only by keys, each by an index on its key
+    /// column, which every branch added to it must have too. A plan kept from when the tables were nearly empty read all of `payments` for
     /// a batch of keys (issue 15: 4–5.6 ms a batch once it held 20,000); planning it for each
     /// batch cost 0.2 ms, and preparing it afresh each time a round trip more.
     async fn lock_deliveries(

@@ -344,8 +344,8 @@ macro_rules! shared_store {
             /// takes; the person of a donation's own address is looked for when it is needed).
             /// Nothing when they name nothing to read (`Named::nothing_to_read`, by which
             /// `lock_deliveries` also decides whether to set how this statement is planned). The
-            /// ledger is asked key by key (a subquery per key): a plan made while it was nearly
-            /// empty otherwise read every `stripe` row by the index's first column.
+            /// ledger is asked key by key (a scalar subquery per key, never a join), so that a
+            /// plan kept on PostgreSQL looks up both columns of its index (`source`, `source_id`).
             async fn preload(
                 tx: &mut Transaction<'_, $engine>,
                 named: &$crate::ledger::Named<'_>,
