@@ -113,8 +113,7 @@ pub async fn ingest(state: &AppState, payload: &str, signature: &str) -> Result<
     let (id, kind) = (received.id.clone(), received.kind.clone());
     let applied = state.events.apply(received, meaning).await?;
     tracing::info!(event = %id, %kind, outcome = applied.outcome.label(), "webhook event");
-    follow_up(state, &kind, &applied).await?;
-    Ok(applied.outcome)
+    Ok(follow_up(state, &kind, applied).await?)
 }
 
 /// What a verified event means, its amounts checked (SPEC §5).
@@ -186,14 +185,21 @@ fn holds_nul(payload: &str) -> bool {
     payload.contains("\\u0000") && serde_json::from_str(payload).is_ok_and(|value: serde_json::Value| any_nul(&value))
 }
 
-/// What follows an applied event: its count in the metrics, the figures and the outbox woken
-/// when money moved, and the events that waited for the reference it made known applied.
-async fn follow_up(state: &AppState, kind: &str, applied: &Applied) -> Result<(), StoreError> {
-    crate::metrics::webhook_event(kind, applied.outcome.label());
-    if let EventOutcome::Processed { money_moved: true, .. } = applied.outcome {
+/// What follows an applied event: [`counted`], then the events that waited for the reference
+/// it made known applied; its outcome.
+async fn follow_up(state: &AppState, kind: &str, applied: Applied) -> Result<EventOutcome, StoreError> {
+    counted(state, kind, &applied.outcome);
+    wake(state, applied.parked).await?;
+    Ok(applied.outcome)
+}
+
+/// An applied event (of type `kind`) in the metrics, and the figures and the outbox woken when
+/// it moved money.
+fn counted(state: &AppState, kind: &str, outcome: &EventOutcome) {
+    crate::metrics::webhook_event(kind, outcome.label());
+    if let EventOutcome::Processed { money_moved: true, .. } = outcome {
         money_has_moved(state);
     }
-    wake(state, applied.parked.clone()).await
 }
 
 /// Applies `parked` (events waiting for a reference now known), and in turn those waiting for a
@@ -214,14 +220,11 @@ async fn apply_again(state: &AppState, parked: &ReceivedEvent) -> Result<Vec<Rec
         return Ok(Vec::new());
     };
     let applied = state.store.apply_payment_event(parked, &interpret(state, &event), true, state.clock.now()).await?;
-    crate::metrics::webhook_event(&parked.kind, applied.outcome.label());
-    let EventOutcome::Processed { money_moved, .. } = applied.outcome else {
-        return Ok(Vec::new());
-    };
-    tracing::info!(event = %parked.id, "parked webhook event applied");
-    if money_moved {
-        money_has_moved(state);
+    counted(state, &parked.kind, &applied.outcome);
+    if let EventOutcome::Processed { .. } = applied.outcome {
+        tracing::info!(event = %parked.id, "parked webhook event applied");
     }
+    // Only a processed event makes a reference known, so only it has events waiting.
     Ok(applied.parked)
 }
 
@@ -265,8 +268,7 @@ pub async fn process_again(state: &AppState, id: &str, actor: &Actor) -> Result<
     let meaning = interpret(state, &event);
     let applied = state.store.apply_payment_event(&kept, &meaning, true, now).await?;
     tracing::info!(event = %kept.id, outcome = applied.outcome.label(), "webhook event processed again by staff");
-    follow_up(state, &kept.kind, &applied).await?;
-    Ok(Some(match applied.outcome {
+    Ok(Some(match follow_up(state, &kept.kind, applied).await? {
         EventOutcome::Duplicate => "already processed: nothing changed".to_owned(),
         other => other.label().to_owned(),
     }))

@@ -220,7 +220,8 @@ pub trait PaymentEvents: Send + Sync {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The parked events whose reference is known by now: parked in the moment it arrived.
+    /// The parked events whose reference is known by now: those whose wake-up a crash or an
+    /// error cut short.
     async fn wakeable_parked_events(&self) -> Result<Vec<ReceivedEvent>, StoreError>;
     /// Keeps for staff as unmatched every event parked since before `parked_before` (SPEC §5:
     /// the payment it names never came); how many.

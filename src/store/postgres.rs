@@ -11,8 +11,8 @@ use sqlx::{ConnectOptions, Postgres};
 use crate::domain::account::pseudonym;
 
 use super::sql::{
-    Added, Begun, Held, add_to_totals, campaign_columns, campaign_for_day_order, donation_select, parked_waiting_for,
-    shared_store,
+    Added, Begun, Held, ParkedRow, add_to_totals, campaign_columns, campaign_for_day_order, donation_select,
+    parked_events, parked_waiting_for, shared_store,
 };
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
@@ -262,7 +262,7 @@ impl SqlStore<Postgres> {
         // `written` is one row, made once every insert above has run to its end (an aggregate
         // over all their rows), and the totals' condition on it is a one-time filter: so the
         // totals are taken last, as on SQLite.
-        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(concat!(
+        let rows: Vec<ParkedRow> = sqlx::query_as(concat!(
             "WITH statuses AS (
                UPDATE stripe_events SET status = t.status, waiting_for = t.waiting_for, note = t.note, processed_at = t.at
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
@@ -346,12 +346,7 @@ impl SqlStore<Postgres> {
         .bind(texts(known))
         .fetch_all(&mut **tx)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(waiting_for, id, kind, created, payload)| {
-                (waiting_for, ReceivedEvent { id, kind, created, payload })
-            })
-            .collect())
+        Ok(parked_events(rows))
     }
 
     /// One statement for a whole chunk of attempts: under load the outbox worker's marks

@@ -10,6 +10,7 @@ use std::ops::{Deref, DerefMut};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Database, Pool, Transaction};
 
+use crate::domain::ReceivedEvent;
 use crate::ledger::{CampaignRef, DonationRecord, Movement, PaymentRecord};
 
 pub struct SqlStore<DB: Database> {
@@ -71,9 +72,10 @@ pub(super) struct Preloaded {
 pub(super) struct Begun {
     /// The ids of the deliveries stored new ([`LedgerWrite::stored`]).
     pub(super) stored: HashSet<String>,
-    /// Receipt numbers taken ahead for them, and the campaign of the first London day the
-    /// events' payments count on ([`LedgerWrite::days`]), if the engine reads these ahead.
+    /// Receipt numbers taken ahead for them, if the engine takes any ahead.
     pub(super) receipt_numbers: Vec<i64>,
+    /// The campaign of the first London day the events' payments count on
+    /// ([`LedgerWrite::days`]), if the engine reads it ahead.
     pub(super) days: HashMap<NaiveDate, Option<CampaignRef>>,
 }
 
@@ -226,6 +228,16 @@ macro_rules! parked_waiting_for {
             " ORDER BY created, id"
         )
     };
+}
+
+/// A row of [`parked_waiting_for!`]: what the event waits for, its id, type, created, payload.
+pub(super) type ParkedRow = (String, String, String, DateTime<Utc>, String);
+
+/// Each event of [`ParkedRow`]s with the reference it waits for.
+pub(super) fn parked_events(rows: Vec<ParkedRow>) -> Vec<(String, ReceivedEvent)> {
+    rows.into_iter()
+        .map(|(waiting_for, id, kind, created, payload)| (waiting_for, ReceivedEvent { id, kind, created, payload }))
+        .collect()
 }
 
 /// A donation as the checkout pages and the thanks page read it; the caller adds its `WHERE`.

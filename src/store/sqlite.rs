@@ -11,8 +11,8 @@ use sqlx::{ConnectOptions, Connection, Sqlite};
 use crate::domain::account::pseudonym;
 
 use super::sql::{
-    Added, Begun, Held, add_to_totals, campaign_columns, campaign_for_day_order, donation_select, parked_waiting_for,
-    shared_store,
+    Added, Begun, Held, ParkedRow, add_to_totals, campaign_columns, campaign_for_day_order, donation_select,
+    parked_events, parked_waiting_for, shared_store,
 };
 use super::staff_sql::{gift_search, staff_area};
 use super::{ChangeFeed, ChangeNotices, Delivery};
@@ -234,14 +234,9 @@ impl SqlStore<Sqlite> {
         if known.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, String)> =
+        let rows: Vec<ParkedRow> =
             sqlx::query_as(parked_waiting_for!(in_texts!("$1"))).bind(texts(known)).fetch_all(&mut **tx).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(waiting_for, id, kind, created, payload)| {
-                (waiting_for, ReceivedEvent { id, kind, created, payload })
-            })
-            .collect())
+        Ok(parked_events(rows))
     }
 
     /// A chunk of attempts in one transaction: one commit, however many emails.
